@@ -1,0 +1,207 @@
+//! The command line: parse arguments, call the library, print. Errors become
+//! one line on stderr and exit code 1; usage errors exit 2 (clap's default).
+
+mod print;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::analysis::AcceptanceCriteria;
+use crate::recorder::{import_path, ImportError, ImportOptions};
+use crate::report::{self, ReportError, RunDocument};
+use crate::store::{RunFilter, Store, StoreError};
+
+#[derive(Debug, Parser)]
+#[command(name = "heaplab", version, about = "A memory lab for ESP32 firmware teams", long_about = None)]
+pub struct Cli {
+    /// SQLite database file.
+    #[arg(long, env = "HEAPLAB_DB", default_value = "heaplab.db", global = true)]
+    pub db: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import harness run folders or bare serial log files as runs.
+    Import(ImportArgs),
+    /// List, show and export runs.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Compare two runs tag by tag (deltas are B − A).
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Run folders (`<YYYYmmdd_HHMMSS>_<scenario>/`) or serial log files.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        #[arg(long)]
+        scenario: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a run: metadata, derived metrics, verdict and cliffs.
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a run as a harness-compatible folder.
+    Export {
+        id: i64,
+        /// Folder to write (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Run A (the "before").
+    pub a: i64,
+    /// Run B (the "after").
+    pub b: i64,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Errors a command reports to the user.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Entry point used by `main.rs`.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HEAPLAB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let store = Store::open(&cli.db).await?;
+    let criteria = AcceptanceCriteria::default();
+    match cli.command {
+        Command::Import(args) => import(&store, args).await,
+        Command::Runs(RunsCommand::List {
+            scenario,
+            limit,
+            json,
+        }) => {
+            let runs = store
+                .runs(&RunFilter {
+                    scenario,
+                    limit: Some(limit),
+                    ..Default::default()
+                })
+                .await?;
+            if json {
+                print::json(&runs);
+            } else {
+                print::run_list(&runs);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs(RunsCommand::Show { id, json }) => {
+            let doc = RunDocument::load(&store, id, &criteria).await?;
+            if json {
+                print::json(&doc);
+            } else {
+                print::run_document(&doc);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Runs(RunsCommand::Export { id, out }) => {
+            report::export(&store, id, &out, &criteria).await?;
+            println!("run {id} exported to {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare(args) => {
+            let doc = report::compare(&store, args.a, args.b, &criteria).await?;
+            if args.json {
+                print::json(&doc);
+            } else {
+                print::comparison(&doc);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn import(store: &Store, args: ImportArgs) -> Result<ExitCode, CliError> {
+    let show_progress = std::io::stderr().is_terminal() && !args.json;
+    let mut outcomes = Vec::new();
+    let mut failed = 0;
+    for path in &args.paths {
+        let name = path.display().to_string();
+        let progress = move |done: u64, total: u64| {
+            let pct = if total == 0 { 100 } else { done * 100 / total };
+            eprint!("\rimporting {name}: {pct:>3}% ({} / {} KB)", done / 1024, total / 1024);
+        };
+        let options = ImportOptions {
+            device_id: None,
+            progress: show_progress.then_some(&progress as &(dyn Fn(u64, u64) + Sync)),
+        };
+        let result = import_path(store, path, &options).await;
+        if show_progress {
+            eprint!("\r\x1b[2K");
+        }
+        match result {
+            Ok(outcome) => {
+                if !args.json {
+                    print::import_outcome(&outcome);
+                }
+                outcomes.push(outcome);
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e}", path.display());
+            }
+        }
+    }
+    if args.json {
+        print::json(&outcomes);
+    }
+    match failed {
+        0 => Ok(ExitCode::SUCCESS),
+        n => Err(CliError::Failed(format!("{n} of {} imports failed", args.paths.len()))),
+    }
+}

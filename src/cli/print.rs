@@ -1,0 +1,217 @@
+//! Human-readable terminal output. Every number carries its unit.
+
+use serde::Serialize;
+
+use crate::analysis::{SnapshotValues, TagPresence};
+use crate::harness::per_tag_table;
+use crate::recorder::ImportOutcome;
+use crate::report::{ComparisonDocument, RunDocument};
+use crate::store::RunRecord;
+
+pub fn json<T: Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: cannot print JSON: {e}"),
+    }
+}
+
+fn num(v: Option<i64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| v.to_string())
+}
+
+fn signed(v: Option<i64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:+}"))
+}
+
+fn when(us: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(us)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+pub fn import_outcome(o: &ImportOutcome) {
+    if o.already_imported {
+        println!("{}: already imported as run {}", o.path.display(), o.run_id);
+        return;
+    }
+    println!(
+        "{}: imported as run {} ({} lines, {} snapshots, {} events, {} health samples)",
+        o.path.display(),
+        o.run_id,
+        o.lines,
+        o.snapshots,
+        o.events,
+        o.health_samples
+    );
+    if !o.corrupt.is_empty() {
+        println!("  skipped {} corrupt line(s):", o.corrupt.len());
+        for (file, line, why) in o.corrupt.iter().take(10) {
+            println!("    {file}:{line}: {why}");
+        }
+    }
+    for w in &o.warnings {
+        println!("  warning: {w}");
+    }
+}
+
+pub fn run_list(runs: &[RunRecord]) {
+    if runs.is_empty() {
+        println!("no runs yet: `heaplab import PATH` or `heaplab demo`");
+        return;
+    }
+    println!(
+        "{:>5}  {:<19}  {:<8}  {:<10}  {:<11}  {}",
+        "id", "started (UTC)", "kind", "scenario", "status", "label"
+    );
+    for r in runs {
+        println!(
+            "{:>5}  {:<19}  {:<8}  {:<10}  {:<11}  {}",
+            r.id,
+            when(r.started_us),
+            format!("{:?}", r.kind).to_lowercase(),
+            r.scenario.as_deref().unwrap_or("-"),
+            r.status.as_str(),
+            r.label.as_deref().unwrap_or("")
+        );
+    }
+}
+
+pub fn run_document(doc: &RunDocument) {
+    let r = &doc.run;
+    let d = &doc.report.derived;
+    println!("run {}  {}", r.id, r.label.as_deref().unwrap_or(""));
+    println!("  scenario:  {}", r.scenario.as_deref().unwrap_or("-"));
+    println!("  started:   {} UTC", when(r.started_us));
+    if let Some(end) = r.ended_us {
+        println!("  ended:     {} UTC", when(end));
+    }
+    println!("  status:    {}", r.status.as_str());
+    println!("  firmware:  {}", r.firmware_version.as_deref().unwrap_or("-"));
+    if let Some(commit) = &r.git_commit {
+        println!(
+            "  git:       {}@{}{}",
+            r.git_branch.as_deref().unwrap_or("?"),
+            commit,
+            if r.git_dirty == Some(true) { " (dirty)" } else { "" }
+        );
+    }
+    println!();
+    println!("derived");
+    println!("  hin_min         {:>10} B", num(d.hin_min));
+    println!("  hm_min          {:>10} B", num(d.hm_min));
+    println!("  pf_min          {:>10} B", num(d.pf_min));
+    println!("  pm_min          {:>10} B", num(d.pm_min));
+    println!("  frag_max        {:>10} %", num(d.frag_max));
+    println!("  steady_frag_max {:>10} %", num(d.steady_frag_max));
+    println!("  alloc_failures  {:>10}", d.alloc_failures);
+    println!("  reboots         {:>10}", d.reboots);
+    println!("  snapshots       {:>10}", d.snapshots);
+    println!("  tags            {}", d.tags.join(", "));
+    if d.tripwire.fired {
+        println!(
+            "  tripwire        fired at {} (hin {} B < {} B)",
+            d.tripwire.tag.as_deref().unwrap_or("?"),
+            num(d.tripwire.hin),
+            num(d.tripwire.threshold)
+        );
+        for t in &d.tripwire.worst_stacks {
+            println!("    {:<16} stack_rem {:>6} B", t.name, num(t.stack_rem));
+        }
+    } else {
+        println!("  tripwire        not fired");
+    }
+    if d.panic.detected {
+        println!(
+            "  panic           {} at line {}: {}",
+            d.panic.kind.as_deref().unwrap_or("?"),
+            num(d.panic.line_no),
+            d.panic.line.as_deref().unwrap_or("")
+        );
+    }
+    println!();
+    println!("verdict: {}", doc.report.verdict.label());
+    for c in &doc.report.verdict.checks {
+        println!(
+            "  [{}] {:<16} {:>10} {:<2} (threshold {}) {}",
+            if c.pass { "pass" } else { "FAIL" },
+            c.name,
+            num(c.measured),
+            c.unit,
+            c.threshold,
+            c.detail
+        );
+    }
+    println!();
+    println!("cliffs (largest drops between consecutive snapshots)");
+    for c in doc.report.cliffs.hin.iter().chain(&doc.report.cliffs.hi) {
+        println!(
+            "  {:<4} -{:>7} B  {} → {}",
+            c.metric, c.drop, c.tag_before, c.tag_after
+        );
+    }
+    println!();
+    print!("{}", per_tag_table(&doc.snapshots));
+}
+
+pub fn comparison(doc: &ComparisonDocument) {
+    let c = &doc.comparison;
+    println!(
+        "A = run {} ({}), B = run {} ({}); deltas are B − A",
+        doc.a.id,
+        doc.a.label.as_deref().unwrap_or("-"),
+        doc.b.id,
+        doc.b.label.as_deref().unwrap_or("-")
+    );
+    println!();
+    println!(
+        "{:<28} {:>9} {:>9} {:>9} {:>7} {:>10}   {:>9} {:>9}",
+        "tag (last snapshot)", "Δhin B", "Δhm B", "Δhi B", "Δfrag %", "Δpf B", "min Δhin", "min Δhi"
+    );
+    for t in &c.tags {
+        let note = match t.presence {
+            TagPresence::Both => "",
+            TagPresence::OnlyA => "  (only in A)",
+            TagPresence::OnlyB => "  (only in B)",
+        };
+        let l = t.last_delta.unwrap_or(EMPTY);
+        let m = t.min_delta.unwrap_or(EMPTY);
+        println!(
+            "{:<28} {:>9} {:>9} {:>9} {:>7} {:>10}   {:>9} {:>9}{note}",
+            t.tag,
+            signed(l.hin),
+            signed(l.hm),
+            signed(l.hi),
+            signed(l.frag),
+            signed(l.pf),
+            signed(m.hin),
+            signed(m.hi)
+        );
+    }
+    println!();
+    for (name, m, unit) in [
+        ("hin_min", c.hin_min, "B"),
+        ("frag_max", c.frag_max, "%"),
+        ("pf_min", c.pf_min, "B"),
+    ] {
+        println!(
+            "{name:<9} A {:>10} {unit}   B {:>10} {unit}   Δ {:>10} {unit}",
+            num(m.a),
+            num(m.b),
+            signed(m.delta)
+        );
+    }
+    println!(
+        "verdict   A {}   B {}   ({})",
+        if c.pass_a { "PASS" } else { "FAIL" },
+        if c.pass_b { "PASS" } else { "FAIL" },
+        c.verdict_change
+    );
+}
+
+const EMPTY: SnapshotValues = SnapshotValues {
+    hin: None,
+    hm: None,
+    hi: None,
+    frag: None,
+    pf: None,
+};

@@ -1,0 +1,14 @@
+//! The Python harness's artifact format (`<YYYYmmdd_HHMMSS>_<scenario>/` with
+//! `serial.log`, `mem.jsonl`, `events.jsonl`, `tasks.jsonl`, `health.jsonl`,
+//! `summary.json`, `summary.md`). heaplab reads it so teams keep their
+//! history, and writes it so their old scripts keep working.
+
+mod folder;
+mod summary_md;
+mod time;
+mod write;
+
+pub use folder::{ArtifactError, ArtifactFolder, HealthLine, JsonlFile, RunSummary};
+pub use summary_md::{per_tag_table, summary_markdown};
+pub use time::{format_ts, parse_ts, ts_from_folder_name};
+pub use write::{write_folder, ExportedRun};

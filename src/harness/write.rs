@@ -1,0 +1,172 @@
+//! Writing a run back out as a harness folder.
+
+use std::fs;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use serde_json::{json, Map, Value};
+
+use super::summary_md::summary_markdown;
+use super::time::{format_ts, iso};
+use crate::analysis::RunReport;
+use crate::protocol::MEM_KEYS;
+use crate::store::{EventRow, HealthRow, RunRecord, SerialLineRow, SnapshotRow};
+
+/// Everything an export needs, read by the caller.
+pub struct ExportedRun<'a> {
+    pub run: &'a RunRecord,
+    pub snapshots: &'a [SnapshotRow],
+    pub events: &'a [EventRow],
+    pub lines: &'a [SerialLineRow],
+    pub health: &'a [HealthRow],
+    pub report: &'a RunReport,
+}
+
+/// Writes the seven harness files into `dir` (created if missing).
+pub fn write_folder(dir: &Path, r: &ExportedRun<'_>) -> std::io::Result<()> {
+    fs::create_dir_all(dir)?;
+
+    let mut serial = BufWriter::new(fs::File::create(dir.join("serial.log"))?);
+    for line in r.lines {
+        serial.write_all(line.text.as_bytes())?;
+        serial.write_all(b"\n")?;
+    }
+    serial.flush()?;
+
+    write_jsonl(&dir.join("mem.jsonl"), r.snapshots.iter().map(mem_json))?;
+    write_jsonl(&dir.join("events.jsonl"), r.events.iter().map(event_json))?;
+    write_jsonl(
+        &dir.join("tasks.jsonl"),
+        r.events
+            .iter()
+            .filter(|e| matches!(e.kind.as_str(), "task" | "stack_watermark"))
+            .map(event_json),
+    )?;
+    write_jsonl(&dir.join("health.jsonl"), r.health.iter().map(health_json))?;
+
+    fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(&summary_json(r))?,
+    )?;
+    fs::write(
+        dir.join("summary.md"),
+        summary_markdown(r.run, r.report, r.snapshots),
+    )?;
+    Ok(())
+}
+
+fn write_jsonl(path: &Path, rows: impl Iterator<Item = Value>) -> std::io::Result<()> {
+    let mut out = BufWriter::new(fs::File::create(path)?);
+    for row in rows {
+        serde_json::to_writer(&mut out, &row)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// `{ts, tag, hf, …, pl}` plus any unknown keys (as numbers when they are).
+pub fn mem_json(row: &SnapshotRow) -> Value {
+    let mut m = Map::new();
+    m.insert("ts".into(), format_ts(row.ts_us));
+    m.insert("tag".into(), Value::String(row.snapshot.tag.clone()));
+    for (key, value) in MEM_KEYS.iter().zip(row.snapshot.values()) {
+        if let Some(v) = value {
+            m.insert((*key).into(), v.into());
+        }
+    }
+    for (k, v) in &row.snapshot.extras {
+        let value = v
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::String(v.clone()));
+        m.insert(k.clone(), value);
+    }
+    Value::Object(m)
+}
+
+/// The harness's event types, from heaplab's event kinds.
+fn harness_type(kind: &str) -> &str {
+    match kind {
+        "tripwire" | "task" | "stack_watermark" | "ready" | "http" | "note" => kind,
+        _ => "event",
+    }
+}
+
+fn event_json(e: &EventRow) -> Value {
+    let mut m = Map::new();
+    m.insert("ts".into(), format_ts(e.ts_us));
+    m.insert("type".into(), harness_type(&e.kind).into());
+    m.insert("kind".into(), e.kind.clone().into());
+    m.insert("line".into(), e.message.clone().into());
+    if let Some(n) = e.line_no {
+        m.insert("line_no".into(), n.into());
+    }
+    if let Value::Object(data) = &e.data {
+        for (k, v) in data {
+            m.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    Value::Object(m)
+}
+
+fn health_json(h: &HealthRow) -> Value {
+    let parsed = h
+        .raw
+        .as_deref()
+        .and_then(|b| serde_json::from_str::<Value>(b).ok());
+    let mut m = Map::new();
+    m.insert("ts".into(), format_ts(h.ts_us));
+    m.insert("type".into(), "health".into());
+    m.insert("http_status".into(), h.http_status.into());
+    m.insert("latency_ms".into(), h.latency_ms.into());
+    m.insert("body".into(), h.raw.clone().into());
+    if let Some(json) = parsed {
+        m.insert("json".into(), json);
+    }
+    if let Some(err) = &h.error {
+        m.insert("error".into(), err.clone().into());
+    }
+    Value::Object(m)
+}
+
+fn summary_json(r: &ExportedRun<'_>) -> Value {
+    let run = r.run;
+    let meta = match &run.meta {
+        Some(Value::Object(m)) => m.clone(),
+        _ => Map::new(),
+    };
+    let status = meta
+        .get("git_status_porcelain")
+        .cloned()
+        .unwrap_or_else(|| match run.git_dirty {
+            Some(true) => Value::String(" M (dirty)".into()),
+            Some(false) => Value::String(String::new()),
+            None => Value::Null,
+        });
+    let mut s = json!({
+        "scenario": run.scenario,
+        "scenario_key": run.scenario,
+        "start_ts": iso(run.started_us),
+        "end_ts": run.ended_us.map(iso),
+        "firmware_version": run.firmware_version,
+        "git": {
+            "commit": run.git_commit,
+            "branch": run.git_branch,
+            "status_porcelain": status,
+        },
+        "derived": r.report.derived,
+        "heaplab": {
+            "run_id": run.id,
+            "verdict": r.report.verdict,
+            "cliffs": r.report.cliffs,
+        },
+    });
+    if let Value::Object(obj) = &mut s {
+        for (k, v) in meta {
+            if k != "git_status_porcelain" && k != "derived" {
+                obj.entry(k).or_insert(v);
+            }
+        }
+    }
+    s
+}

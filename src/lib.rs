@@ -1,0 +1,14 @@
+//! heaplab: a memory lab for ESP32 firmware teams.
+//!
+//! The crate is laid out along the data flow (see `docs/architecture.md`):
+//! `protocol` (pure parsing) → `recorder` (the one writer) → `store`
+//! (SQLite) → `analysis` (pure metrics) → `report` / `cli` (readers).
+//! `harness` reads and writes the Python harness's artifact folders.
+
+pub mod analysis;
+pub mod cli;
+pub mod harness;
+pub mod protocol;
+pub mod recorder;
+pub mod report;
+pub mod store;

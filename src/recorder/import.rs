@@ -1,0 +1,337 @@
+//! Importing harness artifacts and bare serial logs: the recorder's offline
+//! entrance. Content goes through the same [`RunTracker`] and batch writer as
+//! live data, so an imported run is indistinguishable from a recorded one.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::RunTracker;
+use crate::harness::{parse_ts, ArtifactError, ArtifactFolder};
+use crate::protocol::{parse_line, LineKind, MemSnapshot, TaskStack, Tripwire};
+use crate::store::{Batch, NewRun, RunKind, RunStatus, Store, StoreError};
+
+/// Rows buffered before a write; big batches keep SQLite's commits rare.
+const IMPORT_BATCH_ROWS: usize = 50_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading {0} failed: {1}")]
+    Join(PathBuf, String),
+}
+
+/// What one import did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportOutcome {
+    pub path: PathBuf,
+    pub run_id: i64,
+    /// True when this content was imported before; `run_id` is that run.
+    pub already_imported: bool,
+    pub lines: i64,
+    pub snapshots: i64,
+    pub events: i64,
+    pub health_samples: i64,
+    /// Corrupt JSONL lines skipped: (file, line number, why).
+    pub corrupt: Vec<(String, usize, String)>,
+    pub warnings: Vec<String>,
+}
+
+/// Options for [`import_path`].
+#[derive(Default)]
+pub struct ImportOptions<'a> {
+    pub device_id: Option<i64>,
+    /// Called with (bytes done, bytes total) as a serial log is parsed.
+    pub progress: Option<&'a (dyn Fn(u64, u64) + Sync)>,
+}
+
+/// Imports one harness run folder or serial log file as a new run.
+pub async fn import_path(
+    store: &Store,
+    path: &Path,
+    options: &ImportOptions<'_>,
+) -> Result<ImportOutcome, ImportError> {
+    let owned = path.to_owned();
+    let folder = tokio::task::spawn_blocking(move || ArtifactFolder::open(&owned))
+        .await
+        .map_err(|e| ImportError::Join(path.to_owned(), e.to_string()))??;
+    let mut outcome = ImportOutcome {
+        path: path.to_owned(),
+        run_id: 0,
+        already_imported: false,
+        lines: 0,
+        snapshots: 0,
+        events: 0,
+        health_samples: 0,
+        corrupt: folder.corrupt_lines(),
+        warnings: folder.warnings.clone(),
+    };
+    if let Some(id) = store.run_by_digest(&folder.digest).await? {
+        outcome.run_id = id;
+        outcome.already_imported = true;
+        return Ok(outcome);
+    }
+
+    let summary = folder.summary.clone().unwrap_or_default();
+    let started_us = folder.start_us().unwrap_or_else(crate::store::now_us);
+    let run_id = store
+        .create_run(&NewRun {
+            device_id: options.device_id,
+            kind: Some(RunKind::Import),
+            scenario: folder.scenario(),
+            label: Some(folder.name.clone()),
+            firmware_version: summary.firmware_version.clone(),
+            git_commit: summary.git_commit.clone(),
+            git_branch: summary.git_branch.clone(),
+            git_dirty: summary.git_dirty(),
+            started_us,
+            status: Some(RunStatus::Active),
+            source: Some(path.display().to_string()),
+            source_digest: Some(folder.digest.clone()),
+            meta: Some(meta_of(&summary.rest, summary.git_status.as_deref())),
+            ..Default::default()
+        })
+        .await?;
+    outcome.run_id = run_id;
+
+    match record_content(store, run_id, &folder, started_us, options, &mut outcome).await {
+        Ok(last_us) => {
+            let ended_us = summary.end_us.unwrap_or(last_us);
+            store
+                .finish_run(run_id, RunStatus::Completed, ended_us)
+                .await?;
+            Ok(outcome)
+        }
+        Err(e) => {
+            // A half-imported run would block re-importing the same content
+            // (its digest is taken); remove it so the user can retry.
+            let _ = store.delete_run(run_id).await;
+            Err(e)
+        }
+    }
+}
+
+/// The summary fields heaplab has no column for, kept for export.
+fn meta_of(rest: &Map<String, Value>, git_status: Option<&str>) -> Value {
+    let mut meta = rest.clone();
+    if let Some(status) = git_status {
+        meta.insert("git_status_porcelain".into(), Value::String(status.into()));
+    }
+    Value::Object(meta)
+}
+
+/// Writes all rows; returns the last timestamp seen.
+async fn record_content(
+    store: &Store,
+    run_id: i64,
+    folder: &ArtifactFolder,
+    start_us: i64,
+    options: &ImportOptions<'_>,
+    outcome: &mut ImportOutcome,
+) -> Result<i64, ImportError> {
+    let mut tracker = RunTracker::new(run_id);
+    let mut batch = Batch::new(run_id);
+    let mut now = start_us;
+    let mem_rows = folder
+        .mem
+        .as_ref()
+        .map(|f| f.rows.iter().map(|(_, r)| mem_row(r)).collect::<Vec<_>>())
+        .unwrap_or_default();
+
+    if let Some(log) = &folder.serial_log {
+        // serial.log is the source of truth; mem.jsonl only lends each
+        // snapshot its host timestamp (matched in order by tag).
+        let total = log.len() as u64;
+        let mut next_mem = 0;
+        let mut done = 0u64;
+        for raw in log.split(|&b| b == b'\n') {
+            done += raw.len() as u64 + 1;
+            if raw.is_empty() && done >= total {
+                break;
+            }
+            let line = parse_line(raw);
+            if let LineKind::Snapshot(snap) = &line.kind {
+                if let Some(offset) = mem_rows[next_mem.min(mem_rows.len())..]
+                    .iter()
+                    .take(4)
+                    .position(|(_, m)| m.tag == snap.tag && m.hin == snap.hin)
+                {
+                    if let Some(ts) = mem_rows[next_mem + offset].0 {
+                        now = ts;
+                    }
+                    next_mem += offset + 1;
+                }
+            }
+            tracker.record_line(&mut batch, now, &line, 0);
+            if batch.len() >= IMPORT_BATCH_ROWS {
+                flush(store, &mut batch, outcome).await?;
+                if let Some(progress) = options.progress {
+                    progress(done.min(total), total);
+                }
+            }
+        }
+        if let Some(progress) = options.progress {
+            progress(total, total);
+        }
+        // Scenario steps and notes never appear on serial; keep them.
+        if let Some(events) = &folder.events {
+            for (_, row) in &events.rows {
+                let kind = row.get("type").and_then(Value::as_str).unwrap_or("event");
+                if matches!(kind, "http" | "note") {
+                    let ts = row.get("ts").and_then(parse_ts).unwrap_or(now);
+                    let message = message_of(row, kind);
+                    tracker.record_event(&mut batch, ts, kind, &message, Value::Object(row.clone()));
+                }
+            }
+        }
+    } else {
+        now = record_from_jsonl(&mut tracker, &mut batch, folder, &mem_rows, start_us);
+    }
+
+    for health in folder.health_lines() {
+        let ts = health.ts_us.unwrap_or(now);
+        tracker.record_health(
+            &mut batch,
+            ts,
+            health.http_status,
+            health.latency_ms,
+            health.body.as_deref(),
+            health.error,
+        );
+    }
+    flush(store, &mut batch, outcome).await?;
+    if folder.summary.as_ref().and_then(|s| s.firmware_version.as_ref()).is_none() {
+        if let Some(version) = tracker.firmware() {
+            store.set_run_firmware(run_id, version).await?;
+        }
+    }
+    Ok(now)
+}
+
+async fn flush(store: &Store, batch: &mut Batch, outcome: &mut ImportOutcome) -> Result<(), ImportError> {
+    outcome.lines += batch.lines.len() as i64;
+    outcome.snapshots += batch.snapshots.len() as i64;
+    outcome.events += batch.events.len() as i64;
+    outcome.health_samples += batch.health.len() as i64;
+    store.write_batches(std::slice::from_ref(batch)).await?;
+    let run_id = batch.run_id;
+    *batch = Batch::new(run_id);
+    Ok(())
+}
+
+/// One `mem.jsonl` row as a snapshot with its timestamp.
+fn mem_row(row: &Map<String, Value>) -> (Option<i64>, MemSnapshot) {
+    let mut snap = MemSnapshot {
+        tag: row
+            .get("tag")
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned(),
+        ..Default::default()
+    };
+    for (key, value) in row {
+        if matches!(key.as_str(), "ts" | "tag" | "type") {
+            continue;
+        }
+        match snap.slot(key) {
+            Some(slot) => *slot = value.as_i64(),
+            None => snap.extras.push((
+                key.clone(),
+                match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            )),
+        }
+    }
+    (row.get("ts").and_then(parse_ts), snap)
+}
+
+fn message_of(row: &Map<String, Value>, kind: &str) -> String {
+    ["line", "message", "msg", "text"]
+        .iter()
+        .find_map(|k| row.get(*k).and_then(Value::as_str))
+        .map(str::to_owned)
+        .unwrap_or_else(|| match (row.get("method"), row.get("path").or(row.get("url"))) {
+            (Some(m), Some(p)) => format!("{} {}", m.as_str().unwrap_or("?"), p.as_str().unwrap_or("?")),
+            _ => kind.to_owned(),
+        })
+}
+
+/// Without `serial.log`, the JSONL files are the record: snapshots from
+/// `mem.jsonl`, everything else from `events.jsonl` (or `tasks.jsonl`),
+/// merged in timestamp order. Returns the last timestamp.
+fn record_from_jsonl(
+    tracker: &mut RunTracker,
+    batch: &mut Batch,
+    folder: &ArtifactFolder,
+    mem_rows: &[(Option<i64>, MemSnapshot)],
+    start_us: i64,
+) -> i64 {
+    enum Item<'a> {
+        Snapshot(&'a MemSnapshot),
+        Event(&'a Map<String, Value>),
+    }
+    let mut items: Vec<(i64, usize, Item)> = Vec::new();
+    let mut last = start_us;
+    for (ts, snap) in mem_rows {
+        last = ts.unwrap_or(last);
+        items.push((last, items.len(), Item::Snapshot(snap)));
+    }
+    let events = folder.events.as_ref().map(|f| f.rows.as_slice()).unwrap_or_default();
+    let has_tasks = events
+        .iter()
+        .any(|(_, r)| matches!(r.get("type").and_then(Value::as_str), Some("task" | "stack_watermark")));
+    let tasks = match (&folder.tasks, has_tasks) {
+        (Some(f), false) => f.rows.as_slice(),
+        _ => &[],
+    };
+    let mut last = start_us;
+    for (_, row) in events.iter().chain(tasks) {
+        let kind = row.get("type").and_then(Value::as_str);
+        if kind == Some("mem") && !mem_rows.is_empty() {
+            continue;
+        }
+        last = row.get("ts").and_then(parse_ts).unwrap_or(last);
+        items.push((last, items.len(), Item::Event(row)));
+    }
+    items.sort_by_key(|(ts, order, _)| (*ts, *order));
+
+    let mut now = start_us;
+    for (ts, _, item) in items {
+        now = ts;
+        match item {
+            Item::Snapshot(snap) => {
+                tracker.record_kind(batch, None, ts, None, &LineKind::Snapshot(snap.clone()), "")
+            }
+            Item::Event(row) => {
+                let kind = row.get("type").and_then(Value::as_str).unwrap_or("event");
+                let line = row.get("line").and_then(Value::as_str);
+                let parsed = line.map(|l| parse_line(l.as_bytes()).kind);
+                let meaning = match (parsed, kind) {
+                    (Some(k), _) if k != LineKind::Unrecognized => Some(k),
+                    (_, "mem") => Some(LineKind::Snapshot(mem_row(row).1)),
+                    (_, "tripwire") => Some(LineKind::Tripwire(
+                        serde_json::from_value::<Tripwire>(Value::Object(row.clone()))
+                            .unwrap_or_default(),
+                    )),
+                    (_, "task") => Some(LineKind::Task(
+                        serde_json::from_value::<TaskStack>(Value::Object(row.clone()))
+                            .unwrap_or_default(),
+                    )),
+                    _ => None,
+                };
+                let message = message_of(row, kind);
+                match meaning {
+                    Some(k) => tracker.record_kind(batch, None, ts, None, &k, &message),
+                    None => tracker.record_event(batch, ts, kind, &message, Value::Object(row.clone())),
+                }
+            }
+        }
+    }
+    now
+}

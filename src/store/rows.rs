@@ -1,0 +1,154 @@
+//! Row types: what the recorder writes and the views read back.
+
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Row};
+
+use crate::protocol::{HealthSample, MemSnapshot};
+
+/// One stored `[Mem]` snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SnapshotRow {
+    pub seq: i64,
+    pub line_no: Option<i64>,
+    pub ts_us: i64,
+    pub elapsed_ms: Option<i64>,
+    pub boot: i64,
+    #[serde(flatten)]
+    pub snapshot: MemSnapshot,
+}
+
+impl FromRow<'_, SqliteRow> for SnapshotRow {
+    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
+        let extras: Option<String> = row.try_get("extras")?;
+        let extras = match extras {
+            Some(json) => serde_json::from_str(&json).map_err(|e| sqlx::Error::ColumnDecode {
+                index: "extras".into(),
+                source: Box::new(e),
+            })?,
+            None => Vec::new(),
+        };
+        Ok(SnapshotRow {
+            seq: row.try_get("seq")?,
+            line_no: row.try_get("line_no")?,
+            ts_us: row.try_get("ts_us")?,
+            elapsed_ms: row.try_get("elapsed_ms")?,
+            boot: row.try_get("boot")?,
+            snapshot: MemSnapshot {
+                tag: row.try_get("tag")?,
+                hf: row.try_get("hf")?,
+                hm: row.try_get("hm")?,
+                hl: row.try_get("hl")?,
+                hi: row.try_get("hi")?,
+                hin: row.try_get("hin")?,
+                frag: row.try_get("frag")?,
+                pf: row.try_get("pf")?,
+                pm: row.try_get("pm")?,
+                pl: row.try_get("pl")?,
+                extras,
+            },
+        })
+    }
+}
+
+/// Anything notable that is not a snapshot: boot markers, tripwires, tasks,
+/// crashes, IP changes, HTTP steps of a scenario, notes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRow {
+    pub seq: i64,
+    pub line_no: Option<i64>,
+    pub ts_us: i64,
+    pub boot: i64,
+    pub kind: String,
+    /// The serial line (trimmed) or a human sentence for non-serial events.
+    pub message: String,
+    pub data: Value,
+}
+
+impl FromRow<'_, SqliteRow> for EventRow {
+    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
+        let data: String = row.try_get("data")?;
+        Ok(EventRow {
+            seq: row.try_get("seq")?,
+            line_no: row.try_get("line_no")?,
+            ts_us: row.try_get("ts_us")?,
+            boot: row.try_get("boot")?,
+            kind: row.try_get("kind")?,
+            message: row.try_get("message")?,
+            data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        })
+    }
+}
+
+/// One raw serial line, exactly as received (lossy UTF-8).
+#[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
+pub struct SerialLineRow {
+    pub line_no: i64,
+    pub ts_us: i64,
+    pub text: String,
+    pub flags: i64,
+}
+
+impl SerialLineRow {
+    /// Set when the line was cut at the source's line-length limit.
+    pub const TRUNCATED: i64 = 1;
+}
+
+/// One `/api/health` poll: the parsed sample, or why there is none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthRow {
+    pub seq: i64,
+    pub ts_us: i64,
+    pub http_status: Option<i64>,
+    pub latency_ms: Option<i64>,
+    pub sample: Option<HealthSample>,
+    /// The body as received.
+    pub raw: Option<String>,
+    pub error: Option<String>,
+}
+
+impl FromRow<'_, SqliteRow> for HealthRow {
+    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
+        let raw: Option<String> = row.try_get("raw")?;
+        let sample = raw
+            .as_deref()
+            .and_then(|body| HealthSample::from_json(body.as_bytes()).ok());
+        Ok(HealthRow {
+            seq: row.try_get("seq")?,
+            ts_us: row.try_get("ts_us")?,
+            http_status: row.try_get("http_status")?,
+            latency_ms: row.try_get("latency_ms")?,
+            sample,
+            raw,
+            error: row.try_get("error")?,
+        })
+    }
+}
+
+/// Rows for one run, written together in one transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub run_id: i64,
+    pub lines: Vec<SerialLineRow>,
+    pub snapshots: Vec<SnapshotRow>,
+    pub events: Vec<EventRow>,
+    pub health: Vec<HealthRow>,
+}
+
+impl Batch {
+    pub fn new(run_id: i64) -> Self {
+        Batch {
+            run_id,
+            ..Default::default()
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len() + self.snapshots.len() + self.events.len() + self.health.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
