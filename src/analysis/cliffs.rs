@@ -62,7 +62,7 @@ fn top_drops(
         })
         .collect();
     // Stable sort: equal drops keep their order in the run.
-    drops.sort_by(|a, b| b.drop.cmp(&a.drop));
+    drops.sort_by_key(|c| std::cmp::Reverse(c.drop));
     drops.truncate(CLIFFS_PER_METRIC);
     drops
 }

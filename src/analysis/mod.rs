@@ -11,7 +11,9 @@ mod verdict;
 use serde::Serialize;
 
 pub use cliffs::{find_cliffs, Cliff, Cliffs};
-pub use compare::{compare_runs, MetricDelta, RunComparison, SnapshotValues, TagDelta, TagPresence};
+pub use compare::{
+    compare_runs, MetricDelta, RunComparison, SnapshotValues, TagDelta, TagPresence,
+};
 pub use derived::{derive, Derived, PanicSummary, TripwireSummary};
 pub use verdict::{judge, AcceptanceCriteria, Check, RunVerdict};
 

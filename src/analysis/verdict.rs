@@ -66,7 +66,10 @@ pub fn judge(d: &Derived, c: &AcceptanceCriteria) -> RunVerdict {
 
     checks.push(match d.hin_min {
         Some(v) => Check::new("hin_min", format!(">= {} B", c.hin_min_bytes), Some(v), "B")
-            .pass_if(v >= c.hin_min_bytes, format!("internal minimum free was {v} B")),
+            .pass_if(
+                v >= c.hin_min_bytes,
+                format!("internal minimum free was {v} B"),
+            ),
         // A run without snapshots proves nothing about the heap.
         None => Check::new("hin_min", format!(">= {} B", c.hin_min_bytes), None, "B")
             .pass_if(false, "no memory snapshots recorded".into()),
@@ -107,7 +110,13 @@ pub fn judge(d: &Derived, c: &AcceptanceCriteria) -> RunVerdict {
     );
 
     checks.push(
-        Check::new("crash", "none".into(), Some(i64::from(d.panic.detected)), "").pass_if(
+        Check::new(
+            "crash",
+            "none".into(),
+            Some(i64::from(d.panic.detected)),
+            "",
+        )
+        .pass_if(
             !d.panic.detected || c.allow_crash,
             match &d.panic.line {
                 Some(line) => format!("crash marker: {line}"),

@@ -173,8 +173,12 @@ async fn import(store: &Store, args: ImportArgs) -> Result<ExitCode, CliError> {
     for path in &args.paths {
         let name = path.display().to_string();
         let progress = move |done: u64, total: u64| {
-            let pct = if total == 0 { 100 } else { done * 100 / total };
-            eprint!("\rimporting {name}: {pct:>3}% ({} / {} KB)", done / 1024, total / 1024);
+            let pct = (done * 100).checked_div(total).unwrap_or(100);
+            eprint!(
+                "\rimporting {name}: {pct:>3}% ({} / {} KB)",
+                done / 1024,
+                total / 1024
+            );
         };
         let options = ImportOptions {
             device_id: None,
@@ -202,6 +206,9 @@ async fn import(store: &Store, args: ImportArgs) -> Result<ExitCode, CliError> {
     }
     match failed {
         0 => Ok(ExitCode::SUCCESS),
-        n => Err(CliError::Failed(format!("{n} of {} imports failed", args.paths.len()))),
+        n => Err(CliError::Failed(format!(
+            "{n} of {} imports failed",
+            args.paths.len()
+        ))),
     }
 }

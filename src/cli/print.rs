@@ -60,8 +60,8 @@ pub fn run_list(runs: &[RunRecord]) {
         return;
     }
     println!(
-        "{:>5}  {:<19}  {:<8}  {:<10}  {:<11}  {}",
-        "id", "started (UTC)", "kind", "scenario", "status", "label"
+        "{:>5}  {:<19}  {:<8}  {:<10}  {:<11}  label",
+        "id", "started (UTC)", "kind", "scenario", "status"
     );
     for r in runs {
         println!(
@@ -86,13 +86,20 @@ pub fn run_document(doc: &RunDocument) {
         println!("  ended:     {} UTC", when(end));
     }
     println!("  status:    {}", r.status.as_str());
-    println!("  firmware:  {}", r.firmware_version.as_deref().unwrap_or("-"));
+    println!(
+        "  firmware:  {}",
+        r.firmware_version.as_deref().unwrap_or("-")
+    );
     if let Some(commit) = &r.git_commit {
         println!(
             "  git:       {}@{}{}",
             r.git_branch.as_deref().unwrap_or("?"),
             commit,
-            if r.git_dirty == Some(true) { " (dirty)" } else { "" }
+            if r.git_dirty == Some(true) {
+                " (dirty)"
+            } else {
+                ""
+            }
         );
     }
     println!();
@@ -165,7 +172,14 @@ pub fn comparison(doc: &ComparisonDocument) {
     println!();
     println!(
         "{:<28} {:>9} {:>9} {:>9} {:>7} {:>10}   {:>9} {:>9}",
-        "tag (last snapshot)", "Δhin B", "Δhm B", "Δhi B", "Δfrag %", "Δpf B", "min Δhin", "min Δhi"
+        "tag (last snapshot)",
+        "Δhin B",
+        "Δhm B",
+        "Δhi B",
+        "Δfrag %",
+        "Δpf B",
+        "min Δhin",
+        "min Δhi"
     );
     for t in &c.tags {
         let note = match t.presence {

@@ -68,7 +68,8 @@ impl RunSummary {
             Some(Value::Object(g)) => g,
             _ => Map::new(),
         };
-        let scenario = text(map.remove("scenario_key")).or_else(|| text(map.get("scenario").cloned()));
+        let scenario =
+            text(map.remove("scenario_key")).or_else(|| text(map.get("scenario").cloned()));
         RunSummary {
             scenario,
             start_us: map.remove("start_ts").as_ref().and_then(parse_ts),
@@ -173,8 +174,12 @@ impl ArtifactFolder {
                     "health.jsonl" => folder.health = Some(JsonlFile::parse(&text())),
                     _ => match serde_json::from_slice(&bytes) {
                         Ok(Value::Object(map)) => folder.summary = Some(RunSummary::from_map(map)),
-                        Ok(_) => folder.warnings.push("summary.json is not a JSON object".into()),
-                        Err(e) => folder.warnings.push(format!("summary.json is corrupt: {e}")),
+                        Ok(_) => folder
+                            .warnings
+                            .push("summary.json is not a JSON object".into()),
+                        Err(e) => folder
+                            .warnings
+                            .push(format!("summary.json is corrupt: {e}")),
                     },
                 }
             }

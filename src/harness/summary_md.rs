@@ -60,7 +60,11 @@ pub fn summary_markdown(run: &RunRecord, report: &RunReport, snapshots: &[Snapsh
         out,
         "# Run {} — {}\n",
         run.id,
-        cell(run.scenario.as_deref().unwrap_or(run.label.as_deref().unwrap_or("run")))
+        cell(
+            run.scenario
+                .as_deref()
+                .unwrap_or(run.label.as_deref().unwrap_or("run"))
+        )
     );
     let _ = writeln!(out, "- Started: {}", super::time::iso(run.started_us));
     if let Some(end) = run.ended_us {
@@ -75,7 +79,11 @@ pub fn summary_markdown(run: &RunRecord, report: &RunReport, snapshots: &[Snapsh
             "- Git: {}@{}{}",
             cell(run.git_branch.as_deref().unwrap_or("?")),
             cell(commit),
-            if run.git_dirty == Some(true) { " (dirty)" } else { "" }
+            if run.git_dirty == Some(true) {
+                " (dirty)"
+            } else {
+                ""
+            }
         );
     }
     let _ = writeln!(out, "- Verdict: **{}**\n", report.verdict.label());

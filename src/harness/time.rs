@@ -26,7 +26,9 @@ fn parse_ts_str(s: &str) -> Option<i64> {
             return Some(Utc.from_utc_datetime(&t).timestamp_micros());
         }
     }
-    s.parse::<f64>().ok().map(|secs| (secs * 1e6).round() as i64)
+    s.parse::<f64>()
+        .ok()
+        .map(|secs| (secs * 1e6).round() as i64)
 }
 
 /// The float-seconds form the harness writes in its JSONL rows.
@@ -40,10 +42,7 @@ pub fn format_ts(us: i64) -> Value {
 pub fn ts_from_folder_name(name: &str) -> Option<(i64, Option<String>)> {
     let stamp = name.get(..15)?;
     let t = NaiveDateTime::parse_from_str(stamp, "%Y%m%d_%H%M%S").ok()?;
-    let scenario = name
-        .get(16..)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned);
+    let scenario = name.get(16..).filter(|s| !s.is_empty()).map(str::to_owned);
     Some((Utc.from_utc_datetime(&t).timestamp_micros(), scenario))
 }
 

@@ -14,10 +14,18 @@ pub enum HealthError {
 }
 
 macro_rules! field_type {
-    (int) => { i64 };
-    (float) => { f64 };
-    (text) => { String };
-    (flag) => { bool };
+    (int) => {
+        i64
+    };
+    (float) => {
+        f64
+    };
+    (text) => {
+        String
+    };
+    (flag) => {
+        bool
+    };
 }
 
 macro_rules! health_sample {

@@ -12,7 +12,7 @@ use super::{
 /// One serial line as the device printed it, with what it means.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeviceLine<'a> {
-    /// The line without its line ending, invalid UTF-8 replaced. Borrowed
+    /// The line without its line ending, invalid UTF-8 and NUL replaced. Borrowed
     /// when the input was valid UTF-8, so the common case does not allocate.
     pub text: Cow<'a, str>,
     /// Leading spaces: the firmware logger nests sections by 0–6 spaces.
@@ -69,7 +69,12 @@ pub fn parse_line(bytes: &[u8]) -> DeviceLine<'_> {
     while end > 0 && matches!(bytes[end - 1], b'\n' | b'\r') {
         end -= 1;
     }
-    let text = String::from_utf8_lossy(&bytes[..end]);
+    let mut text = String::from_utf8_lossy(&bytes[..end]);
+    // Boot ROM noise carries NUL bytes; SQLite's text functions and browsers
+    // stop at them, so they become U+FFFD like any other undecodable byte.
+    if text.contains('\0') {
+        text = Cow::Owned(text.replace('\0', "\u{FFFD}"));
+    }
     let body = text.trim_start();
     let indent = text.len() - body.len();
     let (body, elapsed_ms) = strip_elapsed(body.trim_end());

@@ -51,7 +51,11 @@ impl MemSnapshot {
             return None;
         }
         let mut snap = MemSnapshot {
-            tag: if tag.is_empty() { "-".to_owned() } else { tag.to_owned() },
+            tag: if tag.is_empty() {
+                "-".to_owned()
+            } else {
+                tag.to_owned()
+            },
             ..Default::default()
         };
         for (key, value) in kv::pairs(pairs) {

@@ -30,3 +30,6 @@ pub fn frag_percent(free: i64, largest: i64) -> i64 {
     // Integer form of floor((1 - l/f) * 100) that matches the C core exactly.
     ((free - largest) * 100 / free).clamp(0, 100)
 }
+
+#[cfg(test)]
+mod tests;

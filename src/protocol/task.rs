@@ -20,7 +20,9 @@ impl TaskDumpHeader {
         let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
         TaskDumpHeader {
             count: rest[..digits].parse().ok(),
-            tag: rest.rfind(" tag=").map(|at| rest[at + 5..].trim().to_owned()),
+            tag: rest
+                .rfind(" tag=")
+                .map(|at| rest[at + 5..].trim().to_owned()),
         }
     }
 }

@@ -133,6 +133,44 @@ async fn record_content(
     options: &ImportOptions<'_>,
     outcome: &mut ImportOutcome,
 ) -> Result<i64, ImportError> {
+    // Parsing and writing overlap: a writer task commits one batch while the
+    // next is parsed. Two batches in flight bound the memory used.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+    let writer_store = store.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(batch) = rx.recv().await {
+            writer_store
+                .write_batches(std::slice::from_ref(&batch))
+                .await?;
+        }
+        Ok::<_, StoreError>(())
+    });
+    let produced = produce(run_id, folder, start_us, options, outcome, &tx).await;
+    drop(tx);
+    writer
+        .await
+        .map_err(|e| ImportError::Join(folder.path.clone(), e.to_string()))??;
+    let (last_us, firmware) = produced?;
+    let summary_names_firmware = folder
+        .summary
+        .as_ref()
+        .is_some_and(|s| s.firmware_version.is_some());
+    if let (false, Some(version)) = (summary_names_firmware, firmware) {
+        store.set_run_firmware(run_id, &version).await?;
+    }
+    Ok(last_us)
+}
+
+/// Turns the folder's content into batches for the writer; returns the last
+/// timestamp and the firmware version the boot log named.
+async fn produce(
+    run_id: i64,
+    folder: &ArtifactFolder,
+    start_us: i64,
+    options: &ImportOptions<'_>,
+    outcome: &mut ImportOutcome,
+    tx: &tokio::sync::mpsc::Sender<Batch>,
+) -> Result<(i64, Option<String>), ImportError> {
     let mut tracker = RunTracker::new(run_id);
     let mut batch = Batch::new(run_id);
     let mut now = start_us;
@@ -168,7 +206,7 @@ async fn record_content(
             }
             tracker.record_line(&mut batch, now, &line, 0);
             if batch.len() >= IMPORT_BATCH_ROWS {
-                flush(store, &mut batch, outcome).await?;
+                flush(tx, &mut batch, outcome).await?;
                 if let Some(progress) = options.progress {
                     progress(done.min(total), total);
                 }
@@ -184,7 +222,13 @@ async fn record_content(
                 if matches!(kind, "http" | "note") {
                     let ts = row.get("ts").and_then(parse_ts).unwrap_or(now);
                     let message = message_of(row, kind);
-                    tracker.record_event(&mut batch, ts, kind, &message, Value::Object(row.clone()));
+                    tracker.record_event(
+                        &mut batch,
+                        ts,
+                        kind,
+                        &message,
+                        Value::Object(row.clone()),
+                    );
                 }
             }
         }
@@ -203,23 +247,23 @@ async fn record_content(
             health.error,
         );
     }
-    flush(store, &mut batch, outcome).await?;
-    if folder.summary.as_ref().and_then(|s| s.firmware_version.as_ref()).is_none() {
-        if let Some(version) = tracker.firmware() {
-            store.set_run_firmware(run_id, version).await?;
-        }
-    }
-    Ok(now)
+    flush(tx, &mut batch, outcome).await?;
+    Ok((now, tracker.firmware().map(str::to_owned)))
 }
 
-async fn flush(store: &Store, batch: &mut Batch, outcome: &mut ImportOutcome) -> Result<(), ImportError> {
+async fn flush(
+    tx: &tokio::sync::mpsc::Sender<Batch>,
+    batch: &mut Batch,
+    outcome: &mut ImportOutcome,
+) -> Result<(), ImportError> {
     outcome.lines += batch.lines.len() as i64;
     outcome.snapshots += batch.snapshots.len() as i64;
     outcome.events += batch.events.len() as i64;
     outcome.health_samples += batch.health.len() as i64;
-    store.write_batches(std::slice::from_ref(batch)).await?;
-    let run_id = batch.run_id;
-    *batch = Batch::new(run_id);
+    let full = std::mem::replace(batch, Batch::new(batch.run_id));
+    // A closed channel means the writer failed; the caller reports its
+    // error when it joins the writer.
+    let _ = tx.send(full).await;
     Ok(())
 }
 
@@ -256,10 +300,16 @@ fn message_of(row: &Map<String, Value>, kind: &str) -> String {
         .iter()
         .find_map(|k| row.get(*k).and_then(Value::as_str))
         .map(str::to_owned)
-        .unwrap_or_else(|| match (row.get("method"), row.get("path").or(row.get("url"))) {
-            (Some(m), Some(p)) => format!("{} {}", m.as_str().unwrap_or("?"), p.as_str().unwrap_or("?")),
-            _ => kind.to_owned(),
-        })
+        .unwrap_or_else(
+            || match (row.get("method"), row.get("path").or(row.get("url"))) {
+                (Some(m), Some(p)) => format!(
+                    "{} {}",
+                    m.as_str().unwrap_or("?"),
+                    p.as_str().unwrap_or("?")
+                ),
+                _ => kind.to_owned(),
+            },
+        )
 }
 
 /// Without `serial.log`, the JSONL files are the record: snapshots from
@@ -282,10 +332,17 @@ fn record_from_jsonl(
         last = ts.unwrap_or(last);
         items.push((last, items.len(), Item::Snapshot(snap)));
     }
-    let events = folder.events.as_ref().map(|f| f.rows.as_slice()).unwrap_or_default();
-    let has_tasks = events
-        .iter()
-        .any(|(_, r)| matches!(r.get("type").and_then(Value::as_str), Some("task" | "stack_watermark")));
+    let events = folder
+        .events
+        .as_ref()
+        .map(|f| f.rows.as_slice())
+        .unwrap_or_default();
+    let has_tasks = events.iter().any(|(_, r)| {
+        matches!(
+            r.get("type").and_then(Value::as_str),
+            Some("task" | "stack_watermark")
+        )
+    });
     let tasks = match (&folder.tasks, has_tasks) {
         (Some(f), false) => f.rows.as_slice(),
         _ => &[],
@@ -328,7 +385,9 @@ fn record_from_jsonl(
                 let message = message_of(row, kind);
                 match meaning {
                     Some(k) => tracker.record_kind(batch, None, ts, None, &k, &message),
-                    None => tracker.record_event(batch, ts, kind, &message, Value::Object(row.clone())),
+                    None => {
+                        tracker.record_event(batch, ts, kind, &message, Value::Object(row.clone()))
+                    }
                 }
             }
         }

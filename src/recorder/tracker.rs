@@ -77,7 +77,13 @@ impl RunTracker {
 
     /// Records an already-parsed serial line: always as a raw line, plus a
     /// snapshot or an event when it means something.
-    pub fn record_line(&mut self, batch: &mut Batch, ts_us: i64, line: &DeviceLine<'_>, flags: i64) {
+    pub fn record_line(
+        &mut self,
+        batch: &mut Batch,
+        ts_us: i64,
+        line: &DeviceLine<'_>,
+        flags: i64,
+    ) {
         let line_no = self.next_line;
         self.next_line += 1;
         batch.lines.push(SerialLineRow {
@@ -86,7 +92,14 @@ impl RunTracker {
             text: line.text.clone().into_owned(),
             flags,
         });
-        self.record_kind(batch, Some(line_no), ts_us, line.elapsed_ms, &line.kind, line.text.trim());
+        self.record_kind(
+            batch,
+            Some(line_no),
+            ts_us,
+            line.elapsed_ms,
+            &line.kind,
+            line.text.trim(),
+        );
     }
 
     /// Records a meaning without a serial line (artifact rows imported from

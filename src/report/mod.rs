@@ -41,7 +41,17 @@ impl RunDocument {
         let run = store.run(id).await?;
         let snapshots = store.snapshots(id).await?;
         let events = store
-            .events(id, &["tripwire", "task", "task_dump", "crash", "alloc_failed", "boot"])
+            .events(
+                id,
+                &[
+                    "tripwire",
+                    "task",
+                    "task_dump",
+                    "crash",
+                    "alloc_failed",
+                    "boot",
+                ],
+            )
             .await?;
         let report = RunReport::build(&snapshots, &events, criteria);
         Ok(RunDocument {

@@ -66,7 +66,10 @@ impl Store {
         search: Option<&str>,
     ) -> Result<SerialPage> {
         let pattern = search.map(|s| {
-            let escaped = s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let escaped = s
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             format!("%{escaped}%")
         });
         let filter = if pattern.is_some() {

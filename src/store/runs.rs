@@ -171,10 +171,12 @@ impl Store {
 
     /// The run already imported from content with this digest, if any.
     pub async fn run_by_digest(&self, digest: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT id FROM runs WHERE source_digest = ?")
-            .bind(digest)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT id FROM runs WHERE source_digest = ?")
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Runs, newest first.

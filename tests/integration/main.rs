@@ -1,0 +1,10 @@
+//! One integration test binary (faster to link than one per file), with
+//! shared helpers. Every test uses a real SQLite file in a temp dir.
+
+mod helpers;
+
+mod cli;
+mod compare;
+mod import_folder;
+mod import_log;
+mod protocol_props;
