@@ -1,0 +1,123 @@
+// /api/health, /api/info, /api/mode, /api/reboot
+#include <Arduino.h>
+#include <WiFi.h>
+#include <esp_heap_caps.h>
+#include <esp_system.h>
+#include <esp_timer.h>
+#include <soc/soc_caps.h>
+#include <string.h>
+
+#include "alloc_hook.h"
+#include "app_config.h"
+#include "device_config.h"
+#include "esp_platform.h"
+#include "health_window.h"
+#include "heaptrace.h"
+#include "json_psram.h"
+#include "macro_store.h"
+#include "reboot.h"
+#include "response_pool.h"
+#include "web_server.h"
+#include "wifi_link.h"
+
+static uint32_t s_sketch_size;  // cached: ESP.getSketchSize() walks the image
+
+static const char *reset_reason_name(esp_reset_reason_t r) {
+  switch (r) {
+    case ESP_RST_POWERON: return "POWERON";
+    case ESP_RST_EXT: return "EXT";
+    case ESP_RST_SW: return "SW";
+    case ESP_RST_PANIC: return "PANIC";
+    case ESP_RST_INT_WDT: return "INT_WDT";
+    case ESP_RST_TASK_WDT: return "TASK_WDT";
+    case ESP_RST_WDT: return "WDT";
+    case ESP_RST_DEEPSLEEP: return "DEEPSLEEP";
+    case ESP_RST_BROWNOUT: return "BROWNOUT";
+    case ESP_RST_SDIO: return "SDIO";
+    default: return "UNKNOWN";
+  }
+}
+
+static void handle_health(AsyncWebServerRequest *req) {
+  if (!web_authorized(req)) return;
+  static ht_health_t h;  // async_tcp task only: one request at a time
+  static char ip[16];
+  static char hostname[40];
+  ht_snapshot_t s;
+  ht_window_t w;
+
+  ht_health_init(&h);
+  h.uptime_seconds = ht_i64(esp_timer_get_time() / 1000000LL);
+  h.reset_reason = reset_reason_name(esp_reset_reason());
+  h.cpu_freq = ht_i64(getCpuFrequencyMhz());
+#if SOC_TEMP_SENSOR_SUPPORTED
+  h.cpu_temperature = ht_f64(temperatureRead());
+#endif
+  if (ht_capture(esp_platform(), &s)) ht_health_set_snapshot(&h, &s);
+  h.heap_size = ht_i64(heap_caps_get_total_size(MALLOC_CAP_INTERNAL));
+  health_window_take(&w);  // take + reset on every call
+  ht_health_set_window(&h, &w);
+  if (s_sketch_size == 0) s_sketch_size = ESP.getSketchSize();
+  h.flash_used = ht_i64(s_sketch_size);
+  h.flash_total = ht_i64(ESP.getFlashChipSize());
+  h.mqtt_enabled = ht_bool(device_config_mqtt_configured());
+  h.mqtt_publish_enabled = ht_bool(false);
+  h.mqtt_connected = ht_bool(false);
+  if (!wifi_link_is_ap() && WiFi.status() == WL_CONNECTED) {
+    h.wifi_rssi = ht_i64(WiFi.RSSI());
+    h.wifi_channel = ht_i64(WiFi.channel());
+  }
+  h.ip_address = wifi_link_ip(ip, sizeof ip);
+  strncpy(hostname, device_config().hostname, sizeof hostname - 1);
+  h.hostname = hostname;
+
+  char *buf = response_pool_next();
+  bool truncated = false;
+  size_t len = ht_health_json(buf, RESPONSE_SLOT_BYTES, &h, &truncated);
+  if (truncated) {
+    req->send(500, "application/json", "{\"error\":\"health too large\"}");
+    return;
+  }
+  web_send_json(req, 200, buf, len);
+}
+
+static void handle_info(AsyncWebServerRequest *req) {
+  if (!web_authorized(req)) return;
+  JsonDocument doc = make_json_doc_psram();
+  doc["firmware"] = HEAPLAB_FIRMWARE_VERSION;
+  doc["board"] = "esp32-s3-devkitc-1";
+  doc["chip"] = ESP.getChipModel();
+  doc["chip_revision"] = ESP.getChipRevision();
+  doc["cores"] = ESP.getChipCores();
+  doc["sdk"] = ESP.getSdkVersion();
+  doc["flash_size"] = ESP.getFlashChipSize();
+  doc["psram_size"] = ESP.getPsramSize();
+  doc["hostname"] = device_config().hostname;
+  doc["heartbeat_interval_ms"] = MEMORY_HEARTBEAT_INTERVAL_MS;
+  doc["tripwire_internal_min_bytes"] = MEMORY_TRIPWIRE_INTERNAL_MIN_BYTES;
+  doc["alloc_failures"] = alloc_hook_failures();
+  doc["macros"] = macro_store_count();
+  doc["auth"] = HTTP_AUTH_USER[0] != '\0';
+  web_send_doc(req, 200, doc);
+}
+
+static void handle_mode(AsyncWebServerRequest *req) {
+  if (!web_authorized(req)) return;
+  JsonDocument doc = make_json_doc_psram();
+  doc["mode"] = wifi_link_is_ap() ? "ap" : "sta";
+  doc["connected"] = wifi_link_is_ap() || WiFi.status() == WL_CONNECTED;
+  web_send_doc(req, 200, doc);
+}
+
+static void handle_reboot(AsyncWebServerRequest *req) {
+  if (!web_authorized(req)) return;
+  req->send(202, "application/json", "{\"rebooting\":true}");
+  reboot_schedule(300);  // let the 202 leave first
+}
+
+void routes_system(AsyncWebServer &server) {
+  server.on("/api/health", HTTP_GET, handle_health);
+  server.on("/api/info", HTTP_GET, handle_info);
+  server.on("/api/mode", HTTP_GET, handle_mode);
+  server.on("/api/reboot", HTTP_POST, handle_reboot);
+}

@@ -1,0 +1,45 @@
+#include "web_server.h"
+
+#include "app_config.h"
+#include "logger.h"
+#include "response_pool.h"
+
+static AsyncWebServer s_server(80);
+
+bool web_authorized(AsyncWebServerRequest *req) {
+  if (HTTP_AUTH_USER[0] == '\0') return true;
+  if (req->authenticate(HTTP_AUTH_USER, HTTP_AUTH_PASSWORD)) return true;
+  req->requestAuthentication(nullptr, false);  // basic
+  return false;
+}
+
+void web_send_json(AsyncWebServerRequest *req, int code, const char *json, size_t len) {
+  req->send(code, "application/json", reinterpret_cast<const uint8_t *>(json), len);
+}
+
+void web_send_doc(AsyncWebServerRequest *req, int code, const JsonDocument &doc) {
+  char *buf = response_pool_next();
+  size_t len = serializeJson(doc, buf, RESPONSE_SLOT_BYTES);
+  if (len == 0 || len >= RESPONSE_SLOT_BYTES - 1) {
+    req->send(500, "application/json", "{\"error\":\"response too large\"}");
+    return;
+  }
+  web_send_json(req, code, buf, len);
+}
+
+void web_server_begin() {
+  response_pool_begin();
+  // Specific routes before their prefixes (ESPAsyncWebServer matches
+  // "/api/icons" for "/api/icons/gc" too).
+  routes_icons(s_server);
+  routes_display(s_server);
+  routes_system(s_server);
+  routes_config(s_server);
+  routes_macros(s_server);
+  routes_pages(s_server);
+  s_server.onNotFound([](AsyncWebServerRequest *req) {
+    req->send(404, "application/json", "{\"error\":\"not found\"}");
+  });
+  s_server.begin();
+  log_msg(0, "Portal", "HTTP server started on port 80", LOG_NO_ELAPSED);
+}

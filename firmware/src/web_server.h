@@ -1,0 +1,19 @@
+// The portal's AsyncWebServer plus shared response helpers.
+#pragma once
+#include <ArduinoJson.h>
+#include <ESPAsyncWebServer.h>
+
+void web_server_begin();  // registers every route module, then begin()
+// Basic auth (secrets.h HTTP_AUTH_USER); sends the 401 challenge when false.
+bool web_authorized(AsyncWebServerRequest *req);
+// Serializes into a PSRAM response slot and sends it (no internal-RAM copy).
+void web_send_doc(AsyncWebServerRequest *req, int code, const JsonDocument &doc);
+void web_send_json(AsyncWebServerRequest *req, int code, const char *json, size_t len);
+
+// Route modules (one file each).
+void routes_pages(AsyncWebServer &server);
+void routes_system(AsyncWebServer &server);   // /api/health /api/info /api/mode /api/reboot
+void routes_config(AsyncWebServer &server);   // /api/config
+void routes_macros(AsyncWebServer &server);   // /api/macros
+void routes_icons(AsyncWebServer &server);    // /api/icons /api/icons/gc
+void routes_display(AsyncWebServer &server);  // /api/display/screen
