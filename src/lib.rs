@@ -7,8 +7,12 @@
 
 pub mod analysis;
 pub mod cli;
+pub mod config;
 pub mod harness;
+pub mod ingest;
 pub mod protocol;
 pub mod recorder;
 pub mod report;
+pub mod server;
 pub mod store;
+pub mod web;

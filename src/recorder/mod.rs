@@ -1,12 +1,14 @@
 //! The recorder: the one place that turns parsed device output into stored
 //! rows. [`RunTracker`] is its pure half (numbering, boot segments, task
-//! dumps); the live writer task and the importer both feed it and hand its
-//! batches to [`crate::store::Store::write_batches`].
+//! dumps); the live [`Recorder`] task and the importer both feed it and hand
+//! its batches to [`crate::store::Store::write_batches`].
 
+mod hub;
+mod import;
+mod live;
 mod tracker;
 
-pub use tracker::RunTracker;
-
-mod import;
-
+pub use hub::{DeviceLive, IngestCounters, LiveEvent, LiveHub};
 pub use import::{import_path, ImportError, ImportOptions, ImportOutcome};
+pub use live::{Recorder, RecorderCommand};
+pub use tracker::RunTracker;

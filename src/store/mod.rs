@@ -1,6 +1,7 @@
 //! SQLite storage. The recorder (and the importer, through the same batch
 //! writer) is the only writer; everything else reads.
 
+mod devices;
 mod read;
 mod rows;
 mod runs;
@@ -13,6 +14,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec};
 pub use read::SerialPage;
 pub use rows::{Batch, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
@@ -26,6 +28,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
+    #[error("{0}")]
+    Conflict(String),
     #[error("stored JSON is corrupt: {0}")]
     Json(#[from] serde_json::Error),
 }

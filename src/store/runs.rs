@@ -238,3 +238,18 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Runs still `active` from a server that did not shut down cleanly are
+    /// closed as `interrupted` at their last recorded moment.
+    pub async fn interrupt_stale_runs(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'interrupted', ended_us = COALESCE( \
+               (SELECT MAX(ts_us) FROM serial_lines WHERE run_id = runs.id), started_us) \
+             WHERE status = 'active' AND kind != 'import'",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,274 @@
+//! Server configuration: a TOML file (`--config`), every key also a flag or
+//! a `HEAPLAB_*` variable. Flags win over the environment (clap), both win
+//! over the file, the file wins over defaults. Validated once at start so a
+//! typo fails fast with the key's name instead of half-working.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::analysis::AcceptanceCriteria;
+use crate::store::DeviceSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid --device {spec:?}: {message}")]
+    DeviceFlag { spec: String, message: String },
+    #[error("device {name:?}: {message}")]
+    Device { name: String, message: String },
+}
+
+pub const fn default_bind() -> SocketAddr {
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080)
+}
+
+/// `heaplab.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub bind: Option<SocketAddr>,
+    pub db: Option<PathBuf>,
+    /// When set, every write to the API needs `Authorization: Bearer <token>`.
+    pub auth_token: Option<String>,
+    /// Also require the token for reads (they are open on the LAN otherwise).
+    pub auth_read: Option<bool>,
+    /// Largest accepted request body (imports), in megabytes.
+    pub body_limit_mb: Option<usize>,
+    pub acceptance: Option<AcceptanceCriteria>,
+    #[serde(default, rename = "device")]
+    pub devices: Vec<DeviceSpec>,
+}
+
+impl FileConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim().replace('\n', " "),
+        })
+    }
+}
+
+/// Flags of `heaplab serve` (and `heaplab demo`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "HEAPLAB_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to serve the dashboard and API on [default: 127.0.0.1:8080].
+    #[arg(long, env = "HEAPLAB_BIND")]
+    pub bind: Option<SocketAddr>,
+    /// Bearer token required for API writes.
+    #[arg(long, env = "HEAPLAB_AUTH_TOKEN")]
+    pub auth_token: Option<String>,
+    /// Require the token for reads too.
+    #[arg(long, env = "HEAPLAB_AUTH_READ")]
+    pub auth_read: Option<bool>,
+    /// Acceptance: lowest acceptable internal minimum free, bytes [default: 102400].
+    #[arg(long, env = "HEAPLAB_HIN_MIN_BYTES")]
+    pub hin_min_bytes: Option<i64>,
+    /// Acceptance: steady-state fragmentation must stay below this percent [default: 40].
+    #[arg(long, env = "HEAPLAB_STEADY_FRAG_MAX_PERCENT")]
+    pub steady_frag_max_percent: Option<i64>,
+    /// A device, as `name=desk,serial=/dev/serial/by-id/…,url=http://192.168.1.112,baud=115200,health_interval_s=5,auth=user:pass,board=…`
+    /// (repeatable; `HEAPLAB_DEVICES` takes several separated by `;`).
+    #[arg(long = "device", env = "HEAPLAB_DEVICES", value_delimiter = ';')]
+    pub devices: Vec<String>,
+}
+
+/// The resolved, validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    pub db: PathBuf,
+    pub auth_token: Option<String>,
+    pub auth_read: bool,
+    pub body_limit_bytes: usize,
+    pub criteria: AcceptanceCriteria,
+    pub devices: Vec<DeviceSpec>,
+}
+
+impl ServerConfig {
+    pub fn resolve(
+        args: &ServeArgs,
+        db_flag: Option<&Path>,
+        default_db: &Path,
+    ) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let mut criteria = file.acceptance.unwrap_or_default();
+        if let Some(v) = args.hin_min_bytes {
+            criteria.hin_min_bytes = v;
+        }
+        if let Some(v) = args.steady_frag_max_percent {
+            criteria.steady_frag_max_percent = v;
+        }
+        let mut devices = file.devices;
+        for spec in &args.devices {
+            let device = parse_device_flag(spec)?;
+            // A flag overrides the file's device of the same name.
+            devices.retain(|d| d.name != device.name);
+            devices.push(device);
+        }
+        let config = ServerConfig {
+            bind: args.bind.or(file.bind).unwrap_or(default_bind()),
+            db: db_flag
+                .map(Path::to_owned)
+                .or(file.db)
+                .unwrap_or_else(|| default_db.to_owned()),
+            auth_token: args
+                .auth_token
+                .clone()
+                .or(file.auth_token)
+                .filter(|t| !t.is_empty()),
+            auth_read: args.auth_read.or(file.auth_read).unwrap_or(false),
+            body_limit_bytes: file.body_limit_mb.unwrap_or(64) * 1024 * 1024,
+            criteria,
+            devices,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for d in &self.devices {
+            validate_device(d)?;
+            if !names.insert(d.name.as_str()) {
+                return Err(ConfigError::Device {
+                    name: d.name.clone(),
+                    message: "configured twice".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a device spec from any source (file, flag, API).
+pub fn validate_device(d: &DeviceSpec) -> Result<(), ConfigError> {
+    let fail = |message: &str| ConfigError::Device {
+        name: d.name.clone(),
+        message: message.to_owned(),
+    };
+    if d.name.trim().is_empty() || d.name.len() > 64 {
+        return Err(fail("name must be 1 to 64 characters"));
+    }
+    if let Some(url) = &d.url {
+        let parsed = reqwest::Url::parse(url).map_err(|e| fail(&format!("url: {e}")))?;
+        if parsed.scheme() != "http" && parsed.scheme() != "https" {
+            return Err(fail("url must be http:// or https://"));
+        }
+    }
+    if d.health_interval_s < 0 {
+        return Err(fail("health_interval_s must be 0 (off) or more"));
+    }
+    if d.baud <= 0 {
+        return Err(fail("baud must be positive"));
+    }
+    if d.auth.as_deref().is_some_and(|a| !a.contains(':')) {
+        return Err(fail("auth must be \"user:pass\""));
+    }
+    if d.serial.is_none() && d.url.is_none() {
+        return Err(fail("needs a serial port, a url, or both"));
+    }
+    Ok(())
+}
+
+fn parse_device_flag(spec: &str) -> Result<DeviceSpec, ConfigError> {
+    let fail = |message: String| ConfigError::DeviceFlag {
+        spec: spec.to_owned(),
+        message,
+    };
+    let mut d = DeviceSpec {
+        baud: crate::store::default_baud(),
+        health_interval_s: crate::store::default_health_interval(),
+        ..Default::default()
+    };
+    for part in spec.split(',').filter(|p| !p.trim().is_empty()) {
+        let (key, value) = part
+            .split_once('=')
+            .ok_or_else(|| fail(format!("{part:?} is not key=value")))?;
+        let value = value.trim().to_owned();
+        let number = |v: &str| {
+            v.parse::<i64>()
+                .map_err(|_| fail(format!("{key} must be a number")))
+        };
+        match key.trim() {
+            "name" => d.name = value,
+            "serial" => d.serial = Some(value),
+            "url" => d.url = Some(value),
+            "baud" => d.baud = number(&value)?,
+            "health_interval_s" => d.health_interval_s = number(&value)?,
+            "auth" => d.auth = Some(value),
+            "board" => d.board = Some(value),
+            other => return Err(fail(format!("unknown key {other:?}"))),
+        }
+    }
+    validate_device(&d)?;
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = toml::from_str::<FileConfig>("bind = \"127.0.0.1:1\"\nbnid = 3\n")
+            .expect_err("unknown key");
+        assert!(err.to_string().contains("bnid"), "{err}");
+        let err = toml::from_str::<FileConfig>("[[device]]\nname = \"a\"\nserail = \"/dev/x\"\n")
+            .expect_err("unknown device key");
+        assert!(err.to_string().contains("serail"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_file_and_defaults_apply() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("heaplab.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:9000\"\n[acceptance]\nhin_min_bytes = 50000\n\n[[device]]\nname = \"desk\"\nserial = \"/dev/ttyACM0\"\n",
+        )
+        .expect("write");
+        let args = ServeArgs {
+            config: Some(path),
+            steady_frag_max_percent: Some(30),
+            devices: vec!["name=desk,url=http://10.0.0.2,health_interval_s=0".into()],
+            ..Default::default()
+        };
+        let c = ServerConfig::resolve(&args, None, Path::new("x.db")).expect("resolve");
+        assert_eq!(c.bind.port(), 9000);
+        assert_eq!(c.criteria.hin_min_bytes, 50_000);
+        assert_eq!(c.criteria.steady_frag_max_percent, 30);
+        assert_eq!(c.devices.len(), 1);
+        assert_eq!(c.devices[0].url.as_deref(), Some("http://10.0.0.2"));
+        assert_eq!(c.devices[0].serial, None);
+        assert_eq!(c.devices[0].baud, 115_200);
+        assert_eq!(c.db, Path::new("x.db"));
+    }
+
+    #[test]
+    fn bad_device_flags_are_clear() {
+        let err = parse_device_flag("name=a,colour=blue").expect_err("unknown");
+        assert!(err.to_string().contains("colour"));
+        let err = parse_device_flag("name=a,url=ftp://x").expect_err("scheme");
+        assert!(err.to_string().contains("http"));
+    }
+}

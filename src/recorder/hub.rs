@@ -1,0 +1,139 @@
+//! What views can see of live devices without touching the database: the
+//! latest state per device and a broadcast of parsed events (for SSE). The
+//! recorder is the only writer of both.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::protocol::{HealthSample, MemSnapshot};
+use crate::store::RunKind;
+
+/// Points kept per device for the overview's sparkline.
+const SPARK_POINTS: usize = 120;
+
+/// One message on the live stream.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveEvent {
+    pub device_id: i64,
+    /// `snapshot`, `health`, `event`, `line` or `status`.
+    pub kind: &'static str,
+    pub ts_us: i64,
+    pub data: Arc<Value>,
+}
+
+/// The latest known state of one device.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeviceLive {
+    pub device_id: i64,
+    pub serial_online: bool,
+    pub health_online: bool,
+    pub last_seen_us: Option<i64>,
+    pub last_snapshot: Option<MemSnapshot>,
+    pub last_snapshot_us: Option<i64>,
+    pub last_health: Option<HealthSample>,
+    pub last_health_us: Option<i64>,
+    pub firmware: Option<String>,
+    pub ip: Option<String>,
+    pub active_run: Option<i64>,
+    pub active_kind: Option<RunKind>,
+    /// Reboots seen since the server started.
+    pub reboots: u64,
+    pub boot_started_us: Option<i64>,
+    /// Recent (time, internal free) points.
+    pub spark: VecDeque<(i64, i64)>,
+}
+
+impl DeviceLive {
+    pub fn online(&self) -> bool {
+        self.serial_online || self.health_online
+    }
+
+    pub(crate) fn push_spark(&mut self, ts_us: i64, hi: i64) {
+        if self.spark.len() == SPARK_POINTS {
+            self.spark.pop_front();
+        }
+        self.spark.push_back((ts_us, hi));
+    }
+}
+
+/// Server-wide ingest counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct IngestCounters {
+    pub events_ingested: AtomicU64,
+    pub lines_ingested: AtomicU64,
+    pub write_batches: AtomicU64,
+    pub write_errors: AtomicU64,
+}
+
+/// Shared, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct LiveHub {
+    devices: Arc<RwLock<HashMap<i64, DeviceLive>>>,
+    events: broadcast::Sender<LiveEvent>,
+    pub counters: Arc<IngestCounters>,
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LiveHub {
+    pub fn new() -> Self {
+        LiveHub {
+            devices: Arc::default(),
+            // Slow subscribers lag and skip; they never slow ingestion.
+            events: broadcast::channel(4096).0,
+            counters: Arc::default(),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.events.subscribe()
+    }
+
+    /// True when someone listens, so the recorder can skip building events.
+    pub fn has_subscribers(&self) -> bool {
+        self.events.receiver_count() > 0
+    }
+
+    pub fn publish(&self, event: LiveEvent) {
+        let _ = self.events.send(event);
+    }
+
+    pub fn device(&self, id: i64) -> Option<DeviceLive> {
+        self.devices.read().ok()?.get(&id).cloned()
+    }
+
+    pub fn all(&self) -> Vec<DeviceLive> {
+        self.devices
+            .read()
+            .map(|d| d.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn update<R>(&self, id: i64, f: impl FnOnce(&mut DeviceLive) -> R) -> Option<R> {
+        let mut devices = self.devices.write().ok()?;
+        let entry = devices.entry(id).or_insert_with(|| DeviceLive {
+            device_id: id,
+            ..Default::default()
+        });
+        Some(f(entry))
+    }
+
+    pub(crate) fn remove(&self, id: i64) {
+        if let Ok(mut d) = self.devices.write() {
+            d.remove(&id);
+        }
+    }
+
+    pub fn count(&self, counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}

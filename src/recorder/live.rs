@@ -1,0 +1,620 @@
+//! The live recorder: one task that owns every write of live data. Sources
+//! send [`DeviceEvent`]s on a bounded channel (back-pressure instead of
+//! unbounded memory); the recorder assigns them to each device's active run,
+//! batches rows (a few hundred milliseconds or a few hundred rows, whichever
+//! comes first), publishes them to the [`LiveHub`], and on shutdown flushes
+//! everything and closes open runs as `interrupted`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::hub::{LiveEvent, LiveHub};
+use super::RunTracker;
+use crate::ingest::{DeviceEvent, SourceKind};
+use crate::protocol::{parse_line, LineKind};
+use crate::store::{now_us, Batch, NewRun, RunKind, RunStatus, SerialLineRow, Store, StoreError};
+
+/// Rows buffered before a write even if the timer has not fired.
+const FLUSH_ROWS: usize = 500;
+/// Longest a row waits before it is written.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Events queued between sources and the recorder.
+const EVENT_QUEUE: usize = 8192;
+/// Rows kept for retry while the database refuses writes; beyond this the
+/// oldest are dropped (and logged) rather than exhausting memory.
+const MAX_RETRY_ROWS: usize = 500_000;
+
+/// Requests to the recorder from the API and the scenario runner.
+#[derive(Debug)]
+pub enum RecorderCommand {
+    /// Ends the device's current run and starts a soak or scenario run.
+    StartRun {
+        device_id: i64,
+        kind: RunKind,
+        scenario: Option<String>,
+        label: Option<String>,
+        reply: oneshot::Sender<Result<i64, StoreError>>,
+    },
+    /// Ends the device's soak or scenario run (back to a live run); replies
+    /// with the ended run, or `None` when only a live run was active.
+    EndRun {
+        device_id: i64,
+        status: RunStatus,
+        reply: oneshot::Sender<Result<Option<i64>, StoreError>>,
+    },
+    /// An event that did not come from the device (scenario step, note).
+    Note {
+        device_id: i64,
+        kind: String,
+        message: String,
+        data: Value,
+    },
+    /// The device was deleted: close its run and forget it.
+    Forget { device_id: i64 },
+    /// Write everything buffered now.
+    Flush { reply: oneshot::Sender<()> },
+}
+
+/// Handle on the recorder task; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    events: mpsc::Sender<DeviceEvent>,
+    commands: mpsc::Sender<RecorderCommand>,
+    hub: LiveHub,
+    announced_ips: Arc<Mutex<HashMap<i64, watch::Sender<Option<String>>>>>,
+}
+
+impl Recorder {
+    /// Starts the recorder task. It runs until `shutdown` is cancelled, then
+    /// drains what is queued, writes it, and closes open runs.
+    pub fn spawn(
+        store: Store,
+        hub: LiveHub,
+        shutdown: CancellationToken,
+    ) -> (Recorder, JoinHandle<()>) {
+        let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
+        let (commands, command_rx) = mpsc::channel(64);
+        let recorder = Recorder {
+            events,
+            commands,
+            hub: hub.clone(),
+            announced_ips: Arc::default(),
+        };
+        let state = State {
+            store,
+            hub,
+            runs: HashMap::new(),
+            retry: Vec::new(),
+            pending_rows: 0,
+            announced_ips: recorder.announced_ips.clone(),
+        };
+        let task = tokio::spawn(state.run(event_rx, command_rx, shutdown));
+        (recorder, task)
+    }
+
+    /// Where sources send their events.
+    pub fn events(&self) -> mpsc::Sender<DeviceEvent> {
+        self.events.clone()
+    }
+
+    /// Events waiting for the recorder (for `/metrics`).
+    pub fn queue_depth(&self) -> usize {
+        EVENT_QUEUE - self.events.capacity()
+    }
+
+    pub fn hub(&self) -> &LiveHub {
+        &self.hub
+    }
+
+    /// The IP a device last announced on serial (`Got IP`), watched by its
+    /// health source.
+    pub fn announced_ip(&self, device_id: i64) -> watch::Receiver<Option<String>> {
+        let mut ips = self.announced_ips.lock().unwrap_or_else(|e| e.into_inner());
+        ips.entry(device_id)
+            .or_insert_with(|| watch::channel(None).0)
+            .subscribe()
+    }
+
+    pub async fn command(&self, command: RecorderCommand) -> Result<(), StoreError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| StoreError::Conflict("the recorder has stopped".into()))
+    }
+
+    pub async fn start_run(
+        &self,
+        device_id: i64,
+        kind: RunKind,
+        scenario: Option<String>,
+        label: Option<String>,
+    ) -> Result<i64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(RecorderCommand::StartRun {
+            device_id,
+            kind,
+            scenario,
+            label,
+            reply,
+        })
+        .await?;
+        rx.await
+            .map_err(|_| StoreError::Conflict("the recorder has stopped".into()))?
+    }
+
+    pub async fn end_run(
+        &self,
+        device_id: i64,
+        status: RunStatus,
+    ) -> Result<Option<i64>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.command(RecorderCommand::EndRun {
+            device_id,
+            status,
+            reply,
+        })
+        .await?;
+        rx.await
+            .map_err(|_| StoreError::Conflict("the recorder has stopped".into()))?
+    }
+
+    /// Waits until everything received so far is written.
+    pub async fn flush(&self) {
+        let (reply, rx) = oneshot::channel();
+        if self.command(RecorderCommand::Flush { reply }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+struct ActiveRun {
+    kind: RunKind,
+    tracker: RunTracker,
+    batch: Batch,
+}
+
+struct State {
+    store: Store,
+    hub: LiveHub,
+    runs: HashMap<i64, ActiveRun>,
+    /// Batches taken from runs and not yet written (a run that just ended,
+    /// or a write that failed and will be retried).
+    retry: Vec<Batch>,
+    pending_rows: usize,
+    announced_ips: Arc<Mutex<HashMap<i64, watch::Sender<Option<String>>>>>,
+}
+
+impl State {
+    async fn run(
+        mut self,
+        mut events: mpsc::Receiver<DeviceEvent>,
+        mut commands: mpsc::Receiver<RecorderCommand>,
+        shutdown: CancellationToken,
+    ) {
+        if let Err(e) = self.store.interrupt_stale_runs().await {
+            tracing::error!(error = %e, "cannot close runs left active by a previous server");
+        }
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some(command) = commands.recv() => self.handle_command(command).await,
+                Some(event) = events.recv() => {
+                    self.handle_event(event).await;
+                    if self.pending_rows >= FLUSH_ROWS {
+                        self.flush().await;
+                    }
+                }
+                _ = tick.tick() => self.flush().await,
+            }
+        }
+        // Drain what the sources already handed over, then close up.
+        while let Ok(event) = events.try_recv() {
+            self.handle_event(event).await;
+        }
+        while let Ok(command) = commands.try_recv() {
+            self.handle_command(command).await;
+        }
+        self.flush().await;
+        let now = now_us();
+        for (device_id, run) in self.runs.drain() {
+            let id = run.tracker.run_id();
+            if let Err(e) = self.store.finish_run(id, RunStatus::Interrupted, now).await {
+                tracing::error!(device_id, run = id, error = %e, "cannot close run at shutdown");
+            }
+        }
+        if let Err(e) = self.store.checkpoint().await {
+            tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
+        }
+        tracing::info!("recorder stopped");
+    }
+
+    async fn handle_event(&mut self, event: DeviceEvent) {
+        self.hub.count(&self.hub.counters.events_ingested, 1);
+        let device_id = event.device_id();
+        match event {
+            DeviceEvent::Serial {
+                ts_us,
+                line,
+                truncated,
+                ..
+            } => self.serial_line(device_id, ts_us, &line, truncated).await,
+            DeviceEvent::Health {
+                ts_us,
+                http_status,
+                latency_ms,
+                body,
+                error,
+                ..
+            } => {
+                let Some(run) = self.active(device_id, ts_us).await else {
+                    return;
+                };
+                let run_id = run.tracker.run_id();
+                run.tracker.record_health(
+                    &mut run.batch,
+                    ts_us,
+                    http_status,
+                    latency_ms,
+                    body.as_deref(),
+                    error.clone(),
+                );
+                let sample = run.batch.health.last().and_then(|h| h.sample.clone());
+                self.pending_rows += 1;
+                let ok = error.is_none();
+                self.hub.update(device_id, |d| {
+                    d.last_seen_us = Some(ts_us);
+                    if let Some(s) = &sample {
+                        d.last_health = Some(s.clone());
+                        d.last_health_us = Some(ts_us);
+                    }
+                    d.health_online = ok;
+                });
+                if self.hub.has_subscribers() {
+                    self.publish(
+                        device_id,
+                        "health",
+                        ts_us,
+                        json!({
+                            "run_id": run_id, "http_status": http_status, "latency_ms": latency_ms,
+                            "sample": sample, "error": error,
+                        }),
+                    );
+                }
+            }
+            DeviceEvent::Status {
+                ts_us,
+                source,
+                online,
+                detail,
+                ..
+            } => {
+                let Some(run) = self.active(device_id, ts_us).await else {
+                    return;
+                };
+                let what = match source {
+                    SourceKind::Serial => "serial",
+                    SourceKind::Health => "health",
+                };
+                let message = format!(
+                    "{what} {}: {detail}",
+                    if online { "online" } else { "offline" }
+                );
+                run.tracker.record_event(
+                    &mut run.batch,
+                    ts_us,
+                    "status",
+                    &message,
+                    json!({"source": what, "online": online, "detail": detail}),
+                );
+                self.pending_rows += 1;
+                let live = self.hub.update(device_id, |d| {
+                    match source {
+                        SourceKind::Serial => d.serial_online = online,
+                        SourceKind::Health => d.health_online = online,
+                    }
+                    d.clone()
+                });
+                if self.hub.has_subscribers() {
+                    let data = serde_json::to_value(live).unwrap_or(Value::Null);
+                    self.publish(device_id, "status", ts_us, data);
+                }
+            }
+        }
+    }
+
+    async fn serial_line(&mut self, device_id: i64, ts_us: i64, raw: &[u8], truncated: bool) {
+        self.hub.count(&self.hub.counters.lines_ingested, 1);
+        let line = parse_line(raw);
+        let rebooting = match self.active(device_id, ts_us).await {
+            Some(run) => run.tracker.is_reboot(&line),
+            None => return,
+        };
+        if rebooting {
+            self.hub.update(device_id, |d| {
+                d.reboots += 1;
+                d.boot_started_us = Some(ts_us);
+            });
+            let is_live = self
+                .runs
+                .get(&device_id)
+                .is_some_and(|r| r.kind == RunKind::Live);
+            if is_live {
+                // Reboots are run boundaries: the crash that caused this one
+                // stays with the run it ended.
+                self.close_run(device_id, RunStatus::Completed, ts_us).await;
+            }
+        }
+        let Some(run) = self.active(device_id, ts_us).await else {
+            return;
+        };
+        let run_id = run.tracker.run_id();
+        let flags = if truncated {
+            SerialLineRow::TRUNCATED
+        } else {
+            0
+        };
+        let before = run.batch.len();
+        run.tracker.record_line(&mut run.batch, ts_us, &line, flags);
+        let added = run.batch.len() - before;
+        let line_no = run.tracker.lines_recorded();
+        self.pending_rows += added;
+
+        match &line.kind {
+            LineKind::Snapshot(s) => {
+                let snapshot = s.clone();
+                self.hub.update(device_id, |d| {
+                    if let Some(hi) = snapshot.hi {
+                        d.push_spark(ts_us, hi);
+                    }
+                    d.last_snapshot = Some(snapshot);
+                    d.last_snapshot_us = Some(ts_us);
+                    d.last_seen_us = Some(ts_us);
+                });
+            }
+            LineKind::Firmware { version } => {
+                let version = version.clone();
+                if let Err(e) = self.store.set_run_firmware(run_id, &version).await {
+                    tracing::warn!(error = %e, "cannot record firmware version");
+                }
+                self.hub.update(device_id, |d| d.firmware = Some(version));
+            }
+            LineKind::GotIp { ip } => {
+                let ip = ip.clone();
+                if let Ok(ips) = self.announced_ips.lock() {
+                    if let Some(tx) = ips.get(&device_id) {
+                        tx.send_replace(Some(ip.clone()));
+                    }
+                }
+                self.hub.update(device_id, |d| d.ip = Some(ip));
+            }
+            LineKind::Boot(_) => {
+                self.hub.update(device_id, |d| {
+                    d.boot_started_us.get_or_insert(ts_us);
+                    d.last_seen_us = Some(ts_us);
+                });
+            }
+            _ => {
+                self.hub.update(device_id, |d| d.last_seen_us = Some(ts_us));
+            }
+        }
+
+        if self.hub.has_subscribers() {
+            self.publish(
+                device_id,
+                "line",
+                ts_us,
+                json!({"run_id": run_id, "line_no": line_no, "text": &*line.text}),
+            );
+            match &line.kind {
+                LineKind::Unrecognized => {}
+                LineKind::Snapshot(s) => {
+                    let mut data = serde_json::to_value(s).unwrap_or(Value::Null);
+                    if let Value::Object(m) = &mut data {
+                        m.insert("run_id".into(), run_id.into());
+                        m.insert("line_no".into(), line_no.into());
+                    }
+                    self.publish(device_id, "snapshot", ts_us, data);
+                }
+                kind => self.publish(
+                    device_id,
+                    "event",
+                    ts_us,
+                    json!({
+                        "run_id": run_id, "line_no": line_no, "kind": kind.name(),
+                        "message": line.text.trim(), "data": kind,
+                    }),
+                ),
+            }
+        }
+    }
+
+    fn publish(&self, device_id: i64, kind: &'static str, ts_us: i64, data: Value) {
+        self.hub.publish(LiveEvent {
+            device_id,
+            kind,
+            ts_us,
+            data: Arc::new(data),
+        });
+    }
+
+    /// The device's active run, opening a live run when it has none: every
+    /// device always has one.
+    async fn active(&mut self, device_id: i64, ts_us: i64) -> Option<&mut ActiveRun> {
+        if !self.runs.contains_key(&device_id) {
+            self.open_run(device_id, RunKind::Live, None, None, ts_us)
+                .await
+                .ok()?;
+        }
+        self.runs.get_mut(&device_id)
+    }
+
+    async fn open_run(
+        &mut self,
+        device_id: i64,
+        kind: RunKind,
+        scenario: Option<String>,
+        label: Option<String>,
+        ts_us: i64,
+    ) -> Result<i64, StoreError> {
+        let board = self
+            .store
+            .device(device_id)
+            .await
+            .ok()
+            .and_then(|d| d.board);
+        let firmware = self.hub.device(device_id).and_then(|d| d.firmware);
+        let id = self
+            .store
+            .create_run(&NewRun {
+                device_id: Some(device_id),
+                kind: Some(kind),
+                scenario,
+                label,
+                board,
+                firmware_version: firmware,
+                started_us: ts_us,
+                status: Some(RunStatus::Active),
+                ..Default::default()
+            })
+            .await
+            .inspect_err(|e| tracing::error!(device_id, error = %e, "cannot open a run"))?;
+        self.runs.insert(
+            device_id,
+            ActiveRun {
+                kind,
+                tracker: RunTracker::new(id),
+                batch: Batch::new(id),
+            },
+        );
+        self.hub.update(device_id, |d| {
+            d.active_run = Some(id);
+            d.active_kind = Some(kind);
+        });
+        Ok(id)
+    }
+
+    /// Ends the device's active run; its buffered rows are written with the
+    /// next flush.
+    async fn close_run(&mut self, device_id: i64, status: RunStatus, ts_us: i64) -> Option<i64> {
+        let run = self.runs.remove(&device_id)?;
+        let id = run.tracker.run_id();
+        if !run.batch.is_empty() {
+            self.retry.push(run.batch);
+        }
+        if let Err(e) = self.store.finish_run(id, status, ts_us).await {
+            tracing::error!(device_id, run = id, error = %e, "cannot close run");
+        }
+        self.hub.update(device_id, |d| {
+            d.active_run = None;
+            d.active_kind = None;
+        });
+        Some(id)
+    }
+
+    async fn handle_command(&mut self, command: RecorderCommand) {
+        let now = now_us();
+        match command {
+            RecorderCommand::StartRun {
+                device_id,
+                kind,
+                scenario,
+                label,
+                reply,
+            } => {
+                self.close_run(device_id, RunStatus::Completed, now).await;
+                let _ = reply.send(self.open_run(device_id, kind, scenario, label, now).await);
+            }
+            RecorderCommand::EndRun {
+                device_id,
+                status,
+                reply,
+            } => {
+                let is_live = self
+                    .runs
+                    .get(&device_id)
+                    .is_none_or(|r| r.kind == RunKind::Live);
+                if is_live {
+                    let _ = reply.send(Ok(None));
+                    return;
+                }
+                let ended = self.close_run(device_id, status, now).await;
+                let reopened = self
+                    .open_run(device_id, RunKind::Live, None, None, now)
+                    .await;
+                let _ = reply.send(reopened.map(|_| ended));
+            }
+            RecorderCommand::Note {
+                device_id,
+                kind,
+                message,
+                data,
+            } => {
+                if let Some(run) = self.active(device_id, now).await {
+                    run.tracker
+                        .record_event(&mut run.batch, now, &kind, &message, data.clone());
+                    self.pending_rows += 1;
+                    if self.hub.has_subscribers() {
+                        self.publish(
+                            device_id,
+                            "event",
+                            now,
+                            json!({"kind": kind, "message": message, "data": data}),
+                        );
+                    }
+                }
+            }
+            RecorderCommand::Forget { device_id } => {
+                self.close_run(device_id, RunStatus::Completed, now).await;
+                self.hub.remove(device_id);
+            }
+            RecorderCommand::Flush { reply } => {
+                self.flush().await;
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    /// Writes every buffered row in one transaction. A failed write keeps
+    /// its rows for the next attempt (bounded), so a locked or full disk
+    /// delays data instead of losing it.
+    async fn flush(&mut self) {
+        let mut batches = std::mem::take(&mut self.retry);
+        for run in self.runs.values_mut() {
+            if !run.batch.is_empty() {
+                let id = run.batch.run_id;
+                batches.push(std::mem::replace(&mut run.batch, Batch::new(id)));
+            }
+        }
+        self.pending_rows = 0;
+        if batches.is_empty() {
+            return;
+        }
+        match self.store.write_batches(&batches).await {
+            Ok(()) => self.hub.count(&self.hub.counters.write_batches, 1),
+            Err(e) => {
+                self.hub.count(&self.hub.counters.write_errors, 1);
+                tracing::error!(error = %e, "write failed; keeping rows for retry");
+                let mut rows: usize = batches.iter().map(Batch::len).sum();
+                while rows > MAX_RETRY_ROWS && !batches.is_empty() {
+                    let dropped = batches.remove(0);
+                    rows -= dropped.len();
+                    tracing::error!(
+                        run = dropped.run_id,
+                        rows = dropped.len(),
+                        "dropping unwritable rows"
+                    );
+                }
+                self.retry = batches;
+            }
+        }
+    }
+}

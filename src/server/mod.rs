@@ -1,0 +1,128 @@
+//! Assembling and running the server: store, recorder, sources and the web
+//! layer, with an orderly shutdown (stop serving, stop sources, let the
+//! recorder flush and close runs as `interrupted`).
+
+mod sources;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use sources::SourceSupervisor;
+
+use crate::config::ServerConfig;
+use crate::recorder::{LiveHub, Recorder};
+use crate::store::{Store, StoreError};
+use crate::web::{build_router, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running server.
+pub struct ServerHandle {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub recorder: Recorder,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl ServerHandle {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Cancelling this token shuts the server down (as SIGTERM does).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Shuts down and waits until every buffered row is written.
+    pub async fn stop(self) -> Result<(), ServeError> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits for the server to end (after its shutdown token is cancelled).
+    pub async fn wait(self) -> Result<(), ServeError> {
+        self.task
+            .await
+            .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?
+    }
+}
+
+/// Opens the database, registers configured devices, starts their sources,
+/// the recorder and the web server.
+pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
+    let store = Store::open(&config.db).await?;
+    for spec in &config.devices {
+        store.upsert_device(spec).await?;
+    }
+    let shutdown = CancellationToken::new();
+    let recorder_stop = CancellationToken::new();
+    let hub = LiveHub::new();
+    let (recorder, recorder_task) =
+        Recorder::spawn(store.clone(), hub.clone(), recorder_stop.clone());
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("heaplab/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
+    let sources_stop = CancellationToken::new();
+    let sources = Arc::new(SourceSupervisor::new(
+        recorder.clone(),
+        http.clone(),
+        sources_stop.clone(),
+    ));
+    for device in store.devices().await? {
+        sources.start(&device);
+    }
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        store: store.clone(),
+        recorder: recorder.clone(),
+        hub,
+        sources: sources.clone(),
+        config: Arc::new(config),
+        http,
+    };
+    let app = build_router(state);
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        sources.stop_all().await;
+        sources_stop.cancel();
+        recorder_stop.cancel();
+        if let Err(e) = recorder_task.await {
+            tracing::error!(error = %e, "recorder task failed");
+        }
+        served.map_err(ServeError::Io)
+    });
+    tracing::info!(%addr, "heaplab serving");
+    Ok(ServerHandle {
+        addr,
+        store,
+        recorder,
+        shutdown,
+        task,
+    })
+}

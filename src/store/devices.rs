@@ -1,0 +1,163 @@
+//! Registered devices: the only hosts heaplab ever sends HTTP to.
+
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+use super::{now_us, Result, Store, StoreError};
+
+/// A device as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct DeviceRecord {
+    pub id: i64,
+    pub name: String,
+    pub serial_path: Option<String>,
+    pub baud: i64,
+    pub url: Option<String>,
+    pub health_interval_s: i64,
+    /// `user:pass` for the device's HTTP basic auth; never serialised.
+    #[serde(skip)]
+    pub auth: Option<String>,
+    pub board: Option<String>,
+    pub created_us: i64,
+}
+
+/// What a user sets when adding or editing a device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSpec {
+    pub name: String,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default = "default_baud")]
+    pub baud: i64,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default = "default_health_interval")]
+    pub health_interval_s: i64,
+    #[serde(default)]
+    pub auth: Option<String>,
+    #[serde(default)]
+    pub board: Option<String>,
+}
+
+pub const fn default_baud() -> i64 {
+    115_200
+}
+
+pub const fn default_health_interval() -> i64 {
+    5
+}
+
+const DEVICE_COLUMNS: &str =
+    "SELECT id, name, serial_path, baud, url, health_interval_s, auth, board, created_us FROM devices";
+
+impl Store {
+    pub async fn devices(&self) -> Result<Vec<DeviceRecord>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DEVICE_COLUMNS} ORDER BY name"
+        )))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn device(&self, id: i64) -> Result<DeviceRecord> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DEVICE_COLUMNS} WHERE id = ?"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound {
+            what: "device",
+            id: id.to_string(),
+        })
+    }
+
+    pub async fn device_by_name(&self, name: &str) -> Result<Option<DeviceRecord>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DEVICE_COLUMNS} WHERE name = ?"
+        )))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Inserts a device; a taken name is [`StoreError::Conflict`].
+    pub async fn create_device(&self, spec: &DeviceSpec) -> Result<DeviceRecord> {
+        let id = sqlx::query(
+            "INSERT INTO devices (name, serial_path, baud, url, health_interval_s, auth, board, \
+             created_us) VALUES (?,?,?,?,?,?,?,?)",
+        )
+        .bind(&spec.name)
+        .bind(&spec.serial)
+        .bind(spec.baud)
+        .bind(&spec.url)
+        .bind(spec.health_interval_s)
+        .bind(&spec.auth)
+        .bind(&spec.board)
+        .bind(now_us())
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, &spec.name))?
+        .last_insert_rowid();
+        self.device(id).await
+    }
+
+    pub async fn update_device(&self, id: i64, spec: &DeviceSpec) -> Result<DeviceRecord> {
+        let done = sqlx::query(
+            "UPDATE devices SET name = ?, serial_path = ?, baud = ?, url = ?, \
+             health_interval_s = ?, auth = ?, board = ? WHERE id = ?",
+        )
+        .bind(&spec.name)
+        .bind(&spec.serial)
+        .bind(spec.baud)
+        .bind(&spec.url)
+        .bind(spec.health_interval_s)
+        .bind(&spec.auth)
+        .bind(&spec.board)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| conflict(e, &spec.name))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "device",
+                id: id.to_string(),
+            });
+        }
+        self.device(id).await
+    }
+
+    /// Creates the device or updates the one with the same name (configured
+    /// devices are upserted at every start).
+    pub async fn upsert_device(&self, spec: &DeviceSpec) -> Result<DeviceRecord> {
+        match self.device_by_name(&spec.name).await? {
+            Some(existing) => self.update_device(existing.id, spec).await,
+            None => self.create_device(spec).await,
+        }
+    }
+
+    /// Deletes the device; its runs are kept (their device becomes unknown).
+    pub async fn delete_device(&self, id: i64) -> Result<()> {
+        let done = sqlx::query("DELETE FROM devices WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: "device",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn conflict(e: sqlx::Error, name: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(format!("a device named {name:?} already exists"))
+        }
+        _ => StoreError::Sqlx(e),
+    }
+}

@@ -1,0 +1,18 @@
+//! The JSON API under `/api/v1` (documented in `docs/api.md`).
+
+mod devices;
+mod import;
+mod live;
+mod runs;
+
+use axum::Router;
+
+use super::state::AppState;
+
+pub fn router(body_limit: usize) -> Router<AppState> {
+    Router::new()
+        .merge(devices::router())
+        .merge(runs::router())
+        .merge(live::router())
+        .merge(import::router(body_limit))
+}

@@ -1,0 +1,181 @@
+//! Runs and their content, and comparisons.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::report::{self, ComparisonDocument, RunDocument};
+use crate::store::{EventRow, HealthRow, RunFilter, RunRecord, RunStatus, SerialPage, SnapshotRow};
+use crate::web::error::{WebError, WebResult};
+use crate::web::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/runs", get(list))
+        .route("/api/v1/runs/{id}", get(get_one).delete(delete))
+        .route("/api/v1/runs/{id}/snapshots", get(snapshots))
+        .route("/api/v1/runs/{id}/health", get(health))
+        .route("/api/v1/runs/{id}/events", get(events))
+        .route("/api/v1/runs/{id}/serial", get(serial))
+        .route("/api/v1/compare", get(compare))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunQuery {
+    pub device: Option<i64>,
+    pub scenario: Option<String>,
+    pub status: Option<String>,
+    /// RFC 3339 time or Unix seconds.
+    pub since: Option<String>,
+    pub limit: Option<i64>,
+}
+
+impl RunQuery {
+    pub fn filter(&self) -> WebResult<RunFilter> {
+        let status = match self.status.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some("active") => Some(RunStatus::Active),
+            Some("completed") => Some(RunStatus::Completed),
+            Some("interrupted") => Some(RunStatus::Interrupted),
+            Some("failed") => Some(RunStatus::Failed),
+            Some(other) => {
+                return Err(WebError::BadRequest(format!(
+                    "status {other:?} is not one of active, completed, interrupted, failed"
+                )))
+            }
+        };
+        let since_us = match self.since.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(s) => Some(
+                crate::harness::parse_ts(&serde_json::Value::String(s.to_owned()))
+                    .ok_or_else(|| WebError::BadRequest(format!("since {s:?} is not a time")))?,
+            ),
+        };
+        Ok(RunFilter {
+            device_id: self.device,
+            scenario: self.scenario.clone().filter(|s| !s.is_empty()),
+            status,
+            since_us,
+            limit: Some(self.limit.unwrap_or(200).clamp(1, 5000)),
+        })
+    }
+}
+
+#[tracing::instrument(skip(state))]
+async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<RunQuery>,
+) -> WebResult<Json<Vec<RunRecord>>> {
+    Ok(Json(state.store.runs(&q.filter()?).await?))
+}
+
+#[tracing::instrument(skip(state))]
+async fn get_one(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> WebResult<Json<RunDocument>> {
+    Ok(Json(
+        RunDocument::load(&state.store, id, &state.config.criteria).await?,
+    ))
+}
+
+#[tracing::instrument(skip(state))]
+async fn delete(State(state): State<AppState>, Path(id): Path<i64>) -> WebResult<StatusCode> {
+    let run = state.store.run(id).await?;
+    if run.status == RunStatus::Active {
+        return Err(WebError::Conflict(format!(
+            "run {id} is still recording; stop it (or remove its device) first"
+        )));
+    }
+    state.store.delete_run(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[tracing::instrument(skip(state))]
+async fn snapshots(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> WebResult<Json<Vec<SnapshotRow>>> {
+    state.store.run(id).await?;
+    Ok(Json(state.store.snapshots(id).await?))
+}
+
+#[tracing::instrument(skip(state))]
+async fn health(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> WebResult<Json<Vec<HealthRow>>> {
+    state.store.run(id).await?;
+    Ok(Json(state.store.health(id).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventQuery {
+    /// Comma-separated event kinds.
+    kind: Option<String>,
+}
+
+#[tracing::instrument(skip(state))]
+async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<EventQuery>,
+) -> WebResult<Json<Vec<EventRow>>> {
+    state.store.run(id).await?;
+    let kinds: Vec<&str> = q
+        .kind
+        .as_deref()
+        .map(|k| k.split(',').filter(|s| !s.is_empty()).collect())
+        .unwrap_or_default();
+    Ok(Json(state.store.events(id, &kinds).await?))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SerialQuery {
+    pub offset: Option<i64>,
+    pub limit: Option<i64>,
+    pub q: Option<String>,
+}
+
+#[tracing::instrument(skip(state))]
+async fn serial(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Query(q): Query<SerialQuery>,
+) -> WebResult<Json<SerialPage>> {
+    state.store.run(id).await?;
+    let search = q.q.as_deref().filter(|s| !s.is_empty());
+    Ok(Json(
+        state
+            .store
+            .serial_lines(
+                id,
+                q.offset.unwrap_or(0).max(0),
+                q.limit.unwrap_or(200).clamp(1, 5000),
+                search,
+            )
+            .await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompareQuery {
+    a: i64,
+    b: i64,
+}
+
+#[tracing::instrument(skip(state))]
+async fn compare(
+    State(state): State<AppState>,
+    Query(q): Query<CompareQuery>,
+) -> WebResult<Json<ComparisonDocument>> {
+    Ok(Json(
+        report::compare(&state.store, q.a, q.b, &state.config.criteria).await?,
+    ))
+}

@@ -1,0 +1,120 @@
+//! The web layer's one error type. Status codes are chosen in one place;
+//! a 500 logs its cause and shows a plain message; API requests get JSON
+//! `{error, detail}` and page requests an HTML page.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::config::ConfigError;
+use crate::recorder::ImportError;
+use crate::report::ReportError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+pub type WebResult<T> = Result<T, WebError>;
+
+impl WebError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            WebError::Conflict(_) => StatusCode::CONFLICT,
+            WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Short machine-readable name for the `error` field.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WebError::NotFound(_) => "not_found",
+            WebError::BadRequest(_) => "bad_request",
+            WebError::Conflict(_) => "conflict",
+            WebError::Unauthorized => "unauthorized",
+            WebError::PayloadTooLarge => "payload_too_large",
+            WebError::Unavailable(_) => "unavailable",
+            WebError::Internal(_) => "internal",
+        }
+    }
+
+    /// What a person may see: never the cause of a 500.
+    pub fn detail(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        if let WebError::Internal(cause) = &self {
+            tracing::error!(%cause, "internal error");
+        }
+        let mut response = (
+            self.status(),
+            Json(json!({"error": self.code(), "detail": self.detail()})),
+        )
+            .into_response();
+        if matches!(self, WebError::Unauthorized) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for WebError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { what, id } => WebError::NotFound(format!("{what} {id}")),
+            StoreError::Conflict(msg) => WebError::Conflict(msg),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ReportError> for WebError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::Store(e) => e.into(),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ImportError> for WebError {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Store(e) => e.into(),
+            ImportError::Artifact(e) => WebError::BadRequest(e.to_string()),
+            other => WebError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ConfigError> for WebError {
+    fn from(e: ConfigError) -> Self {
+        WebError::BadRequest(e.to_string())
+    }
+}
