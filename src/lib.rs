@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod protocol;
 pub mod recorder;
 pub mod report;
+pub mod sim;
 pub mod server;
 pub mod store;
 pub mod web;
