@@ -2,6 +2,10 @@
 //! one line on stderr and exit code 1; usage errors exit 2 (clap's default).
 
 mod print;
+mod serve;
+
+/// The database used when neither `--db` nor `HEAPLAB_DB` names one.
+pub const DEFAULT_DB: &str = "heaplab.db";
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -10,22 +14,31 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::analysis::AcceptanceCriteria;
+use crate::config::{ConfigError, ServeArgs};
 use crate::recorder::{import_path, ImportError, ImportOptions};
 use crate::report::{self, ReportError, RunDocument};
+use crate::server::ServeError;
+use crate::sim::{SimArgs, SimError};
 use crate::store::{RunFilter, Store, StoreError};
 
 #[derive(Debug, Parser)]
 #[command(name = "heaplab", version, about = "A memory lab for ESP32 firmware teams", long_about = None)]
 pub struct Cli {
-    /// SQLite database file.
-    #[arg(long, env = "HEAPLAB_DB", default_value = "heaplab.db", global = true)]
-    pub db: PathBuf,
+    /// SQLite database file [default: ./heaplab.db; `demo` uses one in the OS temp dir].
+    #[arg(long, env = "HEAPLAB_DB", global = true)]
+    pub db: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the dashboard and API, recording every configured device.
+    Serve(ServeArgs),
+    /// The dashboard with three virtual devices (baseline, tuned, leak): no hardware needed.
+    Demo(DemoArgs),
+    /// Run one virtual ESP32-S3 (device twin) on a pseudo-terminal and HTTP.
+    Sim(SimArgs),
     /// Import harness run folders or bare serial log files as runs.
     Import(ImportArgs),
     /// List, show and export runs.
@@ -33,6 +46,15 @@ pub enum Command {
     Runs(RunsCommand),
     /// Compare two runs tag by tag (deltas are B − A).
     Compare(CompareArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Heartbeat interval of the virtual devices, milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub hb_interval: u64,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +112,12 @@ pub enum CliError {
     Import(#[from] ImportError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+    #[error(transparent)]
+    Sim(#[from] SimError),
     #[error("{0}")]
     Failed(String),
 }
@@ -117,9 +145,20 @@ fn init_tracing() {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    let store = Store::open(&cli.db).await?;
+    let db = cli.db.clone();
+    let command = match cli.command {
+        Command::Serve(args) => return serve::serve(&args, db.as_deref()).await,
+        Command::Demo(args) => return serve::demo(&args, db.as_deref()).await,
+        Command::Sim(args) => {
+            crate::sim::run_cli(args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        other => other,
+    };
+    let store = Store::open(db.as_deref().unwrap_or(std::path::Path::new(DEFAULT_DB))).await?;
     let criteria = AcceptanceCriteria::default();
-    match cli.command {
+    match command {
+        Command::Serve(_) | Command::Demo(_) | Command::Sim(_) => unreachable!("handled above"),
         Command::Import(args) => import(&store, args).await,
         Command::Runs(RunsCommand::List {
             scenario,

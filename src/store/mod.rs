@@ -15,7 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec};
-pub use read::SerialPage;
+pub use read::{RunAggregates, SerialPage};
 pub use rows::{Batch, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
 

@@ -96,3 +96,111 @@ impl Store {
         Ok(SerialPage { total, lines })
     }
 }
+
+/// Whole-run numbers computed in SQL, for listings that must not load every
+/// snapshot of every run (a week-long soak has hundreds of thousands).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunAggregates {
+    pub snapshots: i64,
+    pub hin_min: Option<i64>,
+    pub hm_min: Option<i64>,
+    pub pf_min: Option<i64>,
+    pub pm_min: Option<i64>,
+    pub frag_max: Option<i64>,
+    pub steady_frag_max: Option<i64>,
+    pub tripwires: i64,
+    pub crashes: i64,
+    pub alloc_failures: i64,
+    pub reboots: i64,
+    pub last_ts_us: Option<i64>,
+}
+
+impl Store {
+    #[tracing::instrument(skip(self))]
+    pub async fn run_aggregates(&self, run_id: i64) -> Result<RunAggregates> {
+        let row: (
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        ) = sqlx::query_as(
+            "SELECT COUNT(*), MIN(hin), MIN(hm), MIN(pf), MIN(pm), MAX(frag), \
+                 MAX(CASE WHEN tag = 'hb' THEN frag END), MAX(boot), MAX(ts_us) \
+                 FROM snapshots WHERE run_id = ?",
+        )
+        .bind(run_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let counts: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
+            "SELECT kind, COUNT(*), MAX(boot) FROM events WHERE run_id = ? \
+             AND kind IN ('tripwire', 'crash', 'alloc_failed', 'boot') GROUP BY kind",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let count = |k: &str| counts.iter().find(|c| c.0 == k).map_or(0, |c| c.1);
+        let event_boot = counts.iter().filter_map(|c| c.2).max();
+        Ok(RunAggregates {
+            snapshots: row.0,
+            hin_min: row.1,
+            hm_min: row.2,
+            pf_min: row.3,
+            pm_min: row.4,
+            frag_max: row.5,
+            steady_frag_max: row.6,
+            tripwires: count("tripwire"),
+            crashes: count("crash"),
+            alloc_failures: count("alloc_failed"),
+            reboots: row.7.into_iter().chain(event_boot).max().unwrap_or(0),
+            last_ts_us: row.8,
+        })
+    }
+
+    /// Boots of a device since `since_us`: every boot prints one ROM
+    /// `rst:` line, so those are counted.
+    pub async fn device_boots_since(&self, device_id: i64, since_us: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events e JOIN runs r ON r.id = e.run_id \
+             WHERE r.device_id = ? AND e.kind = 'boot' AND e.ts_us >= ? \
+             AND json_extract(e.data, '$.marker') = 'reset'",
+        )
+        .bind(device_id)
+        .bind(since_us)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
+
+impl Store {
+    /// The newest events of the given kinds across a device's runs.
+    pub async fn device_events(
+        &self,
+        device_id: i64,
+        kinds: &[&str],
+        limit: i64,
+    ) -> Result<Vec<(i64, EventRow)>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT e.run_id, e.seq, e.line_no, e.ts_us, e.boot, e.kind, e.message, e.data \
+             FROM events e JOIN runs r ON r.id = e.run_id WHERE r.device_id = ",
+        );
+        q.push_bind(device_id);
+        q.push(" AND e.kind IN (");
+        let mut list = q.separated(", ");
+        for kind in kinds {
+            list.push_bind(kind.to_string());
+        }
+        q.push(") ORDER BY e.ts_us DESC, e.seq DESC LIMIT ")
+            .push_bind(limit);
+        let rows: Vec<sqlx::sqlite::SqliteRow> = q.build().fetch_all(&self.pool).await?;
+        use sqlx::{FromRow, Row};
+        rows.iter()
+            .map(|row| Ok((row.try_get("run_id")?, EventRow::from_row(row)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+}

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod ops;
+pub mod pages;
 pub mod state;
 
 use axum::middleware;
@@ -22,6 +23,7 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(ops::router())
+        .merge(pages::router())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -35,3 +35,121 @@ pub async fn document(store: &Store, id: i64) -> RunDocument {
         .await
         .expect("load run")
 }
+
+// ---- server helpers -------------------------------------------------------
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use heaplab::config::ServerConfig;
+use heaplab::server::{self, ServerHandle};
+use heaplab::sim::{Profile, Twin, TwinConfig};
+use heaplab::store::DeviceSpec;
+
+/// Polls `probe` until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A twin with a fast heartbeat and its serial link in `dir`.
+pub async fn twin(dir: &Path, name: &str, profile: Profile) -> Twin {
+    let mut config = TwinConfig::new(name, profile);
+    config.hb_interval = Duration::from_millis(100);
+    config.link = Some(dir.join(name));
+    Twin::spawn(config).await.expect("spawn twin")
+}
+
+/// How the server should reach a twin.
+pub fn twin_device(name: &str, twin: &Twin) -> DeviceSpec {
+    DeviceSpec {
+        name: name.to_owned(),
+        serial: Some(twin.serial_path().display().to_string()),
+        baud: 115_200,
+        url: Some(twin.base_url()),
+        health_interval_s: 1,
+        auth: None,
+        board: Some("virtual".into()),
+    }
+}
+
+pub fn server_config(dir: &Path, devices: Vec<DeviceSpec>) -> ServerConfig {
+    ServerConfig {
+        bind: "127.0.0.1:0".parse().expect("addr"),
+        db: dir.join("server.db"),
+        auth_token: None,
+        auth_read: false,
+        body_limit_bytes: 16 * 1024 * 1024,
+        criteria: AcceptanceCriteria::default(),
+        devices,
+    }
+}
+
+pub async fn start_server(config: ServerConfig) -> ServerHandle {
+    server::start(config).await.expect("start server")
+}
+
+pub async fn get_json(url: &str) -> serde_json::Value {
+    let response = reqwest::get(url).await.expect("GET");
+    assert!(
+        response.status().is_success(),
+        "GET {url}: {}",
+        response.status()
+    );
+    response.json().await.expect("json body")
+}
+
+/// Reads Server-Sent Events until `want` event names have all been seen.
+pub async fn sse_until(
+    url: &str,
+    want: &[&str],
+    timeout: Duration,
+) -> Vec<(String, serde_json::Value)> {
+    let mut response = reqwest::get(url).await.expect("SSE GET");
+    let deadline = Instant::now() + timeout;
+    let mut buf = String::new();
+    let mut seen: Vec<(String, serde_json::Value)> = Vec::new();
+    while !want.iter().all(|w| seen.iter().any(|(k, _)| k == w)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "SSE: timed out; saw {:?}",
+            seen.iter().map(|s| &s.0).collect::<Vec<_>>()
+        );
+        let chunk = tokio::time::timeout(left, response.chunk())
+            .await
+            .expect("SSE chunk in time")
+            .expect("SSE read")
+            .expect("SSE stream open");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let mut event = String::from("message");
+            let mut data = String::new();
+            for line in frame.lines() {
+                if let Some(e) = line.strip_prefix("event:") {
+                    event = e.trim().to_owned();
+                } else if let Some(d) = line.strip_prefix("data:") {
+                    data.push_str(d.trim_start());
+                }
+            }
+            if !data.is_empty() {
+                seen.push((
+                    event,
+                    serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                ));
+            }
+        }
+    }
+    seen
+}

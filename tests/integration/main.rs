@@ -7,4 +7,6 @@ mod cli;
 mod compare;
 mod import_folder;
 mod import_log;
+mod packaging;
 mod protocol_props;
+mod server;

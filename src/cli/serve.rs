@@ -1,0 +1,107 @@
+//! `heaplab serve` and `heaplab demo`: run the server until Ctrl-C or
+//! SIGTERM, then shut down in order (nothing buffered is lost).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::{CliError, DemoArgs, DEFAULT_DB};
+use crate::config::{ServeArgs, ServerConfig};
+use crate::server::{self, ServerHandle};
+use crate::sim::{Profile, Twin, TwinConfig};
+use crate::store::DeviceSpec;
+
+pub async fn serve(args: &ServeArgs, db: Option<&Path>) -> Result<ExitCode, CliError> {
+    let config = ServerConfig::resolve(args, db, Path::new(DEFAULT_DB))?;
+    let devices = config.devices.len();
+    let db_path = config.db.clone();
+    let handle = server::start(config).await?;
+    println!(
+        "heaplab serving on {} (database {}, {} configured device{})",
+        handle.url(),
+        db_path.display(),
+        devices,
+        if devices == 1 { "" } else { "s" }
+    );
+    run_until_signal(handle).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn demo(args: &DemoArgs, db: Option<&Path>) -> Result<ExitCode, CliError> {
+    let demo_db = std::env::temp_dir().join("heaplab-demo.db");
+    let mut config = ServerConfig::resolve(&args.serve, db.or(Some(&demo_db)), &demo_db)?;
+    let link_dir = std::env::temp_dir().join(format!("heaplab-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&link_dir)
+        .map_err(|e| CliError::Failed(format!("{}: {e}", link_dir.display())))?;
+    let mut twins = Vec::new();
+    for (i, profile) in [Profile::Baseline, Profile::Tuned, Profile::Leak]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("demo-{}", profile.name());
+        let mut twin_config = TwinConfig::new(&name, profile);
+        twin_config.hb_interval = Duration::from_millis(args.hb_interval);
+        twin_config.seed = 1 + i as u64;
+        twin_config.link = Some(link_dir.join(&name));
+        let twin = Twin::spawn(twin_config).await?;
+        config.devices.retain(|d| d.name != name);
+        config.devices.push(DeviceSpec {
+            name,
+            serial: Some(twin.serial_path().display().to_string()),
+            baud: 115_200,
+            url: Some(twin.base_url()),
+            health_interval_s: 5,
+            auth: None,
+            board: Some(format!("virtual ESP32-S3, {} profile", profile.name())),
+        });
+        twins.push(twin);
+    }
+    let db_path: PathBuf = config.db.clone();
+    let handle = server::start(config).await?;
+    println!(
+        "heaplab demo: open {} (3 virtual devices; database {})",
+        handle.url(),
+        db_path.display()
+    );
+    println!("press Ctrl-C to stop");
+    let result = run_until_signal(handle).await;
+    for twin in twins {
+        twin.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&link_dir);
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves until Ctrl-C or SIGTERM, then stops in order.
+async fn run_until_signal(handle: ServerHandle) -> Result<(), CliError> {
+    let token = handle.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        eprintln!("shutting down: flushing recordings…");
+        token.cancel();
+    });
+    handle.wait().await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,190 @@
+//! `/compare?a=&b=`: run B against run A, tag by tag, coloured and worded
+//! by better/worse (more free heap is better, more fragmentation worse).
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+use super::format::{bytes, delta_bytes, delta_pct, pct, Direction};
+use super::{render, PageResult};
+use crate::analysis::{SnapshotValues, TagPresence};
+use crate::report;
+use crate::web::error::WebError;
+use crate::web::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/compare", get(compare))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CompareQuery {
+    a: Option<String>,
+    b: Option<String>,
+}
+
+pub struct Cell {
+    pub text: String,
+    pub class: &'static str,
+    pub word: &'static str,
+}
+
+pub struct TagRow {
+    pub tag: String,
+    pub presence: &'static str,
+    pub cells: Vec<Cell>,
+}
+
+pub struct Overall {
+    pub name: &'static str,
+    pub a: String,
+    pub b: String,
+    pub delta: String,
+    pub class: &'static str,
+    pub word: &'static str,
+}
+
+pub struct ComparisonView {
+    pub a_id: i64,
+    pub b_id: i64,
+    pub a_label: String,
+    pub b_label: String,
+    pub pass_a: bool,
+    pub pass_b: bool,
+    pub verdict_change: String,
+    pub overall: Vec<Overall>,
+    pub tags: Vec<TagRow>,
+}
+
+#[derive(Template)]
+#[template(path = "compare.html")]
+struct ComparePage {
+    a_input: String,
+    b_input: String,
+    cmp: Option<ComparisonView>,
+}
+
+fn cell(delta: Option<i64>, more_is_better: bool, percent: bool) -> Cell {
+    let dir = Direction::of(delta, more_is_better);
+    Cell {
+        text: if percent {
+            delta_pct(delta)
+        } else {
+            delta_bytes(delta)
+        },
+        class: dir.class(),
+        word: dir.word(),
+    }
+}
+
+fn cells(last: Option<SnapshotValues>, min: Option<SnapshotValues>) -> Vec<Cell> {
+    let l = |f: fn(&SnapshotValues) -> Option<i64>| last.as_ref().and_then(f);
+    let m = |f: fn(&SnapshotValues) -> Option<i64>| min.as_ref().and_then(f);
+    vec![
+        cell(l(|v| v.hin), true, false),
+        cell(l(|v| v.hm), true, false),
+        cell(l(|v| v.hi), true, false),
+        cell(l(|v| v.frag), false, true),
+        cell(l(|v| v.pf), true, false),
+        cell(m(|v| v.hin), true, false),
+        cell(m(|v| v.hi), true, false),
+    ]
+}
+
+fn parse_id(raw: &Option<String>, which: &str) -> Result<Option<i64>, WebError> {
+    match raw.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => {
+            s.trim_start_matches('#').parse().map(Some).map_err(|_| {
+                WebError::BadRequest(format!("run {which} must be a run id, got {s:?}"))
+            })
+        }
+    }
+}
+
+#[tracing::instrument(skip(state))]
+async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -> PageResult {
+    let (a, b) = (parse_id(&q.a, "A")?, parse_id(&q.b, "B")?);
+    let cmp = match (a, b) {
+        (Some(a), Some(b)) => {
+            let doc = report::compare(&state.store, a, b, &state.config.criteria).await?;
+            let c = &doc.comparison;
+            let overall = vec![
+                {
+                    let dir = Direction::of(c.hin_min.delta, true);
+                    Overall {
+                        name: "hin_min",
+                        a: bytes(c.hin_min.a),
+                        b: bytes(c.hin_min.b),
+                        delta: delta_bytes(c.hin_min.delta),
+                        class: dir.class(),
+                        word: dir.word(),
+                    }
+                },
+                {
+                    let dir = Direction::of(c.frag_max.delta, false);
+                    Overall {
+                        name: "frag_max",
+                        a: pct(c.frag_max.a),
+                        b: pct(c.frag_max.b),
+                        delta: delta_pct(c.frag_max.delta),
+                        class: dir.class(),
+                        word: dir.word(),
+                    }
+                },
+                {
+                    let dir = Direction::of(c.pf_min.delta, true);
+                    Overall {
+                        name: "pf_min",
+                        a: bytes(c.pf_min.a),
+                        b: bytes(c.pf_min.b),
+                        delta: delta_bytes(c.pf_min.delta),
+                        class: dir.class(),
+                        word: dir.word(),
+                    }
+                },
+            ];
+            let tags = c
+                .tags
+                .iter()
+                .map(|t| TagRow {
+                    tag: t.tag.clone(),
+                    presence: match t.presence {
+                        TagPresence::Both => "A and B",
+                        TagPresence::OnlyA => "only A",
+                        TagPresence::OnlyB => "only B",
+                    },
+                    cells: cells(t.last_delta, t.min_delta),
+                })
+                .collect();
+            Some(ComparisonView {
+                a_id: a,
+                b_id: b,
+                a_label: doc
+                    .a
+                    .label
+                    .clone()
+                    .or(doc.a.scenario.clone())
+                    .unwrap_or_default(),
+                b_label: doc
+                    .b
+                    .label
+                    .clone()
+                    .or(doc.b.scenario.clone())
+                    .unwrap_or_default(),
+                pass_a: c.pass_a,
+                pass_b: c.pass_b,
+                verdict_change: c.verdict_change.clone(),
+                overall,
+                tags,
+            })
+        }
+        _ => None,
+    };
+    render(&ComparePage {
+        a_input: a.map(|v| v.to_string()).unwrap_or_default(),
+        b_input: b.map(|v| v.to_string()).unwrap_or_default(),
+        cmp,
+    })
+}

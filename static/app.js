@@ -1,0 +1,216 @@
+// heaplab dashboard: live updates (SSE and polling), chart zoom and hover,
+// and API buttons. Plain JS, no framework; pages work without it.
+"use strict";
+
+function $(sel, root) { return (root || document).querySelector(sel); }
+function $all(sel, root) { return Array.from((root || document).querySelectorAll(sel)); }
+
+const fmt = {
+  bytes(v) { return v == null ? "–" : v.toLocaleString("en-US") + " B"; },
+  pct(v) { return v == null ? "–" : v + " %"; },
+};
+
+function setField(root, name, text) {
+  for (const el of $all('[data-field="' + name + '"]', root)) el.textContent = text;
+}
+
+// --- API buttons ------------------------------------------------------------
+async function callApi(method, url) {
+  const headers = {};
+  const token = localStorage.getItem("heaplab-token");
+  if (token) headers["Authorization"] = "Bearer " + token;
+  let r = await fetch(url, { method, headers });
+  if (r.status === 401) {
+    const t = prompt("This heaplab needs an API token for changes:");
+    if (!t) return r;
+    localStorage.setItem("heaplab-token", t);
+    headers["Authorization"] = "Bearer " + t;
+    r = await fetch(url, { method, headers });
+  }
+  return r;
+}
+
+for (const b of $all("[data-api-method]")) {
+  b.addEventListener("click", async () => {
+    if (b.dataset.confirm && !confirm(b.dataset.confirm)) return;
+    const out = $(".api-result");
+    b.disabled = true;
+    try {
+      const r = await callApi(b.dataset.apiMethod, b.dataset.apiUrl);
+      const body = await r.json().catch(() => ({}));
+      if (out) out.textContent = r.ok ? "Done." : "Failed: " + (body.detail || r.status);
+      if (r.ok && b.dataset.apiMethod !== "POST" || (r.ok && b.dataset.apiUrl.endsWith("/soak"))) setTimeout(() => location.reload(), 400);
+    } finally {
+      b.disabled = false;
+    }
+  });
+}
+
+// --- Devices overview: poll ---------------------------------------------------
+const tiles = $("[data-poll-devices]");
+if (tiles) {
+  const refresh = async () => {
+    try {
+      const r = await fetch("/api/v1/devices");
+      if (!r.ok) return;
+      for (const d of await r.json()) {
+        const tile = $('[data-device="' + d.id + '"]', tiles);
+        if (!tile) continue;
+        const s = d.live.last_snapshot || {};
+        tile.classList.toggle("is-online", d.online);
+        tile.classList.toggle("is-offline", !d.online);
+        setField(tile, "status", d.online ? "● online" : "○ offline");
+        setField(tile, "firmware", d.live.firmware || "–");
+        setField(tile, "hi", fmt.bytes(s.hi));
+        setField(tile, "hin", fmt.bytes(s.hin));
+        setField(tile, "frag", fmt.pct(s.frag));
+        setField(tile, "pf", fmt.bytes(s.pf));
+        const spark = $("[data-spark]", tile);
+        if (spark) spark.src = "/charts/devices/" + d.id + "/spark.svg?t=" + Date.now();
+      }
+    } catch (e) { /* offline server: try again next tick */ }
+  };
+  setInterval(refresh, 3000);
+}
+
+// --- Charts: hover and drag-to-zoom -----------------------------------------
+function chartUrl(img, from, to) {
+  const u = new URL(img.getAttribute("src"), location.href);
+  if (from == null) { u.searchParams.delete("from"); u.searchParams.delete("to"); }
+  else { u.searchParams.set("from", String(Math.round(from))); u.searchParams.set("to", String(Math.round(to))); }
+  return u.pathname + u.search;
+}
+
+function setupChart(fig) {
+  const img = $("img", fig);
+  if (!img) return;
+  let hover = null;
+  const tip = document.createElement("div");
+  tip.className = "tip"; tip.hidden = true; tip.setAttribute("role", "status");
+  fig.appendChild(tip);
+  const sel = document.createElement("div");
+  sel.className = "sel"; sel.hidden = true;
+  fig.appendChild(sel);
+
+  const loadHover = async () => {
+    const u = new URL(img.src, location.href);
+    u.pathname = u.pathname.replace(/\.svg$/, ".json");
+    try { const r = await fetch(u); hover = r.ok ? await r.json() : null; } catch (e) { hover = null; }
+  };
+  img.addEventListener("load", loadHover);
+  if (img.complete) loadHover();
+
+  // Pixel in the image → SVG user units → x value.
+  const toSvgX = (clientX) => {
+    const rect = img.getBoundingClientRect();
+    return (clientX - rect.left) * (img.naturalWidth || rect.width) / rect.width;
+  };
+  const xValue = (svgX) => {
+    if (!hover) return null;
+    const a = hover.area, [x0, x1] = hover.x_range;
+    const f = Math.min(1, Math.max(0, (svgX - a.left) / (a.right - a.left)));
+    return x0 + f * (x1 - x0);
+  };
+
+  img.addEventListener("mousemove", (ev) => {
+    if (!hover || !hover.points || !hover.points.length) return;
+    const x = xValue(toSvgX(ev.clientX));
+    let best = null, bd = Infinity;
+    for (const p of hover.points) { const d = Math.abs(p.x_us - x); if (d < bd) { bd = d; best = p; } }
+    if (!best) return;
+    const when = new Date(best.x_us / 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+    tip.textContent = when + " · " + best.metric + " " + (best.metric === "frag" ? fmt.pct(best.y) : fmt.bytes(best.y)) + " · tag " + best.tag;
+    const rect = fig.getBoundingClientRect();
+    tip.style.left = Math.min(ev.clientX - rect.left + 12, rect.width - 260) + "px";
+    tip.style.top = (ev.clientY - rect.top + 12) + "px";
+    tip.hidden = false;
+  });
+  img.addEventListener("mouseleave", () => { tip.hidden = true; });
+
+  let start = null;
+  img.addEventListener("mousedown", (ev) => { ev.preventDefault(); start = ev.clientX; });
+  window.addEventListener("mousemove", (ev) => {
+    if (start == null) return;
+    const rect = img.getBoundingClientRect(), fr = fig.getBoundingClientRect();
+    const l = Math.min(start, ev.clientX), r = Math.max(start, ev.clientX);
+    Object.assign(sel.style, { left: (l - fr.left) + "px", width: (r - l) + "px", top: (rect.top - fr.top) + "px", height: rect.height + "px" });
+    sel.hidden = false;
+  });
+  window.addEventListener("mouseup", (ev) => {
+    if (start == null) return;
+    const a = toSvgX(Math.min(start, ev.clientX)), b = toSvgX(Math.max(start, ev.clientX));
+    start = null; sel.hidden = true;
+    if (b - a < 5) return;
+    const from = xValue(a), to = xValue(b);
+    if (from == null || to == null) return;
+    zoom(from, to);
+  });
+  const zoom = (from, to) => {
+    img.src = chartUrl(img, from, to);
+    const page = new URL(location.href);
+    if (from == null) { page.searchParams.delete("from"); page.searchParams.delete("to"); }
+    else { page.searchParams.set("from", String(Math.round(from))); page.searchParams.set("to", String(Math.round(to))); }
+    history.replaceState(null, "", page);
+    fig.dataset.zoomed = from == null ? "" : "1";
+  };
+  const reset = $("[data-zoom-reset]", fig);
+  if (reset) reset.addEventListener("click", () => zoom(null, null));
+  // Keyboard: zoom in/out around the centre with + and -.
+  img.tabIndex = 0;
+  img.addEventListener("keydown", (ev) => {
+    if (!hover) return;
+    const [x0, x1] = hover.x_range, mid = (x0 + x1) / 2, half = (x1 - x0) / 2;
+    if (ev.key === "+") zoom(mid - half / 2, mid + half / 2);
+    if (ev.key === "-") zoom(mid - half * 2, mid + half * 2);
+    if (ev.key === "0") zoom(null, null);
+  });
+}
+$all("figure[data-chart]").forEach(setupChart);
+
+// --- Device page: live over SSE ----------------------------------------------
+const liveRoot = $("[data-live-device]");
+if (liveRoot && window.EventSource) {
+  const id = liveRoot.dataset.liveDevice;
+  const es = new EventSource("/api/v1/devices/" + id + "/live");
+  const chart = $("[data-live-chart] img", liveRoot);
+  let lastChart = 0;
+  const refreshChart = () => {
+    const fig = chart && chart.closest("figure");
+    if (!chart || (fig && fig.dataset.zoomed)) return;
+    const now = Date.now();
+    if (now - lastChart < 1500) return;
+    lastChart = now;
+    const u = new URL(chart.src, location.href);
+    u.searchParams.set("t", String(now));
+    chart.src = u.pathname + u.search;
+  };
+  es.addEventListener("snapshot", (ev) => {
+    const s = JSON.parse(ev.data).data;
+    setField(liveRoot, "hi", fmt.bytes(s.hi));
+    setField(liveRoot, "hin", fmt.bytes(s.hin));
+    setField(liveRoot, "frag", fmt.pct(s.frag));
+    setField(liveRoot, "pf", fmt.bytes(s.pf));
+    liveRoot.dataset.snapshots = String(Number(liveRoot.dataset.snapshots || 0) + 1);
+    refreshChart();
+  });
+  es.addEventListener("status", (ev) => {
+    const d = JSON.parse(ev.data);
+    const live = d.data || d;
+    const online = live.serial_online || live.health_online;
+    setField(liveRoot, "status", online ? "● online" : "○ offline");
+    if (live.ip) setField(liveRoot, "ip", live.ip);
+    if (live.firmware) setField(liveRoot, "firmware", live.firmware);
+  });
+  es.addEventListener("event", (ev) => {
+    const d = JSON.parse(ev.data).data;
+    if (!["tripwire", "crash", "alloc_failed", "ip", "boot"].includes(d.kind)) return;
+    const list = $("[data-events]", liveRoot);
+    if (!list) return;
+    const li = document.createElement("li");
+    li.className = "ev-" + d.kind;
+    const tag = document.createElement("span");
+    tag.className = "tag"; tag.textContent = d.kind === "boot" ? "reboot" : d.kind;
+    li.append(tag, " ", new Date().toISOString().slice(11, 19) + " UTC ", d.message || "");
+    list.prepend(li);
+  });
+}

@@ -1,0 +1,70 @@
+//! No Docker engine runs on our machines, so the packaging is checked by
+//! reading it: the compose file has the service, port, volume and
+//! healthcheck the README describes, and the Dockerfile agrees.
+
+use serde_yaml::Value;
+
+fn root(file: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
+        .expect(file)
+}
+
+#[test]
+fn compose_file_has_service_port_volume_and_healthcheck() {
+    let compose: Value = serde_yaml::from_str(&root("docker-compose.yml")).expect("valid YAML");
+    let service = &compose["services"]["heaplab"];
+    assert!(service.is_mapping(), "a heaplab service");
+    let ports: Vec<&str> = service["ports"]
+        .as_sequence()
+        .expect("ports")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(ports.contains(&"8080:8080"));
+    let volumes: Vec<&str> = service["volumes"]
+        .as_sequence()
+        .expect("volumes")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(volumes.contains(&"heaplab-data:/data"));
+    assert!(
+        compose["volumes"]["heaplab-data"].is_null()
+            || compose["volumes"]["heaplab-data"].is_mapping()
+    );
+    assert_eq!(service["environment"]["HEAPLAB_DB"], "/data/heaplab.db");
+    let test: Vec<&str> = service["healthcheck"]["test"]
+        .as_sequence()
+        .expect("healthcheck")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(test.iter().any(|t| t.contains("/healthz")));
+    let devices: Vec<&str> = service["devices"]
+        .as_sequence()
+        .expect("devices")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(devices.contains(&"/dev/ttyACM0:/dev/ttyACM0"));
+
+    let readme = root("README.md");
+    assert!(
+        readme.contains("docker compose up"),
+        "the README explains compose"
+    );
+}
+
+#[test]
+fn dockerfile_is_multi_stage_non_root_with_volume_and_healthcheck() {
+    let dockerfile = root("Dockerfile");
+    assert!(
+        dockerfile.matches("\nFROM ").count() + usize::from(dockerfile.starts_with("FROM ")) >= 2
+            || dockerfile.matches("FROM ").count() >= 2
+    );
+    assert!(dockerfile.contains("USER heaplab"));
+    assert!(dockerfile.contains("VOLUME [\"/data\"]"));
+    assert!(dockerfile.contains("HEALTHCHECK"));
+    assert!(dockerfile.contains("/healthz"));
+    assert!(dockerfile.contains("EXPOSE 8080"));
+}
