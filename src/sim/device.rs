@@ -103,7 +103,6 @@ pub struct Device {
     macros_block: Option<Alloc>,
     mqtt_connected: bool,
     mqtt_last_publish: Option<Instant>,
-    leaked_bytes: u64,
     alloc_failures: u32,
     config: StoredConfig,
     macros_json: String,
@@ -156,7 +155,6 @@ impl Device {
             macros_block: None,
             mqtt_connected: false,
             mqtt_last_publish: None,
-            leaked_bytes: 0,
             alloc_failures: 0,
             config,
             macros_json: default_macros(),
@@ -513,12 +511,8 @@ impl Device {
             self.release(a);
         }
         if self.settings.profile.leaks() && self.settings.leak_bytes > 0 {
-            if self
-                .alloc(Region::Internal, self.settings.leak_bytes)
-                .is_some()
-            {
-                self.leaked_bytes += u64::from(self.settings.leak_bytes);
-            }
+            // Never freed: the block id is dropped on purpose.
+            let _leaked = self.alloc(Region::Internal, self.settings.leak_bytes);
         }
         if self.mqtt_connected {
             self.mqtt_publish_health();

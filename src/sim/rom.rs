@@ -47,8 +47,8 @@ const ROM_TAIL: [&str; 8] = [
 ];
 
 /// Line noise while USB-CDC re-enumerates: invalid UTF-8, a NUL and an
-/// escape sequence, like a real capture.
-pub const BOOT_GARBAGE: &[u8] = b"\xff\xfe\x00\x9c\x80\xe0\x1b[0m\xc3( \xf0\x9f";
+/// escape sequence on a line of its own, like a real capture.
+pub const BOOT_GARBAGE: &[u8] = b"\xff\xfe\x00\x9c\x80\xe0\x1b[0m\xc3( \xf0\x9f\n";
 
 /// The ROM banner lines up to (not including) the garbage.
 pub fn rom_banner(reset: ResetKind) -> Vec<String> {

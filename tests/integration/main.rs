@@ -10,3 +10,5 @@ mod import_log;
 mod packaging;
 mod protocol_props;
 mod server;
+mod contract;
+mod sim_twin;
