@@ -477,3 +477,17 @@ async fn config_masks_secrets_and_rejects_the_mask() {
     );
     twin.shutdown().await;
 }
+
+#[tokio::test]
+async fn flaky_serial_still_delivers_whole_snapshot_lines() {
+    let mut c = config(Profile::Flaky);
+    c.hb_interval = Duration::from_millis(20);
+    c.chatter_per_s = 200;
+    let twin = Twin::spawn(c).await.expect("spawn");
+    let mut serial = Lines::new(open(&twin.serial_path()));
+    // Split writes are reassembled by the reader; noise only prefixes lines,
+    // so every heartbeat that arrives parses with all nine keys.
+    let hbs = serial.heartbeats(20).await;
+    assert!(hbs.iter().all(|s| s.values().iter().all(Option::is_some)));
+    twin.shutdown().await;
+}
