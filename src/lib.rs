@@ -6,6 +6,7 @@
 //! `harness` reads and writes the Python harness's artifact folders.
 
 pub mod analysis;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod harness;
