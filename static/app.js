@@ -107,7 +107,7 @@ function setupChart(fig) {
   };
   const xValue = (svgX) => {
     if (!hover) return null;
-    const a = hover.area, [x0, x1] = hover.x_range;
+    const a = hover.plot, x0 = hover.x_min, x1 = hover.x_max;
     const f = Math.min(1, Math.max(0, (svgX - a.left) / (a.right - a.left)));
     return x0 + f * (x1 - x0);
   };
@@ -116,7 +116,7 @@ function setupChart(fig) {
     if (!hover || !hover.points || !hover.points.length) return;
     const x = xValue(toSvgX(ev.clientX));
     let best = null, bd = Infinity;
-    for (const p of hover.points) { const d = Math.abs(p.x_us - x); if (d < bd) { bd = d; best = p; } }
+    for (const p of hover.points) { const d = Math.abs(p.x - x); if (d < bd) { bd = d; best = p; } }
     if (!best) return;
     const when = new Date(best.x_us / 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
     tip.textContent = when + " · " + best.metric + " " + (best.metric === "frag" ? fmt.pct(best.y) : fmt.bytes(best.y)) + " · tag " + best.tag;
@@ -159,7 +159,7 @@ function setupChart(fig) {
   img.tabIndex = 0;
   img.addEventListener("keydown", (ev) => {
     if (!hover) return;
-    const [x0, x1] = hover.x_range, mid = (x0 + x1) / 2, half = (x1 - x0) / 2;
+    const x0 = hover.x_min, x1 = hover.x_max, mid = (x0 + x1) / 2, half = (x1 - x0) / 2;
     if (ev.key === "+") zoom(mid - half / 2, mid + half / 2);
     if (ev.key === "-") zoom(mid - half * 2, mid + half * 2);
     if (ev.key === "0") zoom(null, null);
@@ -172,17 +172,21 @@ const liveRoot = $("[data-live-device]");
 if (liveRoot && window.EventSource) {
   const id = liveRoot.dataset.liveDevice;
   const es = new EventSource("/api/v1/devices/" + id + "/live");
-  const chart = $("[data-live-chart] img", liveRoot);
+  const charts = $all("[data-live-chart] img", liveRoot);
   let lastChart = 0;
+  // Re-request the (server-rendered) charts as snapshots arrive, at most
+  // every 1.5 s, unless the user zoomed in.
   const refreshChart = () => {
-    const fig = chart && chart.closest("figure");
-    if (!chart || (fig && fig.dataset.zoomed)) return;
     const now = Date.now();
     if (now - lastChart < 1500) return;
     lastChart = now;
-    const u = new URL(chart.src, location.href);
-    u.searchParams.set("t", String(now));
-    chart.src = u.pathname + u.search;
+    for (const chart of charts) {
+      const fig = chart.closest("figure");
+      if (fig && fig.dataset.zoomed) continue;
+      const u = new URL(chart.src, location.href);
+      u.searchParams.set("t", String(now));
+      chart.src = u.pathname + u.search;
+    }
   };
   es.addEventListener("snapshot", (ev) => {
     const s = JSON.parse(ev.data).data;

@@ -204,3 +204,19 @@ impl Store {
             .map_err(Into::into)
     }
 }
+
+impl Store {
+    /// A run's snapshots between two instants (inclusive), for charts of a
+    /// zoomed window.
+    pub async fn snapshots_between(&self, run_id: i64, from_us: Option<i64>, to_us: Option<i64>) -> Result<Vec<SnapshotRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, line_no, ts_us, elapsed_ms, boot, tag, hf, hm, hl, hi, hin, frag, pf, \
+             pm, pl, extras FROM snapshots WHERE run_id = ? AND ts_us >= ? AND ts_us <= ? ORDER BY seq",
+        )
+        .bind(run_id)
+        .bind(from_us.unwrap_or(i64::MIN))
+        .bind(to_us.unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod charts;
 pub mod error;
 pub mod ops;
 pub mod pages;
@@ -24,6 +25,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(api)
         .merge(ops::router())
         .merge(pages::router())
+        .merge(charts::router())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1,0 +1,178 @@
+//! Chart endpoints: `/charts/runs/{id}.svg|.json`, `/charts/compare.svg|.json`
+//! and `/charts/devices/{id}/spark.svg`. Rendering is CPU work, so it runs in
+//! `spawn_blocking`; the `.json` twin of each chart carries the plotted
+//! points and plot area for hover in the browser.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::error::{WebError, WebResult};
+use super::state::AppState;
+use crate::charts::{compare_groups_chart, run_chart, sparkline, ChartError, ChartRequest, CompareAlign, Metric, RenderedChart};
+use crate::store::SnapshotRow;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/charts/runs/{file}", get(run))
+        .route("/charts/compare.svg", get(compare_svg))
+        .route("/charts/compare.json", get(compare_json))
+        .route("/charts/devices/{id}/spark.svg", get(spark))
+}
+
+impl From<ChartError> for WebError {
+    fn from(e: ChartError) -> Self {
+        match e {
+            ChartError::BadParameter { .. } => WebError::BadRequest(e.to_string()),
+            ChartError::Draw(cause) => WebError::Internal(cause),
+        }
+    }
+}
+
+fn svg_response(svg: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+        svg,
+    )
+        .into_response()
+}
+
+fn respond(chart: RenderedChart, json: bool) -> Response {
+    if json {
+        Json(chart.hover).into_response()
+    } else {
+        svg_response(chart.svg)
+    }
+}
+
+/// Runs CPU-bound rendering off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ChartError> + Send + 'static) -> WebResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| WebError::Internal(format!("chart task: {e}")))?
+        .map_err(Into::into)
+}
+
+#[tracing::instrument(skip(state, query))]
+async fn run(State(state): State<AppState>, Path(file): Path<String>, RawQuery(query): RawQuery) -> WebResult<Response> {
+    let (id, json) = match file.rsplit_once('.') {
+        Some((id, "svg")) => (id, false),
+        Some((id, "json")) => (id, true),
+        _ => return Err(WebError::NotFound(format!("chart {file}"))),
+    };
+    let id: i64 = id.parse().map_err(|_| WebError::NotFound(format!("chart {file}")))?;
+    let req = ChartRequest::parse(query.as_deref().unwrap_or(""))?;
+    let run = state.store.run(id).await?;
+    let snapshots = state.store.snapshots_between(id, req.from_us, req.to_us).await?;
+    let events = state.store.events(id, &["tripwire", "crash", "alloc_failed", "boot"]).await?;
+    let title = format!(
+        "run #{id} · {} · {}",
+        run.device_name.as_deref().or(run.label.as_deref()).unwrap_or("-"),
+        run.scenario.as_deref().unwrap_or(match run.kind {
+            crate::store::RunKind::Live => "live",
+            crate::store::RunKind::Soak => "soak",
+            crate::store::RunKind::Scenario => "scenario",
+            crate::store::RunKind::Import => "import",
+        })
+    );
+    let chart = blocking(move || run_chart(&snapshots, &events, &req, &title)).await?;
+    Ok(respond(chart, json))
+}
+
+#[derive(Debug)]
+struct CompareParams {
+    a: Vec<i64>,
+    b: Vec<i64>,
+    metric: Metric,
+    align: CompareAlign,
+    width: u32,
+    height: u32,
+}
+
+fn compare_params(query: Option<&str>) -> WebResult<CompareParams> {
+    let mut p = CompareParams {
+        a: Vec::new(),
+        b: Vec::new(),
+        metric: Metric::Hin,
+        align: CompareAlign::TagOrder,
+        width: ChartRequest::DEFAULT_WIDTH,
+        height: ChartRequest::DEFAULT_HEIGHT,
+    };
+    let ids = |name: &str, v: &str| -> WebResult<Vec<i64>> {
+        v.split(',')
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| s.trim().parse().map_err(|_| WebError::BadRequest(format!("`{name}` must be run ids, got {v:?}"))))
+            .collect()
+    };
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = v.replace("%2C", ",").replace("%2c", ",");
+        match k {
+            "a" => p.a = ids("a", &v)?,
+            "b" => p.b = ids("b", &v)?,
+            "metric" => p.metric = v.parse()?,
+            "align" => {
+                p.align = match v.as_str() {
+                    "tag" | "tags" | "tag_order" => CompareAlign::TagOrder,
+                    "boot" | "time" | "since_boot" => CompareAlign::SinceBoot,
+                    other => return Err(WebError::BadRequest(format!("`align` must be tag or boot, got {other:?}"))),
+                }
+            }
+            "width" => p.width = v.parse().map_err(|_| WebError::BadRequest(format!("bad `width` {v:?}")))?,
+            "height" => p.height = v.parse().map_err(|_| WebError::BadRequest(format!("bad `height` {v:?}")))?,
+            _ => {}
+        }
+    }
+    if p.a.is_empty() || p.b.is_empty() {
+        return Err(WebError::BadRequest("`a` and `b` are required".into()));
+    }
+    Ok(p)
+}
+
+async fn load_group(state: &AppState, ids: &[i64]) -> WebResult<Vec<Vec<SnapshotRow>>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        state.store.run(*id).await?;
+        out.push(state.store.snapshots(*id).await?);
+    }
+    Ok(out)
+}
+
+fn group_label(ids: &[i64]) -> String {
+    match ids {
+        [one] => format!("run #{one}"),
+        many => format!("runs {}", many.iter().map(|i| format!("#{i}")).collect::<Vec<_>>().join(",")),
+    }
+}
+
+async fn compare_chart_for(state: &AppState, query: Option<&str>) -> WebResult<RenderedChart> {
+    let p = compare_params(query)?;
+    let a = load_group(state, &p.a).await?;
+    let b = load_group(state, &p.b).await?;
+    let labels = (format!("A: {}", group_label(&p.a)), format!("B: {}", group_label(&p.b)));
+    blocking(move || {
+        let a_refs: Vec<&[SnapshotRow]> = a.iter().map(Vec::as_slice).collect();
+        let b_refs: Vec<&[SnapshotRow]> = b.iter().map(Vec::as_slice).collect();
+        compare_groups_chart(&a_refs, &b_refs, p.metric, p.align, (&labels.0, &labels.1), p.width, p.height)
+    })
+    .await
+}
+
+#[tracing::instrument(skip(state, query))]
+async fn compare_svg(State(state): State<AppState>, RawQuery(query): RawQuery) -> WebResult<Response> {
+    Ok(respond(compare_chart_for(&state, query.as_deref()).await?, false))
+}
+
+#[tracing::instrument(skip(state, query))]
+async fn compare_json(State(state): State<AppState>, RawQuery(query): RawQuery) -> WebResult<Response> {
+    Ok(respond(compare_chart_for(&state, query.as_deref()).await?, true))
+}
+
+#[tracing::instrument(skip(state))]
+async fn spark(State(state): State<AppState>, Path(id): Path<i64>) -> WebResult<Response> {
+    state.store.device(id).await?;
+    let points: Vec<(i64, i64)> = state.hub.device(id).map(|d| d.spark.into_iter().collect()).unwrap_or_default();
+    Ok(svg_response(sparkline(&points, 240, 40)))
+}

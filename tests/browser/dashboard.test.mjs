@@ -1,0 +1,223 @@
+// The dashboard in real headless Chromium against `heaplab demo` (three
+// device twins) plus an imported log carrying hostile strings. Screenshots
+// go to target/browser-screenshots/ for review.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import net from "node:net";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const bin = process.env.HEAPLAB_BIN || join(root, "target/debug/heaplab");
+const shots = join(root, "target/browser-screenshots");
+mkdirSync(shots, { recursive: true });
+
+const XSS_TAG = "<script>alert(1)</script>";
+const XSS_TASK = '"><img src=x onerror=alert(1)>';
+
+let server, base, browser, work;
+
+async function freePort() {
+  return new Promise((res) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => { const p = s.address().port; s.close(() => res(p)); });
+  });
+}
+
+async function waitFor(what, fn, timeoutMs = 20000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try { const v = await fn(); if (v) return v; } catch (e) { if (/exited/.test(String(e))) throw e; }
+    if (Date.now() > end) throw new Error("timed out waiting for " + what);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+async function api(path, init) {
+  const r = await fetch(base + path, init);
+  if (!r.ok) throw new Error(path + " → " + r.status);
+  return r.json();
+}
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), "heaplab-browser-"));
+  const port = await freePort();
+  base = "http://127.0.0.1:" + port;
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith("HEAPLAB_")) delete env[k];
+  server = spawn(bin, ["--db", join(work, "browser.db"), "demo", "--bind", "127.0.0.1:" + port, "--hb-interval", "300"],
+    { stdio: ["ignore", "inherit", "inherit"], env });
+  let exited = null;
+  server.on("exit", (code) => { exited = code; });
+  await waitFor("the server", async () => {
+    if (exited !== null) throw new Error("heaplab demo exited with " + exited);
+    return (await fetch(base + "/healthz")).ok;
+  });
+  await waitFor("three devices with snapshots", async () => {
+    const ds = await api("/api/v1/devices");
+    return ds.length === 3 && ds.every((d) => d.live.last_snapshot);
+  });
+
+  // A serial log with a hostile tag and task name, imported like any log.
+  const log = [
+    "ESP-ROM:esp32s3-20210327",
+    "rst:0x1 (POWERON),boot:0x8 (SPI_FAST_FLASH_BOOT)",
+    "[System Boot] Starting...",
+    "  Firmware: v9<b>bold</b>",
+    "[Mem] boot hf=250000 hm=249000 hl=200000 hi=250000 hin=249000 frag=20 pf=8300000 pm=8300000 pl=8200000",
+    `[Mem] ${XSS_TAG} hf=120000 hm=118000 hl=60000 hi=120000 hin=118000 frag=50 pf=8270000 pm=8268000 pl=8180000`,
+    `[Mem] TRIPWIRE fired tag=${XSS_TAG} hin=21000B < 30720B (hf=28000B hl=9000B frag=67% pf=8190000B pl=8090000B)`,
+    `[Mem] Task dump (1 tasks, sorted by stack margin) tag=${XSS_TAG}`,
+    `[Task] name=${XSS_TASK} prio=1 core=-1 stack_rem=76B`,
+    "[Mem] hb hf=170000 hm=21000 hl=100000 hi=170000 hin=21000 frag=41 pf=8275000 pm=8268000 pl=8185000",
+    "",
+  ].join("\r\n");
+  const r = await fetch(base + "/api/v1/import?name=hostile.log", { method: "POST", body: log });
+  assert.equal(r.status, 201);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) server.kill("SIGTERM");
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** A page that fails the test on any dialog (an executed alert) or JS error. */
+async function page(width = 1280) {
+  const p = await browser.newPage({ viewport: { width, height: 900 } });
+  p.on("dialog", (d) => { d.dismiss(); throw new Error("a dialog opened: " + d.message()); });
+  p.errors = [];
+  p.on("pageerror", (e) => p.errors.push(String(e)));
+  return p;
+}
+
+async function hostileRun() {
+  const runs = await api("/api/v1/runs");
+  return runs.find((r) => r.label === "hostile.log").id;
+}
+
+test("every page loads, at desktop and phone width", async () => {
+  const devices = await api("/api/v1/devices");
+  const run = devices[0].live.active_run;
+  const runs = await api("/api/v1/runs?limit=5");
+  const paths = ["/", "/devices/" + devices[0].id, "/runs", "/runs/" + run, "/compare?a=" + runs[1].id + "&b=" + runs[0].id];
+  for (const width of [1280, 390]) {
+    const p = await page(width);
+    for (const path of paths) {
+      const resp = await p.goto(base + path);
+      assert.equal(resp.status(), 200, path);
+      assert.ok((await p.title()).includes("heaplab"), path);
+      const name = (path.replace(/[^a-z0-9]+/gi, "_") || "root") + "-" + width + ".png";
+      await p.screenshot({ path: join(shots, name), fullPage: true });
+    }
+    assert.deepEqual(p.errors, []);
+    await p.close();
+  }
+});
+
+test("the devices overview shows every device with units and a status word", async () => {
+  const p = await page();
+  await p.goto(base + "/");
+  const tiles = p.locator(".tile");
+  assert.equal(await tiles.count(), 3);
+  const text = await tiles.first().innerText();
+  assert.match(text, /online|offline/);
+  assert.match(text, /\d[\d,]* B/);
+  assert.match(text, /floor/);
+  await p.close();
+});
+
+test("the live chart grows as snapshots arrive", async () => {
+  const devices = await api("/api/v1/devices");
+  const d = devices.find((x) => x.name === "demo-tuned");
+  const p = await page();
+  await p.goto(base + "/devices/" + d.id);
+  const chart = p.locator("[data-live-chart] img").first();
+  const firstSrc = await chart.getAttribute("src");
+  const hoverUrl = (src) => base + src.replace(/\.svg/, ".json");
+  const before = (await (await fetch(hoverUrl(firstSrc))).json()).points.length;
+  await waitFor("two live snapshots over SSE", async () => Number(await p.locator("[data-live-device]").getAttribute("data-snapshots") || 0) >= 2);
+  await waitFor("the chart image to be re-requested", async () => (await chart.getAttribute("src")) !== firstSrc);
+  await waitFor("more points in the chart", async () => {
+    const src = await chart.getAttribute("src");
+    return (await (await fetch(hoverUrl(src))).json()).points.length > before;
+  });
+  assert.notEqual(await p.locator('[data-field="hi"]').first().innerText(), "–");
+  await p.screenshot({ path: join(shots, "live-device.png"), fullPage: true });
+  await p.close();
+});
+
+test("picking two runs follows a comparison", async () => {
+  const p = await page();
+  await p.goto(base + "/runs");
+  const a = p.locator('input[name="a"]').nth(1);
+  const b = p.locator('input[name="b"]').nth(0);
+  await a.check();
+  await b.check();
+  await p.getByRole("button", { name: /Compare A/ }).click();
+  await p.waitForURL(/\/compare\?[ab]=\d+&[ab]=\d+/);
+  assert.ok(await p.locator("table.deltas tbody tr").count() > 0);
+  assert.match(await p.locator("main").innerText(), /better|worse|same/);
+  await p.screenshot({ path: join(shots, "compare.png"), fullPage: true });
+  await p.close();
+});
+
+test("dragging across a chart zooms it", async () => {
+  const devices = await api("/api/v1/devices");
+  const run = devices.find((x) => x.name === "demo-leak").live.active_run;
+  const p = await page();
+  await p.goto(base + "/runs/" + run);
+  const img = p.locator("figure[data-chart] img").first();
+  await img.scrollIntoViewIfNeeded();
+  await waitFor("hover data", async () => (await p.evaluate(() => performance.getEntriesByType("resource").some((e) => e.name.includes(".json")))));
+  const box = await img.boundingBox();
+  await p.mouse.move(box.x + box.width * 0.35, box.y + box.height / 2);
+  const tip = p.locator("figure[data-chart] .tip").first();
+  await waitFor("a hover tooltip", async () => !(await tip.isHidden()));
+  assert.match(await tip.innerText(), /UTC .* (B|%) · tag /);
+  await p.mouse.down();
+  await p.mouse.move(box.x + box.width * 0.6, box.y + box.height / 2, { steps: 5 });
+  await p.mouse.up();
+  await waitFor("the zoomed chart", async () => /from=\d+&to=\d+/.test(await img.getAttribute("src")));
+  assert.match(p.url(), /from=\d+&to=\d+/);
+  await p.screenshot({ path: join(shots, "zoomed.png"), fullPage: true });
+  await p.close();
+});
+
+test("hostile tags, task names and firmware strings render inert everywhere", async () => {
+  const run = await hostileRun();
+  const devices = await api("/api/v1/devices");
+  const p = await page();
+  for (const path of ["/runs/" + run, "/runs", "/compare?a=" + run + "&b=" + devices[0].live.active_run, "/runs/" + run + "?q=script"]) {
+    await p.goto(base + path);
+    assert.equal(await p.locator("img[src='x']").count(), 0, path);
+    const injected = await p.evaluate(() => Array.from(document.scripts).filter((s) => !s.src).length);
+    assert.equal(injected, 0, path + ": no inline script");
+    assert.equal(await p.locator("b:text('bold')").count(), 0, path + ": firmware markup is text");
+  }
+  await p.goto(base + "/runs/" + run);
+  const text = await p.locator("main").innerText();
+  assert.ok(text.includes(XSS_TAG), "the tag is shown as text");
+  assert.ok(text.includes(XSS_TASK), "the task name is shown as text");
+  for (const svg of ["/charts/runs/" + run + ".svg?metric=hi,hin", "/charts/compare.svg?a=" + run + "&b=" + run + "&metric=hin&align=tag"]) {
+    const body = await (await fetch(base + svg)).text();
+    assert.ok(body.startsWith("<svg") || body.startsWith("<?xml"), svg);
+    assert.ok(!body.includes("<script"), svg + " has no script element");
+    assert.ok(!body.includes("<img"), svg + " has no img element");
+    assert.ok(body.includes("&lt;script&gt;"), svg + " shows the tag escaped");
+  }
+  // Open the SVG on its own too: nothing runs.
+  await p.goto(base + "/charts/runs/" + run + ".svg?metric=hi,hin");
+  await p.screenshot({ path: join(shots, "hostile-chart.png") });
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});
