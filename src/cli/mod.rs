@@ -1,6 +1,7 @@
 //! The command line: parse arguments, call the library, print. Errors become
 //! one line on stderr and exit code 1; usage errors exit 2 (clap's default).
 
+mod bench;
 mod print;
 mod serve;
 
@@ -44,8 +45,17 @@ pub enum Command {
     /// List, show and export runs.
     #[command(subcommand)]
     Runs(RunsCommand),
+    /// Measure end-to-end ingest speed with in-process twins.
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Compare two runs tag by tag (deltas are B − A).
     Compare(CompareArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Lines/s sustained into SQLite, and serial-line-to-SSE latency.
+    Ingest(bench::IngestBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +159,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let command = match cli.command {
         Command::Serve(args) => return serve::serve(&args, db.as_deref()).await,
         Command::Demo(args) => return serve::demo(&args, db.as_deref()).await,
+        Command::Bench(BenchCommand::Ingest(args)) => {
+            bench::ingest(&args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Sim(args) => {
             crate::sim::run_cli(args).await?;
             return Ok(ExitCode::SUCCESS);
@@ -158,7 +172,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let store = Store::open(db.as_deref().unwrap_or(std::path::Path::new(DEFAULT_DB))).await?;
     let criteria = AcceptanceCriteria::default();
     match command {
-        Command::Serve(_) | Command::Demo(_) | Command::Sim(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Demo(_) | Command::Sim(_) | Command::Bench(_) => {
+            unreachable!("handled above")
+        }
         Command::Import(args) => import(&store, args).await,
         Command::Runs(RunsCommand::List {
             scenario,
