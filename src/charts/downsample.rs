@@ -53,7 +53,10 @@ pub struct M4 {
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
-    column: u32,
+    /// Offsets from `x_min` covered by this column: `start..end`. Lets a
+    /// sorted stream stay in its column without a division per point.
+    start: i128,
+    end: i128,
     first: (u64, Point),
     last: (u64, Point),
     min: (u64, Point),
@@ -81,20 +84,38 @@ impl M4 {
         if x < self.x_min || x > self.x_max {
             return None;
         }
-        let offset = i128::from(x) - i128::from(self.x_min);
+        Some(self.column_of_offset(i128::from(x) - i128::from(self.x_min)))
+    }
+
+    /// `floor(offset * columns / span)`; always below `columns` because
+    /// `offset < span`.
+    #[inline]
+    fn column_of_offset(&self, offset: i128) -> u32 {
         let col = offset * i128::from(self.columns) / self.span;
-        Some((col as u32).min(self.columns - 1))
+        (col as u32).min(self.columns - 1)
+    }
+
+    /// The offsets `start..end` that [`Self::column_of_offset`] maps to
+    /// `column`: `ceil(c * span / columns)..ceil((c + 1) * span / columns)`.
+    fn column_bounds(&self, column: u32) -> (i128, i128) {
+        let cols = i128::from(self.columns);
+        let ceil_div = |n: i128| (n + cols - 1).div_euclid(cols);
+        (
+            ceil_div(i128::from(column) * self.span),
+            ceil_div((i128::from(column) + 1) * self.span),
+        )
     }
 
     #[inline]
     pub fn push(&mut self, p: Point) {
-        let Some(column) = self.column(p.x) else {
+        if p.x < self.x_min || p.x > self.x_max {
             return;
-        };
+        }
+        let offset = i128::from(p.x) - i128::from(self.x_min);
         let entry = (self.seen, p);
         self.seen += 1;
         match &mut self.bucket {
-            Some(b) if b.column == column => {
+            Some(b) if b.start <= offset && offset < b.end => {
                 b.last = entry;
                 if p.y < b.min.1.y {
                     b.min = entry;
@@ -105,8 +126,11 @@ impl M4 {
             }
             _ => {
                 self.flush();
+                let column = self.column_of_offset(offset);
+                let (start, end) = self.column_bounds(column);
                 self.bucket = Some(Bucket {
-                    column,
+                    start,
+                    end,
                     first: entry,
                     last: entry,
                     min: entry,
@@ -197,6 +221,22 @@ mod tests {
             }
             prop_assert!(per_col.values().all(|&n| n <= 4));
             prop_assert!(out.windows(2).all(|w| w[0].idx < w[1].idx && w[0].x <= w[1].x));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn column_bounds_match_column(
+            x_min in -1_000_000i64..1_000_000,
+            width in 0i64..10_000_000,
+            columns in 1u32..5_000,
+            frac in 0f64..=1.0,
+        ) {
+            let acc = M4::new(x_min, x_min + width, columns);
+            let offset = (width as f64 * frac) as i128;
+            let col = acc.column_of_offset(offset);
+            let (start, end) = acc.column_bounds(col);
+            prop_assert!(start <= offset && offset < end, "{start} {offset} {end}");
         }
     }
 

@@ -158,41 +158,54 @@ pub fn run_chart(
     plot.y_unit = if has_bytes { YUnit::Kb } else { YUnit::Percent };
     plot.secondary = secondary;
 
-    let first = snapshots.iter().map(|s| s.ts_us).min();
-    let last = snapshots.iter().map(|s| s.ts_us).max();
-    let (Some(first), Some(last)) = (first, last) else {
-        plot.message = Some("no snapshots".to_owned());
-        if let (Some(from), Some(to)) = (req.from_us, req.to_us) {
-            plot.x = XScale::time_window(from, to);
+    // Rows are ~250 bytes each, so a week of them is memory-bound: at most
+    // two passes, one for the extent (skipped when both bounds are given)
+    // and one that feeds every metric's M4 and collects the tags.
+    let (lo, hi) = match (req.from_us, req.to_us) {
+        (Some(from), Some(to)) => (from, to),
+        (from, to) => {
+            let extent = snapshots.iter().fold(None, |acc, s| match acc {
+                None => Some((s.ts_us, s.ts_us)),
+                Some((a, b)) => Some((s.ts_us.min(a), s.ts_us.max(b))),
+            });
+            let Some((first, last)) = extent else {
+                plot.message = Some("no snapshots".to_owned());
+                return draw(&plot);
+            };
+            (from.unwrap_or(first), to.unwrap_or(last))
         }
-        return draw(&plot);
     };
-    let lo = req.from_us.unwrap_or(first);
-    let hi = req.to_us.unwrap_or(last);
-    let in_window = lo <= hi && snapshots.iter().any(|s| s.ts_us >= lo && s.ts_us <= hi);
-    if !in_window {
-        plot.message = Some(format!(
-            "no snapshots between {} and {}",
-            utc(lo.min(hi)),
-            utc(lo.max(hi))
-        ));
+    let outside = |plot: &mut Plot<'_>| {
+        plot.message = Some(if snapshots.is_empty() {
+            "no snapshots".to_owned()
+        } else {
+            format!(
+                "no snapshots between {} and {}",
+                utc(lo.min(hi)),
+                utc(lo.max(hi))
+            )
+        });
         plot.x = XScale::time_window(lo.min(hi), lo.max(hi));
+    };
+    if lo > hi {
+        outside(&mut plot);
         return draw(&plot);
     }
     plot.x = XScale::time_window(lo, hi);
     let x = plot.x;
     let columns = plot.columns();
 
-    // One pass over the rows feeds every metric's M4.
     let mut accs: Vec<(Metric, M4)> = metrics
         .iter()
         .map(|&m| (m, M4::new(x.min, x.max, columns)))
         .collect();
+    let mut in_window = 0usize;
     for (i, row) in snapshots.iter().enumerate() {
         let Ok(idx) = u32::try_from(i) else { break };
         if row.ts_us < x.min || row.ts_us > x.max {
             continue;
         }
+        in_window += 1;
         for (metric, acc) in accs.iter_mut() {
             if let Some(y) = metric.value(&row.snapshot) {
                 acc.push(Point {
@@ -202,6 +215,17 @@ pub fn run_chart(
                 });
             }
         }
+        if row.snapshot.tag != HEARTBEAT_TAG {
+            plot.tags.push(Mark {
+                x: row.ts_us,
+                label: clean(&row.snapshot.tag, MAX_LABEL_CHARS),
+            });
+        }
+    }
+    if in_window == 0 {
+        plot.tags.clear();
+        outside(&mut plot);
+        return draw(&plot);
     }
     for (metric, acc) in accs {
         let (color, stroke) = metric_style(metric);
@@ -223,15 +247,6 @@ pub fn run_chart(
             x_of: XOf::Ts,
         });
     }
-
-    plot.tags = snapshots
-        .iter()
-        .filter(|s| s.ts_us >= x.min && s.ts_us <= x.max && s.snapshot.tag != HEARTBEAT_TAG)
-        .map(|s| Mark {
-            x: s.ts_us,
-            label: clean(&s.snapshot.tag, MAX_LABEL_CHARS),
-        })
-        .collect();
 
     if has_bytes
         && metrics
