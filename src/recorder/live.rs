@@ -79,6 +79,8 @@ impl Recorder {
         shutdown: CancellationToken,
     ) -> (Recorder, JoinHandle<()>) {
         let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
+        let (writer_tx, writer_rx) = mpsc::channel(WRITE_QUEUE);
+        let writer_task = tokio::spawn(write_loop(store.clone(), hub.clone(), writer_rx));
         let (commands, command_rx) = mpsc::channel(64);
         let recorder = Recorder {
             events,
@@ -90,11 +92,12 @@ impl Recorder {
             store,
             hub,
             runs: HashMap::new(),
-            retry: Vec::new(),
+            ended: Vec::new(),
+            writer: writer_tx,
             pending_rows: 0,
             announced_ips: recorder.announced_ips.clone(),
         };
-        let task = tokio::spawn(state.run(event_rx, command_rx, shutdown));
+        let task = tokio::spawn(state.run(event_rx, command_rx, shutdown, writer_task));
         (recorder, task)
     }
 
@@ -183,9 +186,10 @@ struct State {
     store: Store,
     hub: LiveHub,
     runs: HashMap<i64, ActiveRun>,
-    /// Batches taken from runs and not yet written (a run that just ended,
-    /// or a write that failed and will be retried).
-    retry: Vec<Batch>,
+    /// Batches of runs that just ended, sent with the next flush.
+    ended: Vec<Batch>,
+    /// The writer task: commits batches while this task keeps parsing.
+    writer: mpsc::Sender<WriteJob>,
     pending_rows: usize,
     announced_ips: Arc<Mutex<HashMap<i64, watch::Sender<Option<String>>>>>,
 }
@@ -196,6 +200,7 @@ impl State {
         mut events: mpsc::Receiver<DeviceEvent>,
         mut commands: mpsc::Receiver<RecorderCommand>,
         shutdown: CancellationToken,
+        writer_task: JoinHandle<()>,
     ) {
         if let Err(e) = self.store.interrupt_stale_runs().await {
             tracing::error!(error = %e, "cannot close runs left active by a previous server");
@@ -224,14 +229,27 @@ impl State {
             self.handle_command(command).await;
         }
         self.flush().await;
+        // Everything is handed to the writer; let it finish before the runs
+        // are marked closed.
+        let State {
+            store,
+            runs,
+            writer,
+            ..
+        } = self;
+        drop(writer);
+        if let Err(e) = writer_task.await {
+            tracing::error!(error = %e, "writer task failed");
+        }
+        let this_store = store;
         let now = now_us();
-        for (device_id, run) in self.runs.drain() {
+        for (device_id, run) in runs {
             let id = run.tracker.run_id();
-            if let Err(e) = self.store.finish_run(id, RunStatus::Interrupted, now).await {
+            if let Err(e) = this_store.finish_run(id, RunStatus::Interrupted, now).await {
                 tracing::error!(device_id, run = id, error = %e, "cannot close run at shutdown");
             }
         }
-        if let Err(e) = self.store.checkpoint().await {
+        if let Err(e) = this_store.checkpoint().await {
             tracing::warn!(error = %e, "WAL checkpoint at shutdown failed");
         }
         tracing::info!("recorder stopped");
@@ -508,7 +526,7 @@ impl State {
         let run = self.runs.remove(&device_id)?;
         let id = run.tracker.run_id();
         if !run.batch.is_empty() {
-            self.retry.push(run.batch);
+            self.ended.push(run.batch);
         }
         if let Err(e) = self.store.finish_run(id, status, ts_us).await {
             tracing::error!(device_id, run = id, error = %e, "cannot close run");
@@ -578,16 +596,21 @@ impl State {
             }
             RecorderCommand::Flush { reply } => {
                 self.flush().await;
-                let _ = reply.send(());
+                // The writer answers once everything before it is committed.
+                if let Err(mpsc::error::SendError(WriteJob::Barrier(reply))) =
+                    self.writer.send(WriteJob::Barrier(reply)).await
+                {
+                    let _ = reply.send(());
+                }
             }
         }
     }
 
-    /// Writes every buffered row in one transaction. A failed write keeps
-    /// its rows for the next attempt (bounded), so a locked or full disk
-    /// delays data instead of losing it.
+    /// Hands every buffered row to the writer (one transaction per job).
+    /// Waits only when the writer is a whole queue behind: that is the
+    /// back-pressure that keeps memory bounded.
     async fn flush(&mut self) {
-        let mut batches = std::mem::take(&mut self.retry);
+        let mut batches = std::mem::take(&mut self.ended);
         for run in self.runs.values_mut() {
             if !run.batch.is_empty() {
                 let id = run.batch.run_id;
@@ -595,26 +618,72 @@ impl State {
             }
         }
         self.pending_rows = 0;
-        if batches.is_empty() {
-            return;
+        if !batches.is_empty() && self.writer.send(WriteJob::Rows(batches)).await.is_err() {
+            tracing::error!("the writer has stopped; rows lost");
         }
-        match self.store.write_batches(&batches).await {
-            Ok(()) => self.hub.count(&self.hub.counters.write_batches, 1),
-            Err(e) => {
-                self.hub.count(&self.hub.counters.write_errors, 1);
-                tracing::error!(error = %e, "write failed; keeping rows for retry");
-                let mut rows: usize = batches.iter().map(Batch::len).sum();
-                while rows > MAX_RETRY_ROWS && !batches.is_empty() {
-                    let dropped = batches.remove(0);
-                    rows -= dropped.len();
-                    tracing::error!(
-                        run = dropped.run_id,
-                        rows = dropped.len(),
-                        "dropping unwritable rows"
-                    );
-                }
-                self.retry = batches;
+    }
+}
+
+/// Work for the writer task.
+enum WriteJob {
+    Rows(Vec<Batch>),
+    /// Answered once everything sent before it is committed (or given up).
+    Barrier(oneshot::Sender<()>),
+}
+
+/// Batches queued for the writer.
+const WRITE_QUEUE: usize = 8;
+
+/// Commits batches. A failed write keeps its rows and retries with the next
+/// job (bounded), so a locked or full disk delays data instead of losing it.
+async fn write_loop(store: Store, hub: LiveHub, mut jobs: mpsc::Receiver<WriteJob>) {
+    let mut pending: Vec<Batch> = Vec::new();
+    while let Some(job) = jobs.recv().await {
+        let barrier = match job {
+            WriteJob::Rows(batches) => {
+                pending.extend(batches);
+                None
             }
+            WriteJob::Barrier(reply) => Some(reply),
+        };
+        // Take whatever else is already queued: bigger transactions when
+        // the writer is behind.
+        let mut barriers: Vec<oneshot::Sender<()>> = barrier.into_iter().collect();
+        while let Ok(job) = jobs.try_recv() {
+            match job {
+                WriteJob::Rows(batches) => pending.extend(batches),
+                WriteJob::Barrier(reply) => barriers.push(reply),
+            }
+        }
+        if !pending.is_empty() {
+            match store.write_batches(&pending).await {
+                Ok(()) => {
+                    hub.count(&hub.counters.write_batches, 1);
+                    pending.clear();
+                }
+                Err(e) => {
+                    hub.count(&hub.counters.write_errors, 1);
+                    tracing::error!(error = %e, "write failed; keeping rows for retry");
+                    let mut rows: usize = pending.iter().map(Batch::len).sum();
+                    while rows > MAX_RETRY_ROWS && !pending.is_empty() {
+                        let dropped = pending.remove(0);
+                        rows -= dropped.len();
+                        tracing::error!(
+                            run = dropped.run_id,
+                            rows = dropped.len(),
+                            "dropping unwritable rows"
+                        );
+                    }
+                }
+            }
+        }
+        for reply in barriers {
+            let _ = reply.send(());
+        }
+    }
+    if !pending.is_empty() {
+        if let Err(e) = store.write_batches(&pending).await {
+            tracing::error!(error = %e, rows = pending.iter().map(Batch::len).sum::<usize>(), "final write failed");
         }
     }
 }

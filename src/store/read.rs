@@ -115,23 +115,27 @@ pub struct RunAggregates {
     pub last_ts_us: Option<i64>,
 }
 
+#[derive(sqlx::FromRow)]
+struct SnapshotAggregates {
+    n: i64,
+    hin_min: Option<i64>,
+    hm_min: Option<i64>,
+    pf_min: Option<i64>,
+    pm_min: Option<i64>,
+    frag_max: Option<i64>,
+    steady_frag_max: Option<i64>,
+    boot_max: Option<i64>,
+    last_ts_us: Option<i64>,
+}
+
 impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn run_aggregates(&self, run_id: i64) -> Result<RunAggregates> {
-        let row: (
-            i64,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-        ) = sqlx::query_as(
-            "SELECT COUNT(*), MIN(hin), MIN(hm), MIN(pf), MIN(pm), MAX(frag), \
-                 MAX(CASE WHEN tag = 'hb' THEN frag END), MAX(boot), MAX(ts_us) \
-                 FROM snapshots WHERE run_id = ?",
+        let row: SnapshotAggregates = sqlx::query_as(
+            "SELECT COUNT(*) AS n, MIN(hin) AS hin_min, MIN(hm) AS hm_min, MIN(pf) AS pf_min, \
+             MIN(pm) AS pm_min, MAX(frag) AS frag_max, \
+             MAX(CASE WHEN tag = 'hb' THEN frag END) AS steady_frag_max, MAX(boot) AS boot_max, \
+             MAX(ts_us) AS last_ts_us FROM snapshots WHERE run_id = ?",
         )
         .bind(run_id)
         .fetch_one(&self.pool)
@@ -146,18 +150,18 @@ impl Store {
         let count = |k: &str| counts.iter().find(|c| c.0 == k).map_or(0, |c| c.1);
         let event_boot = counts.iter().filter_map(|c| c.2).max();
         Ok(RunAggregates {
-            snapshots: row.0,
-            hin_min: row.1,
-            hm_min: row.2,
-            pf_min: row.3,
-            pm_min: row.4,
-            frag_max: row.5,
-            steady_frag_max: row.6,
+            snapshots: row.n,
+            hin_min: row.hin_min,
+            hm_min: row.hm_min,
+            pf_min: row.pf_min,
+            pm_min: row.pm_min,
+            frag_max: row.frag_max,
+            steady_frag_max: row.steady_frag_max,
             tripwires: count("tripwire"),
             crashes: count("crash"),
             alloc_failures: count("alloc_failed"),
-            reboots: row.7.into_iter().chain(event_boot).max().unwrap_or(0),
-            last_ts_us: row.8,
+            reboots: row.boot_max.into_iter().chain(event_boot).max().unwrap_or(0),
+            last_ts_us: row.last_ts_us,
         })
     }
 
@@ -208,7 +212,12 @@ impl Store {
 impl Store {
     /// A run's snapshots between two instants (inclusive), for charts of a
     /// zoomed window.
-    pub async fn snapshots_between(&self, run_id: i64, from_us: Option<i64>, to_us: Option<i64>) -> Result<Vec<SnapshotRow>> {
+    pub async fn snapshots_between(
+        &self,
+        run_id: i64,
+        from_us: Option<i64>,
+        to_us: Option<i64>,
+    ) -> Result<Vec<SnapshotRow>> {
         Ok(sqlx::query_as(
             "SELECT seq, line_no, ts_us, elapsed_ms, boot, tag, hf, hm, hl, hi, hin, frag, pf, \
              pm, pl, extras FROM snapshots WHERE run_id = ? AND ts_us >= ? AND ts_us <= ? ORDER BY seq",
