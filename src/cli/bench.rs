@@ -59,7 +59,9 @@ async fn start(
         twins.push(twin);
     }
     let config = ServerConfig {
-        bind: "127.0.0.1:0".parse().map_err(|e| CliError::Failed(format!("{e}")))?,
+        bind: "127.0.0.1:0"
+            .parse()
+            .map_err(|e| CliError::Failed(format!("{e}")))?,
         db: dir.join(format!("bench-{n}.db")),
         auth_token: None,
         auth_read: false,
@@ -132,7 +134,9 @@ pub async fn ingest(args: &IngestBenchArgs) -> Result<(), CliError> {
         let tx = lat_tx.clone();
         let stop = stop.clone();
         clients.push(tokio::spawn(async move {
-            let Ok(mut response) = reqwest::get(&url).await else { return };
+            let Ok(mut response) = reqwest::get(&url).await else {
+                return;
+            };
             let mut buf = String::new();
             loop {
                 let chunk = tokio::select! {
@@ -144,7 +148,10 @@ pub async fn ingest(args: &IngestBenchArgs) -> Result<(), CliError> {
                 while let Some(end) = buf.find("\n\n") {
                     let frame: String = buf.drain(..end + 2).collect();
                     if let Some(at) = frame.find("[Bench] t=") {
-                        let digits: String = frame[at + 10..].chars().take_while(char::is_ascii_digit).collect();
+                        let digits: String = frame[at + 10..]
+                            .chars()
+                            .take_while(char::is_ascii_digit)
+                            .collect();
                         if let Ok(sent) = digits.parse::<i64>() {
                             let _ = tx.send(now_us() - sent);
                         }

@@ -11,7 +11,10 @@ use axum::{Json, Router};
 
 use super::error::{WebError, WebResult};
 use super::state::AppState;
-use crate::charts::{compare_groups_chart, run_chart, sparkline, ChartError, ChartRequest, CompareAlign, Metric, RenderedChart};
+use crate::charts::{
+    compare_groups_chart, run_chart, sparkline, ChartError, ChartRequest, CompareAlign, Metric,
+    RenderedChart,
+};
 use crate::store::SnapshotRow;
 
 pub fn router() -> Router<AppState> {
@@ -33,7 +36,10 @@ impl From<ChartError> for WebError {
 
 fn svg_response(svg: String) -> Response {
     (
-        [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
         svg,
     )
         .into_response()
@@ -48,7 +54,9 @@ fn respond(chart: RenderedChart, json: bool) -> Response {
 }
 
 /// Runs CPU-bound rendering off the async workers.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ChartError> + Send + 'static) -> WebResult<T> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ChartError> + Send + 'static,
+) -> WebResult<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| WebError::Internal(format!("chart task: {e}")))?
@@ -56,20 +64,35 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, ChartError> +
 }
 
 #[tracing::instrument(skip(state, query))]
-async fn run(State(state): State<AppState>, Path(file): Path<String>, RawQuery(query): RawQuery) -> WebResult<Response> {
+async fn run(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+) -> WebResult<Response> {
     let (id, json) = match file.rsplit_once('.') {
         Some((id, "svg")) => (id, false),
         Some((id, "json")) => (id, true),
         _ => return Err(WebError::NotFound(format!("chart {file}"))),
     };
-    let id: i64 = id.parse().map_err(|_| WebError::NotFound(format!("chart {file}")))?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| WebError::NotFound(format!("chart {file}")))?;
     let req = ChartRequest::parse(query.as_deref().unwrap_or(""))?;
     let run = state.store.run(id).await?;
-    let snapshots = state.store.snapshots_between(id, req.from_us, req.to_us).await?;
-    let events = state.store.events(id, &["tripwire", "crash", "alloc_failed", "boot"]).await?;
+    let snapshots = state
+        .store
+        .snapshots_between(id, req.from_us, req.to_us)
+        .await?;
+    let events = state
+        .store
+        .events(id, &["tripwire", "crash", "alloc_failed", "boot"])
+        .await?;
     let title = format!(
         "run #{id} · {} · {}",
-        run.device_name.as_deref().or(run.label.as_deref()).unwrap_or("-"),
+        run.device_name
+            .as_deref()
+            .or(run.label.as_deref())
+            .unwrap_or("-"),
         run.scenario.as_deref().unwrap_or(match run.kind {
             crate::store::RunKind::Live => "live",
             crate::store::RunKind::Soak => "soak",
@@ -103,7 +126,11 @@ fn compare_params(query: Option<&str>) -> WebResult<CompareParams> {
     let ids = |name: &str, v: &str| -> WebResult<Vec<i64>> {
         v.split(',')
             .filter(|s| !s.trim().is_empty())
-            .map(|s| s.trim().parse().map_err(|_| WebError::BadRequest(format!("`{name}` must be run ids, got {v:?}"))))
+            .map(|s| {
+                s.trim().parse().map_err(|_| {
+                    WebError::BadRequest(format!("`{name}` must be run ids, got {v:?}"))
+                })
+            })
             .collect()
     };
     for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -117,11 +144,23 @@ fn compare_params(query: Option<&str>) -> WebResult<CompareParams> {
                 p.align = match v.as_str() {
                     "tag" | "tags" | "tag_order" => CompareAlign::TagOrder,
                     "boot" | "time" | "since_boot" => CompareAlign::SinceBoot,
-                    other => return Err(WebError::BadRequest(format!("`align` must be tag or boot, got {other:?}"))),
+                    other => {
+                        return Err(WebError::BadRequest(format!(
+                            "`align` must be tag or boot, got {other:?}"
+                        )))
+                    }
                 }
             }
-            "width" => p.width = v.parse().map_err(|_| WebError::BadRequest(format!("bad `width` {v:?}")))?,
-            "height" => p.height = v.parse().map_err(|_| WebError::BadRequest(format!("bad `height` {v:?}")))?,
+            "width" => {
+                p.width = v
+                    .parse()
+                    .map_err(|_| WebError::BadRequest(format!("bad `width` {v:?}")))?
+            }
+            "height" => {
+                p.height = v
+                    .parse()
+                    .map_err(|_| WebError::BadRequest(format!("bad `height` {v:?}")))?
+            }
             _ => {}
         }
     }
@@ -143,7 +182,13 @@ async fn load_group(state: &AppState, ids: &[i64]) -> WebResult<Vec<Vec<Snapshot
 fn group_label(ids: &[i64]) -> String {
     match ids {
         [one] => format!("run #{one}"),
-        many => format!("runs {}", many.iter().map(|i| format!("#{i}")).collect::<Vec<_>>().join(",")),
+        many => format!(
+            "runs {}",
+            many.iter()
+                .map(|i| format!("#{i}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
     }
 }
 
@@ -151,28 +196,55 @@ async fn compare_chart_for(state: &AppState, query: Option<&str>) -> WebResult<R
     let p = compare_params(query)?;
     let a = load_group(state, &p.a).await?;
     let b = load_group(state, &p.b).await?;
-    let labels = (format!("A: {}", group_label(&p.a)), format!("B: {}", group_label(&p.b)));
+    let labels = (
+        format!("A: {}", group_label(&p.a)),
+        format!("B: {}", group_label(&p.b)),
+    );
     blocking(move || {
         let a_refs: Vec<&[SnapshotRow]> = a.iter().map(Vec::as_slice).collect();
         let b_refs: Vec<&[SnapshotRow]> = b.iter().map(Vec::as_slice).collect();
-        compare_groups_chart(&a_refs, &b_refs, p.metric, p.align, (&labels.0, &labels.1), p.width, p.height)
+        compare_groups_chart(
+            &a_refs,
+            &b_refs,
+            p.metric,
+            p.align,
+            (&labels.0, &labels.1),
+            p.width,
+            p.height,
+        )
     })
     .await
 }
 
 #[tracing::instrument(skip(state, query))]
-async fn compare_svg(State(state): State<AppState>, RawQuery(query): RawQuery) -> WebResult<Response> {
-    Ok(respond(compare_chart_for(&state, query.as_deref()).await?, false))
+async fn compare_svg(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> WebResult<Response> {
+    Ok(respond(
+        compare_chart_for(&state, query.as_deref()).await?,
+        false,
+    ))
 }
 
 #[tracing::instrument(skip(state, query))]
-async fn compare_json(State(state): State<AppState>, RawQuery(query): RawQuery) -> WebResult<Response> {
-    Ok(respond(compare_chart_for(&state, query.as_deref()).await?, true))
+async fn compare_json(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> WebResult<Response> {
+    Ok(respond(
+        compare_chart_for(&state, query.as_deref()).await?,
+        true,
+    ))
 }
 
 #[tracing::instrument(skip(state))]
 async fn spark(State(state): State<AppState>, Path(id): Path<i64>) -> WebResult<Response> {
     state.store.device(id).await?;
-    let points: Vec<(i64, i64)> = state.hub.device(id).map(|d| d.spark.into_iter().collect()).unwrap_or_default();
+    let points: Vec<(i64, i64)> = state
+        .hub
+        .device(id)
+        .map(|d| d.spark.into_iter().collect())
+        .unwrap_or_default();
     Ok(svg_response(sparkline(&points, 240, 40)))
 }
