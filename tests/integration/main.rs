@@ -5,10 +5,10 @@ mod helpers;
 
 mod cli;
 mod compare;
+mod contract;
 mod import_folder;
 mod import_log;
 mod packaging;
 mod protocol_props;
 mod server;
-mod contract;
 mod sim_twin;
