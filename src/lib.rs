@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod protocol;
 pub mod recorder;
 pub mod report;
+pub mod scenario;
 pub mod server;
 pub mod sim;
 pub mod store;

@@ -50,6 +50,8 @@ pub enum Command {
     Bench(BenchCommand),
     /// Compare two runs tag by tag (deltas are B − A).
     Compare(CompareArgs),
+    /// Run a scenario (S1–S6, prompt, or a .toml file) on a device.
+    Run(crate::scenario::cli::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,9 +108,17 @@ pub enum RunsCommand {
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Run A (the "before").
-    pub a: i64,
+    #[arg(required_unless_present = "group_a")]
+    pub a: Option<i64>,
     /// Run B (the "after").
-    pub b: i64,
+    #[arg(required_unless_present = "group_b")]
+    pub b: Option<i64>,
+    /// Group A: runs `12,13,14` or a stored group `g3` (with --b).
+    #[arg(long = "a", requires = "group_b")]
+    pub group_a: Option<String>,
+    /// Group B: runs `20,21,22` or a stored group `g4` (with --a).
+    #[arg(long = "b", requires = "group_a")]
+    pub group_b: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -167,12 +177,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             crate::sim::run_cli(args).await?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::Run(args) => return Ok(crate::scenario::cli::run(args, db.as_deref()).await),
         other => other,
     };
     let store = Store::open(db.as_deref().unwrap_or(std::path::Path::new(DEFAULT_DB))).await?;
     let criteria = AcceptanceCriteria::default();
     match command {
-        Command::Serve(_) | Command::Demo(_) | Command::Sim(_) | Command::Bench(_) => {
+        Command::Serve(_) | Command::Demo(_) | Command::Sim(_) | Command::Bench(_) | Command::Run(_) => {
             unreachable!("handled above")
         }
         Command::Import(args) => import(&store, args).await,
@@ -209,8 +220,19 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             println!("run {id} exported to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Compare(CompareArgs {
+            group_a: Some(a),
+            group_b: Some(b),
+            json,
+            ..
+        }) => crate::scenario::cli::compare(&store, &a, &b, json)
+            .await
+            .map_err(|e| CliError::Failed(e.to_string())),
         Command::Compare(args) => {
-            let doc = report::compare(&store, args.a, args.b, &criteria).await?;
+            let (Some(a), Some(b)) = (args.a, args.b) else {
+                return Err(CliError::Failed("compare needs runs A B, or --a and --b".into()));
+            };
+            let doc = report::compare(&store, a, b, &criteria).await?;
             if args.json {
                 print::json(&doc);
             } else {

@@ -15,4 +15,5 @@ pub fn router(body_limit: usize) -> Router<AppState> {
         .merge(runs::router())
         .merge(live::router())
         .merge(import::router(body_limit))
+        .merge(crate::scenario::api::router())
 }

@@ -166,16 +166,25 @@ async fn serial(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CompareQuery {
-    a: i64,
-    b: i64,
+    a: String,
+    b: String,
 }
 
+/// Two runs (`a=12&b=20`), or two groups (`a=12,13,14&b=20,21,22`, `a=g3`):
+/// groups get per-metric medians, spreads and "within noise"/"real change".
 #[tracing::instrument(skip(state))]
 async fn compare(
     State(state): State<AppState>,
     Query(q): Query<CompareQuery>,
-) -> WebResult<Json<ComparisonDocument>> {
-    Ok(Json(
-        report::compare(&state.store, q.a, q.b, &state.config.criteria).await?,
-    ))
+) -> WebResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    if let (Ok(a), Ok(b)) = (q.a.trim().parse::<i64>(), q.b.trim().parse::<i64>()) {
+        let doc: ComparisonDocument =
+            report::compare(&state.store, a, b, &state.config.criteria).await?;
+        return Ok(Json(doc).into_response());
+    }
+    let groups =
+        crate::scenario::groups::compare_specs(&state.store, &q.a, &q.b, &state.config.criteria)
+            .await?;
+    Ok(Json(groups).into_response())
 }

@@ -1,0 +1,459 @@
+//! `heaplab run SCENARIO (--device NAME | --port PATH --ip ADDR)`: its own
+//! in-process ingestion (recorder + the device's serial and health sources)
+//! on the database, the scenario, the verdict, optional repeats, artifacts
+//! and the CI gate. Also `heaplab compare --a … --b …` for groups.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::error::ScenarioError;
+use super::groups::{self, GateReport};
+use super::model;
+use super::runner::{
+    run_scenario, Observer, Progress, RunContext, RunOptions, ScenarioRun, StepStatus,
+};
+use crate::analysis::AcceptanceCriteria;
+use crate::recorder::{LiveHub, Recorder};
+use crate::server::SourceSupervisor;
+use crate::store::{DeviceRecord, DeviceSpec, Store};
+
+/// Serial ports tried when `--port` is not given (as the harness does).
+const AUTO_PORTS: [&str; 2] = ["/dev/ttyACM0", "/dev/ttyUSB0"];
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// A built-in (s1, s2, s3, s4, s5, s6, prompt) or a scenario file (.toml).
+    pub scenario: String,
+    /// A registered device, by name.
+    #[arg(long, conflicts_with_all = ["port", "ip"])]
+    pub device: Option<String>,
+    /// Serial port of an unregistered device [default: /dev/ttyACM0, then /dev/ttyUSB0].
+    #[arg(long)]
+    pub port: Option<PathBuf>,
+    /// Address of an unregistered device: host or host:port.
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Run the scenario N times and make a run group with statistics.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Skip /api/health calls (health steps, health in bursts, polling).
+    #[arg(long)]
+    pub no_health: bool,
+    /// Skip reboot steps.
+    #[arg(long)]
+    pub no_reboot: bool,
+    /// Skip page loads (GET / and *.html).
+    #[arg(long)]
+    pub no_pages: bool,
+    /// Requests in flight in every burst.
+    #[arg(long)]
+    pub parallel: Option<usize>,
+    /// /api/health requests in every burst.
+    #[arg(long)]
+    pub health_count: Option<usize>,
+    /// HTTP basic auth for the device, user:pass.
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// Default timeout of wait steps, seconds [default: 30].
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// Never prompt: pause steps and checkpoints become notes.
+    #[arg(long)]
+    pub non_interactive: bool,
+    /// Checkpoints to pause at: after_<step name>, after_ip, all (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub pause: Vec<String>,
+    /// A scenario parameter, name=value (repeatable).
+    #[arg(long = "param", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// A label for the run(s).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Also write each run as a harness folder under DIR.
+    #[arg(long)]
+    pub artifacts: Option<PathBuf>,
+    /// CI gate: compare per-tag hin_min with a run (ID) or a group (gID).
+    #[arg(long)]
+    pub baseline: Option<String>,
+    /// CI gate: largest allowed drop of a tag's hin_min below the baseline, bytes.
+    #[arg(long, default_value_t = 2048)]
+    pub max_regression: i64,
+    /// Acceptance: lowest acceptable internal minimum free, bytes [default: 102400].
+    #[arg(long)]
+    pub hin_min_bytes: Option<i64>,
+    /// Print the outcome as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not name=value"))
+}
+
+impl RunArgs {
+    pub fn options(&self) -> RunOptions {
+        RunOptions {
+            no_health: self.no_health,
+            no_reboot: self.no_reboot,
+            no_pages: self.no_pages,
+            parallel: self.parallel,
+            health_count: self.health_count,
+            auth: self.auth.clone(),
+            timeout_s: self.timeout,
+            non_interactive: self.non_interactive,
+            pause: self.pause.clone(),
+            params: self.params.iter().cloned().collect::<BTreeMap<_, _>>(),
+            label: self.label.clone(),
+        }
+    }
+}
+
+/// What `heaplab run` did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    pub runs: Vec<ScenarioRun>,
+    pub group_id: Option<i64>,
+    pub group: Option<groups::GroupDocument>,
+    pub gate: Option<GateReport>,
+    pub pass: bool,
+}
+
+/// The CLI entry: prints, and returns the exit code (1 when a step failed,
+/// the verdict failed or the gate failed).
+pub async fn run(args: RunArgs, db: Option<&Path>) -> ExitCode {
+    let db = db.unwrap_or(Path::new(crate::cli::DEFAULT_DB));
+    match execute(&args, db, !args.json).await {
+        Ok(summary) => {
+            if args.json {
+                match serde_json::to_string_pretty(&summary) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => eprintln!("error: {e}"),
+                }
+            }
+            if summary.pass {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn printer() -> Observer {
+    Arc::new(|p: &Progress| match p {
+        Progress::Started {
+            run_id,
+            scenario,
+            title,
+        } => println!("run #{run_id}: {scenario} — {title}"),
+        Progress::StepStarted {
+            index,
+            total,
+            name,
+            step_type,
+        } => println!("  ▶ [{index}/{total}] {name} ({step_type})"),
+        Progress::StepEnded { total, outcome } => {
+            let mark = match outcome.status {
+                StepStatus::Passed => "✓",
+                StepStatus::Failed => "✗",
+                StepStatus::Skipped => "–",
+                StepStatus::Running => "…",
+            };
+            println!(
+                "  {mark} [{}/{total}] {} {} in {:.2} s: {}",
+                outcome.index,
+                outcome.name,
+                outcome.status.as_str(),
+                outcome.ms as f64 / 1000.0,
+                outcome.detail
+            );
+        }
+        Progress::Note(n) => println!("  · {n}"),
+    })
+}
+
+fn unit_value(v: Option<i64>, unit: &str) -> String {
+    match (v, unit) {
+        (None, _) => "–".into(),
+        (Some(v), "") => v.to_string(),
+        (Some(v), u) => format!("{v} {u}"),
+    }
+}
+
+/// The verdict block printed after each run.
+pub fn print_verdict(run: &ScenarioRun) {
+    let d = &run.document.report.derived;
+    println!(
+        "  derived: hin_min {} · hm_min {} · pf_min {} · pm_min {} · frag_max {} · steady_frag_max {} · alloc failures {} · reboots {} · snapshots {}",
+        unit_value(d.hin_min, "B"),
+        unit_value(d.hm_min, "B"),
+        unit_value(d.pf_min, "B"),
+        unit_value(d.pm_min, "B"),
+        unit_value(d.frag_max, "%"),
+        unit_value(d.steady_frag_max, "%"),
+        d.alloc_failures,
+        d.reboots,
+        d.snapshots
+    );
+    for c in &run.document.report.verdict.checks {
+        println!(
+            "    {} {:<16} {:<14} measured {:<12} {}",
+            if c.pass { "✓" } else { "✗" },
+            c.name,
+            c.threshold,
+            unit_value(c.measured, &c.unit),
+            c.detail
+        );
+    }
+    println!(
+        "  verdict: {}{}",
+        run.document.report.verdict.label(),
+        if run.step_failed {
+            " (and a step failed)"
+        } else {
+            ""
+        }
+    );
+}
+
+/// The device to run on: registered by name, or registered on the fly from
+/// `--port`/`--ip`.
+async fn resolve_device(store: &Store, args: &RunArgs) -> Result<DeviceRecord, ScenarioError> {
+    if let Some(name) = &args.device {
+        return store
+            .device_by_name(name)
+            .await?
+            .ok_or_else(|| ScenarioError::NotFound(format!("device {name:?}")));
+    }
+    let port = match &args.port {
+        Some(p) => p.clone(),
+        None => AUTO_PORTS
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .ok_or_else(|| {
+                ScenarioError::Options(
+                    "no --device, no --port, and neither /dev/ttyACM0 nor /dev/ttyUSB0 exists"
+                        .into(),
+                )
+            })?,
+    };
+    let url = args.ip.as_ref().map(|ip| {
+        if ip.starts_with("http://") || ip.starts_with("https://") {
+            ip.clone()
+        } else {
+            format!("http://{ip}")
+        }
+    });
+    let stem = port
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "serial".into());
+    let spec = DeviceSpec {
+        name: format!("adhoc-{stem}"),
+        serial: Some(port.display().to_string()),
+        baud: crate::store::default_baud(),
+        url,
+        health_interval_s: crate::store::default_health_interval(),
+        auth: args.auth.clone(),
+        board: None,
+    };
+    Ok(store.upsert_device(&spec).await?)
+}
+
+/// Runs everything `heaplab run` does and returns it (the CLI prints; tests
+/// inspect).
+pub async fn execute(args: &RunArgs, db: &Path, print: bool) -> Result<RunSummary, ScenarioError> {
+    let (scenario, _) = model::load(&args.scenario)?;
+    if args.repeat == 0 {
+        return Err(ScenarioError::Options("--repeat must be at least 1".into()));
+    }
+    let store = Store::open(db).await?;
+    let mut criteria = AcceptanceCriteria::default();
+    if let Some(v) = args.hin_min_bytes {
+        criteria.hin_min_bytes = v;
+    }
+    // Check the baseline before spending minutes on runs.
+    let baseline = match &args.baseline {
+        Some(spec) => Some(groups::baseline_tags(&store, spec, &criteria).await?),
+        None => None,
+    };
+    let device = resolve_device(&store, args).await?;
+
+    let stop = CancellationToken::new();
+    let (recorder, recorder_task) = Recorder::spawn(store.clone(), LiveHub::new(), stop.clone());
+    let http = reqwest::Client::builder()
+        .user_agent(concat!("heaplab/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ScenarioError::Io(e.to_string()))?;
+    let sources_stop = CancellationToken::new();
+    let sources = SourceSupervisor::new(recorder.clone(), http.clone(), sources_stop.clone());
+    let mut polled = device.clone();
+    if args.no_health {
+        polled.health_interval_s = 0;
+    }
+    sources.start(&polled);
+    wait_for_serial(&recorder, &device).await;
+
+    let ctx = RunContext {
+        store: store.clone(),
+        recorder: recorder.clone(),
+        http,
+        criteria: criteria.clone(),
+    };
+    let opts = args.options();
+    let observer = print.then(printer);
+    let mut runs = Vec::new();
+    let mut failure = None;
+    for i in 0..args.repeat {
+        if print && args.repeat > 1 {
+            println!("== repeat {} of {} ==", i + 1, args.repeat);
+        }
+        match run_scenario(&ctx, &device, &scenario, &opts, observer.clone()).await {
+            Ok(run) => {
+                if print {
+                    print_verdict(&run);
+                }
+                if let Some(dir) = &args.artifacts {
+                    let folder = dir.join(format!(
+                        "{}_{}",
+                        chrono::DateTime::<chrono::Utc>::from_timestamp_micros(
+                            run.document.run.started_us
+                        )
+                        .map(|t| t.format("%Y%m%d_%H%M%S").to_string())
+                        .unwrap_or_default(),
+                        run.scenario
+                    ));
+                    crate::report::export(&store, run.run_id, &folder, &criteria).await?;
+                    if print {
+                        println!("  artifacts: {}", folder.display());
+                    }
+                }
+                runs.push(run);
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    sources.stop_all().await;
+    sources_stop.cancel();
+    stop.cancel();
+    let _ = recorder_task.await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+
+    let mut summary = RunSummary {
+        pass: runs.iter().all(ScenarioRun::pass),
+        runs,
+        group_id: None,
+        group: None,
+        gate: None,
+    };
+    let docs: Vec<_> = summary.runs.iter().map(|r| r.document.clone()).collect();
+    if args.repeat > 1 {
+        let ids: Vec<i64> = summary.runs.iter().map(|r| r.run_id).collect();
+        let id = groups::create_group(
+            &store,
+            Some(&scenario.name),
+            args.label.as_deref(),
+            Some(device.id),
+            &ids,
+        )
+        .await?;
+        let doc = groups::document_of(groups::group(&store, id).await?, &docs);
+        if print {
+            print_group(&doc);
+        }
+        summary.group_id = Some(id);
+        summary.group = Some(doc);
+    }
+    if let Some((name, tags)) = baseline {
+        let current = groups::median_tag_minimums(&docs);
+        let report = groups::gate(&name, &tags, &current, args.max_regression);
+        if print {
+            println!();
+            println!("{}", report.markdown());
+        }
+        summary.pass &= report.pass;
+        summary.gate = Some(report);
+    }
+    Ok(summary)
+}
+
+/// Waits (up to 10 s) until the serial source reads the port, then lets
+/// what the port had buffered arrive, so a scenario's first wait does not
+/// see output from before it.
+async fn wait_for_serial(recorder: &Recorder, device: &DeviceRecord) {
+    if device.serial_path.is_none() {
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if recorder
+            .hub()
+            .device(device.id)
+            .is_some_and(|d| d.serial_online)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
+pub fn print_group(doc: &groups::GroupDocument) {
+    println!(
+        "group g{}: {} runs {:?}",
+        doc.group.id,
+        doc.group.runs.len(),
+        doc.group.runs
+    );
+    println!(
+        "  {:<16} {:>14} {:>14} {:>14} {:>14}",
+        "metric", "min", "median", "max", "mean"
+    );
+    for s in &doc.stats {
+        println!(
+            "  {:<16} {:>14} {:>14} {:>14} {:>14}",
+            s.metric,
+            groups::fmt_value(s.min.map(|v| v as f64), &s.unit),
+            groups::fmt_value(s.median, &s.unit),
+            groups::fmt_value(s.max.map(|v| v as f64), &s.unit),
+            groups::fmt_value(s.mean, &s.unit)
+        );
+    }
+}
+
+/// `heaplab compare --a 12,13,14 --b 20,21,22` (also `g3` for a stored group).
+pub async fn compare(
+    store: &Store,
+    a: &str,
+    b: &str,
+    json: bool,
+) -> Result<ExitCode, ScenarioError> {
+    let c = groups::compare_specs(store, a, b, &AcceptanceCriteria::default()).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&c).map_err(|e| ScenarioError::Io(e.to_string()))?
+        );
+    } else {
+        print!("{}", groups::comparison_table(&c));
+    }
+    Ok(ExitCode::SUCCESS)
+}
