@@ -12,3 +12,4 @@ mod packaging;
 mod protocol_props;
 mod server;
 mod sim_twin;
+mod scenarios;
