@@ -183,7 +183,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let store = Store::open(db.as_deref().unwrap_or(std::path::Path::new(DEFAULT_DB))).await?;
     let criteria = AcceptanceCriteria::default();
     match command {
-        Command::Serve(_) | Command::Demo(_) | Command::Sim(_) | Command::Bench(_) | Command::Run(_) => {
+        Command::Serve(_)
+        | Command::Demo(_)
+        | Command::Sim(_)
+        | Command::Bench(_)
+        | Command::Run(_) => {
             unreachable!("handled above")
         }
         Command::Import(args) => import(&store, args).await,
@@ -230,7 +234,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             .map_err(|e| CliError::Failed(e.to_string())),
         Command::Compare(args) => {
             let (Some(a), Some(b)) = (args.a, args.b) else {
-                return Err(CliError::Failed("compare needs runs A B, or --a and --b".into()));
+                return Err(CliError::Failed(
+                    "compare needs runs A B, or --a and --b".into(),
+                ));
             };
             let doc = report::compare(&store, a, b, &criteria).await?;
             if args.json {

@@ -153,8 +153,11 @@ fn store_err(e: sqlx::Error) -> ScenarioError {
     ScenarioError::Store(e.into())
 }
 
+/// `id, scenario, label, device_id, created_us` of `run_groups`.
+type GroupRow = (i64, Option<String>, Option<String>, Option<i64>, i64);
+
 pub async fn group(store: &Store, id: i64) -> Result<GroupRecord, ScenarioError> {
-    let row: Option<(i64, Option<String>, Option<String>, Option<i64>, i64)> = sqlx::query_as(
+    let row: Option<GroupRow> = sqlx::query_as(
         "SELECT id, scenario, label, device_id, created_us FROM run_groups WHERE id = ?",
     )
     .bind(id)
@@ -403,7 +406,7 @@ fn fmt_delta(v: Option<f64>, unit: &str) -> String {
     match v {
         None => "–".into(),
         Some(d) if d > 0.0 => format!("+{}", fmt_value(Some(d), unit)),
-        Some(d) if d == 0.0 => format!("±{}", fmt_value(Some(0.0), unit)),
+        Some(0.0) => format!("±{}", fmt_value(Some(0.0), unit)),
         Some(d) => fmt_value(Some(d), unit),
     }
 }
