@@ -57,12 +57,93 @@ pub struct ComparisonView {
     pub tags: Vec<TagRow>,
 }
 
+/// One metric of a group comparison, formatted.
+pub struct GroupRow {
+    pub metric: String,
+    pub median_a: String,
+    pub spread_a: String,
+    pub median_b: String,
+    pub spread_b: String,
+    pub delta: String,
+    pub judgement: String,
+    pub class: &'static str,
+}
+
+pub struct GroupView {
+    pub a_runs: String,
+    pub b_runs: String,
+    pub pass_a: String,
+    pub pass_b: String,
+    pub rows: Vec<GroupRow>,
+}
+
 #[derive(Template)]
 #[template(path = "compare.html")]
 struct ComparePage {
     a_input: String,
     b_input: String,
     cmp: Option<ComparisonView>,
+    groups: Option<GroupView>,
+}
+
+/// A comma list (`12,13,14`) or a stored group (`g3`): compare as groups.
+fn is_group_spec(raw: &Option<String>) -> bool {
+    raw.as_deref()
+        .map(str::trim)
+        .is_some_and(|s| s.contains(',') || s.starts_with('g') || s.starts_with('G'))
+}
+
+async fn group_view(state: &AppState, a: &str, b: &str) -> Result<GroupView, WebError> {
+    use crate::scenario::groups::{compare_specs, fmt_value};
+    let c = compare_specs(&state.store, a, b, &state.config.criteria).await?;
+    let ids = |v: &[i64]| {
+        v.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let rows = c
+        .metrics
+        .iter()
+        .map(|m| {
+            let spread = |s: &crate::scenario::groups::Stats| {
+                format!(
+                    "{} – {}",
+                    fmt_value(s.min.map(|v| v as f64), &m.unit),
+                    fmt_value(s.max.map(|v| v as f64), &m.unit)
+                )
+            };
+            let delta = match m.median_delta {
+                Some(d) if d > 0.0 => format!("+{}", fmt_value(Some(d), &m.unit)),
+                other => fmt_value(other, &m.unit),
+            };
+            GroupRow {
+                metric: m.metric.clone(),
+                median_a: fmt_value(m.a.median, &m.unit),
+                spread_a: spread(&m.a),
+                median_b: fmt_value(m.b.median, &m.unit),
+                spread_b: spread(&m.b),
+                delta,
+                judgement: if m.judgement == "real change" {
+                    format!("real change ({})", m.direction)
+                } else {
+                    m.judgement.clone()
+                },
+                class: match m.direction.as_str() {
+                    "better" => "better",
+                    "worse" => "worse",
+                    _ => "same",
+                },
+            }
+        })
+        .collect();
+    Ok(GroupView {
+        a_runs: ids(&c.a_runs),
+        b_runs: ids(&c.b_runs),
+        pass_a: format!("{} of {}", c.pass_a, c.a_runs.len()),
+        pass_b: format!("{} of {}", c.pass_b, c.b_runs.len()),
+        rows,
+    })
 }
 
 fn cell(delta: Option<i64>, more_is_better: bool, percent: bool) -> Cell {
@@ -105,6 +186,19 @@ fn parse_id(raw: &Option<String>, which: &str) -> Result<Option<i64>, WebError> 
 
 #[tracing::instrument(skip(state))]
 async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -> PageResult {
+    if is_group_spec(&q.a) || is_group_spec(&q.b) {
+        let (a, b) = (
+            q.a.clone().unwrap_or_default(),
+            q.b.clone().unwrap_or_default(),
+        );
+        let groups = group_view(&state, &a, &b).await?;
+        return render(&ComparePage {
+            a_input: a,
+            b_input: b,
+            cmp: None,
+            groups: Some(groups),
+        });
+    }
     let (a, b) = (parse_id(&q.a, "A")?, parse_id(&q.b, "B")?);
     let cmp = match (a, b) {
         (Some(a), Some(b)) => {
@@ -186,5 +280,6 @@ async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -
         a_input: a.map(|v| v.to_string()).unwrap_or_default(),
         b_input: b.map(|v| v.to_string()).unwrap_or_default(),
         cmp,
+        groups: None,
     })
 }
