@@ -218,3 +218,72 @@ if (liveRoot && window.EventSource) {
     list.prepend(li);
   });
 }
+
+// --- Forms that talk to the JSON API (add/edit experiments, link runs) -----
+for (const form of $all("form[data-api-form]")) {
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = {};
+    for (const el of Array.from(form.elements)) {
+      if (!el.name) continue;
+      if (el.name === "baseline_id") { body.baseline_id = el.value === "" ? null : Number(el.value); continue; }
+      if (el.dataset.number !== undefined) { if (el.value !== "") body[el.name] = Number(el.value); continue; }
+      body[el.name] = el.value;
+    }
+    const out = $(".api-result", form);
+    const headers = { "Content-Type": "application/json" };
+    const token = localStorage.getItem("heaplab-token");
+    if (token) headers["Authorization"] = "Bearer " + token;
+    const r = await fetch(form.dataset.url, { method: form.dataset.method || "POST", headers, body: JSON.stringify(body) });
+    if (r.ok) { location.reload(); return; }
+    const err = await r.json().catch(() => ({}));
+    if (out) out.textContent = "Failed: " + (err.detail || r.status);
+  });
+}
+
+// --- Device page: start a scenario and follow its steps -------------------
+(() => {
+  const box = document.querySelector("[data-scenario-form]");
+  if (!box) return;
+  const id = box.dataset.deviceId, out = box.querySelector(".scenario-result");
+  const steps = box.querySelector("[data-scenario-steps]");
+  box.querySelector("[data-run-scenario]").addEventListener("click", async (ev) => {
+    const button = ev.currentTarget;
+    button.disabled = true;
+    const headers = { "Content-Type": "application/json" };
+    const token = localStorage.getItem("heaplab-token");
+    if (token) headers["Authorization"] = "Bearer " + token;
+    try {
+      const r = await fetch("/api/v1/devices/" + id + "/scenario", { method: "POST", headers,
+        body: JSON.stringify({ scenario: box.querySelector("select").value }) });
+      const body = await r.json().catch(() => ({}));
+      out.innerHTML = "";
+      if (r.ok) {
+        const a = document.createElement("a");
+        a.href = "/runs/" + body.run_id; a.textContent = "run #" + body.run_id;
+        out.append("Started ", a, ".");
+        steps.textContent = "";
+      } else {
+        out.textContent = "Failed: " + (body.detail || r.status);
+      }
+    } finally {
+      button.disabled = false;
+    }
+  });
+  if (!window.EventSource) return;
+  const es = new EventSource("/api/v1/devices/" + id + "/live");
+  es.addEventListener("event", (ev) => {
+    const d = JSON.parse(ev.data).data || {};
+    if (d.kind !== "step" && d.kind !== "note") return;
+    const li = document.createElement("li");
+    const s = d.data || {};
+    li.className = "ev-step step-" + (s.status || "note");
+    if (d.kind === "step") {
+      li.textContent = "[" + s.index + "] " + s.name + " — " + s.status +
+        (s.status === "running" ? "" : " in " + (s.ms / 1000).toFixed(2) + " s" + (s.detail ? ": " + s.detail : ""));
+    } else {
+      li.textContent = d.message || "";
+    }
+    steps.append(li);
+  });
+})();

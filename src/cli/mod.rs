@@ -2,6 +2,7 @@
 //! one line on stderr and exit code 1; usage errors exit 2 (clap's default).
 
 mod bench;
+mod experiments;
 mod print;
 mod serve;
 
@@ -50,8 +51,17 @@ pub enum Command {
     Bench(BenchCommand),
     /// Compare two runs tag by tag (deltas are B − A).
     Compare(CompareArgs),
+    /// The experiments log: import/export the plan's Markdown tables, list, link runs.
+    #[command(subcommand)]
+    Experiments(experiments::ExperimentsCommand),
+    /// Record an experiment: run a scenario group and write its log row.
+    #[command(subcommand)]
+    Experiment(experiments::ExperimentCommand),
     /// Run a scenario (S1–S6, prompt, or a .toml file) on a device.
     Run(crate::scenario::cli::RunArgs),
+    /// Retention for long runs: compact or drop old raw serial lines, update rollups.
+    #[command(subcommand)]
+    Retention(crate::soak::cli::RetentionCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +188,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Run(args) => return Ok(crate::scenario::cli::run(args, db.as_deref()).await),
+        Command::Experiment(experiments::ExperimentCommand::Record(args)) => {
+            let db = db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
+            return experiments::record(args, &db, &AcceptanceCriteria::default()).await;
+        }
         other => other,
     };
     let store = Store::open(db.as_deref().unwrap_or(std::path::Path::new(DEFAULT_DB))).await?;
@@ -187,10 +201,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         | Command::Demo(_)
         | Command::Sim(_)
         | Command::Bench(_)
-        | Command::Run(_) => {
+        | Command::Run(_)
+        | Command::Experiment(_) => {
             unreachable!("handled above")
         }
         Command::Import(args) => import(&store, args).await,
+        Command::Experiments(command) => experiments::run(&store, command, &criteria).await,
         Command::Runs(RunsCommand::List {
             scenario,
             limit,
@@ -246,6 +262,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Retention(command) => crate::soak::cli::run(&store, command)
+            .await
+            .map_err(CliError::Failed),
     }
 }
 

@@ -2,6 +2,7 @@
 //! writer) is the only writer; everything else reads.
 
 mod devices;
+mod experiments;
 mod read;
 mod rows;
 mod runs;
@@ -14,6 +15,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use experiments::{ExperimentFields, ExperimentRecord};
 pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec};
 pub use read::{RunAggregates, SerialPage};
 pub use rows::{Batch, EventRow, HealthRow, SerialLineRow, SnapshotRow};

@@ -221,3 +221,36 @@ test("hostile tags, task names and firmware strings render inert everywhere", as
   assert.deepEqual(p.errors, []);
   await p.close();
 });
+
+test("experiments: add a row, link a run, see the metric cells fill in", async () => {
+  const devices = await api("/api/v1/devices");
+  const run = devices.find((x) => x.name === "demo-baseline").live.active_run;
+  const p = await page();
+  await p.goto(base + "/experiments");
+  const add = p.locator("details.add");
+  if (!(await add.getAttribute("open"))) await add.locator("summary").click();
+  const form = p.locator('form[aria-label="Add an experiment"]');
+  await form.locator('input[name="change"]').fill("Browser-made row: move JSON docs to PSRAM");
+  await form.locator('input[name="board"]').fill("virtual");
+  await form.locator('input[name="scenarios"]').fill("S1");
+  await form.getByRole("button", { name: "Add" }).click();
+  await p.waitForLoadState("load");
+  const row = p.locator("tr", { hasText: "Browser-made row" });
+  await waitFor("the new row", async () => (await row.count()) === 1);
+  const hinCell = row.locator('[data-cell="hin_min"]');
+  assert.equal((await hinCell.innerText()).trim(), "", "no runs, no metric yet");
+
+  await row.locator("summary", { hasText: "Edit / link" }).click();
+  await row.locator('input[name="run_id"]').fill(String(run));
+  await row.getByRole("button", { name: "Link run" }).click();
+  await waitFor("the computed hin_min cell", async () => {
+    const text = (await p.locator("tr", { hasText: "Browser-made row" }).locator('[data-cell="hin_min"]').innerText()).trim();
+    return /^\d+/.test(text);
+  });
+  const filled = p.locator("tr", { hasText: "Browser-made row" });
+  assert.match(await filled.locator('[data-cell="tripwire"]').innerText(), /fired|not fired/);
+  assert.equal(await filled.locator(`a[href="/runs/${run}"]`).count(), 1, "the row links to its run");
+  await p.screenshot({ path: join(shots, "experiments.png"), fullPage: true });
+  assert.deepEqual(p.errors, []);
+  await p.close();
+});

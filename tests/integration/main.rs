@@ -13,3 +13,4 @@ mod protocol_props;
 mod server;
 mod sim_twin;
 mod scenarios;
+mod experiments;

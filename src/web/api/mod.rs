@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1` (documented in `docs/api.md`).
 
 mod devices;
+mod experiments;
 mod import;
 mod live;
 mod runs;
@@ -13,7 +14,9 @@ pub fn router(body_limit: usize) -> Router<AppState> {
     Router::new()
         .merge(devices::router())
         .merge(runs::router())
+        .merge(experiments::router())
         .merge(live::router())
         .merge(import::router(body_limit))
         .merge(crate::scenario::api::router())
+        .merge(crate::soak::api::router())
 }

@@ -4,6 +4,7 @@
 mod assets;
 mod compare;
 mod devices;
+mod experiments;
 pub mod format;
 mod runs;
 
@@ -19,7 +20,9 @@ pub fn router() -> Router<AppState> {
         .merge(devices::router())
         .merge(runs::router())
         .merge(compare::router())
+        .merge(experiments::router())
         .merge(assets::router())
+        .merge(crate::soak::pages::router())
 }
 
 /// A [`WebError`] shown to a browser as a page rather than JSON.
