@@ -26,6 +26,8 @@ pub enum ConfigError {
     DeviceFlag { spec: String, message: String },
     #[error("device {name:?}: {message}")]
     Device { name: String, message: String },
+    #[error("config: {0}")]
+    Soak(String),
 }
 
 pub const fn default_bind() -> SocketAddr {
@@ -47,6 +49,10 @@ pub struct FileConfig {
     pub acceptance: Option<AcceptanceCriteria>,
     #[serde(default, rename = "device")]
     pub devices: Vec<DeviceSpec>,
+    /// Alert rules and webhooks (docs/soak.md).
+    pub alerts: Option<crate::soak::config::AlertsConfig>,
+    /// Raw serial retention (docs/soak.md).
+    pub retention: Option<crate::soak::config::RetentionConfig>,
 }
 
 impl FileConfig {
@@ -99,6 +105,8 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     pub criteria: AcceptanceCriteria,
     pub devices: Vec<DeviceSpec>,
+    /// Alerts and retention.
+    pub soak: crate::soak::config::SoakConfig,
 }
 
 impl ServerConfig {
@@ -140,12 +148,17 @@ impl ServerConfig {
             body_limit_bytes: file.body_limit_mb.unwrap_or(64) * 1024 * 1024,
             criteria,
             devices,
+            soak: crate::soak::config::SoakConfig {
+                alerts: file.alerts.unwrap_or_default(),
+                retention: file.retention,
+            },
         };
         config.validate()?;
         Ok(config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.soak.validate().map_err(ConfigError::Soak)?;
         let mut names = HashSet::new();
         for d in &self.devices {
             validate_device(d)?;

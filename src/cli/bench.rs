@@ -68,6 +68,7 @@ async fn start(
         body_limit_bytes: 1 << 20,
         criteria: Default::default(),
         devices,
+        soak: Default::default(),
     };
     Ok((server::start(config).await?, twins))
 }

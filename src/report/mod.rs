@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::analysis::{compare_runs, AcceptanceCriteria, RunComparison, RunReport};
 use crate::harness::{write_folder, ExportedRun};
+use crate::soak::LeakEstimate;
 use crate::store::{RunRecord, SnapshotRow, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,8 @@ pub struct RunDocument {
     pub run: RunRecord,
     #[serde(flatten)]
     pub report: RunReport,
+    /// Leak slope of `hb` snapshots (B/h), per boot segment and overall.
+    pub leak: LeakEstimate,
     #[serde(skip)]
     pub snapshots: Vec<SnapshotRow>,
 }
@@ -54,9 +57,15 @@ impl RunDocument {
             )
             .await?;
         let report = RunReport::build(&snapshots, &events, criteria);
+        let tripwire = events
+            .iter()
+            .filter(|e| e.kind == "tripwire")
+            .find_map(|e| e.data["threshold"].as_i64());
+        let leak = LeakEstimate::from_snapshots(&snapshots, tripwire);
         Ok(RunDocument {
             run,
             report,
+            leak,
             snapshots,
         })
     }

@@ -80,6 +80,13 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
         .build()
         .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
     let sources_stop = CancellationToken::new();
+    let soak_tasks = crate::soak::spawn(
+        &config.soak,
+        store.clone(),
+        hub.clone(),
+        http.clone(),
+        sources_stop.clone(),
+    );
     let sources = Arc::new(SourceSupervisor::new(
         recorder.clone(),
         http.clone(),
@@ -111,6 +118,9 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
             .await;
         sources.stop_all().await;
         sources_stop.cancel();
+        for task in soak_tasks {
+            let _ = task.await;
+        }
         recorder_stop.cancel();
         if let Err(e) = recorder_task.await {
             tracing::error!(error = %e, "recorder task failed");

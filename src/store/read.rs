@@ -56,9 +56,27 @@ impl Store {
     }
 
     /// A page of serial lines, optionally only those containing `search`
-    /// (case-insensitive for ASCII, as SQLite's `LIKE` is).
-    #[tracing::instrument(skip(self))]
+    /// (case-insensitive for ASCII, as SQLite's `LIKE` is). Lines compacted
+    /// by retention (`serial_blocks`) are included.
     pub async fn serial_lines(
+        &self,
+        run_id: i64,
+        offset: i64,
+        limit: i64,
+        search: Option<&str>,
+    ) -> Result<SerialPage> {
+        if crate::soak::retention::has_blocks(self, run_id).await? {
+            return crate::soak::retention::serial_lines_with_blocks(
+                self, run_id, offset, limit, search,
+            )
+            .await;
+        }
+        self.serial_lines_raw(run_id, offset, limit, search).await
+    }
+
+    /// [`Store::serial_lines`] over the raw (uncompacted) lines only.
+    #[tracing::instrument(skip(self))]
+    pub async fn serial_lines_raw(
         &self,
         run_id: i64,
         offset: i64,

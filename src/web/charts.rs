@@ -79,10 +79,17 @@ async fn run(
         .map_err(|_| WebError::NotFound(format!("chart {file}")))?;
     let req = ChartRequest::parse(query.as_deref().unwrap_or(""))?;
     let run = state.store.run(id).await?;
-    let snapshots = state
-        .store
-        .snapshots_between(id, req.from_us, req.to_us)
-        .await?;
+    // A week of 1 Hz data: read the per-minute rollups (minima kept).
+    let in_window =
+        crate::soak::retention::count_snapshots(&state.store, id, req.from_us, req.to_us).await?;
+    let snapshots = if in_window > crate::soak::retention::ROLLUP_THRESHOLD {
+        crate::soak::retention::rollup_rows(&state.store, id, req.from_us, req.to_us).await?
+    } else {
+        state
+            .store
+            .snapshots_between(id, req.from_us, req.to_us)
+            .await?
+    };
     let events = state
         .store
         .events(id, &["tripwire", "crash", "alloc_failed", "boot"])

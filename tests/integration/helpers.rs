@@ -92,6 +92,7 @@ pub fn server_config(dir: &Path, devices: Vec<DeviceSpec>) -> ServerConfig {
         body_limit_bytes: 16 * 1024 * 1024,
         criteria: AcceptanceCriteria::default(),
         devices,
+        soak: Default::default(),
     }
 }
 

@@ -133,6 +133,8 @@ struct DevicePage {
     polls_health: bool,
     health: Vec<(String, String)>,
     events: Vec<EventView>,
+    leak: crate::soak::views::LeakView,
+    soak: crate::soak::views::DeviceSoakView,
 }
 
 /// A health field with its unit.
@@ -206,6 +208,7 @@ async fn device(State(state): State<AppState>, Path(id): Path<i64>) -> PageResul
             message: e.message,
         })
         .collect();
+    let soak = crate::soak::views::DeviceSoakView::load(&state.store, id, live.active_run).await?;
     let page = DevicePage {
         tile: tile(&state, &device).await,
         serial: device.serial_path.clone().unwrap_or_else(|| "–".into()),
@@ -215,6 +218,8 @@ async fn device(State(state): State<AppState>, Path(id): Path<i64>) -> PageResul
         polls_health: device.health_interval_s > 0,
         health,
         events,
+        leak: crate::soak::views::LeakView::of(&soak.leak),
+        soak,
     };
     render(&page)
 }

@@ -249,6 +249,8 @@ struct RunPage {
     last_line: i64,
     prev_offset: Option<i64>,
     next_offset: Option<i64>,
+    leak: crate::soak::views::LeakView,
+    soak: crate::soak::views::RunSoakView,
 }
 
 const SERIAL_PAGE: i64 = 200;
@@ -478,6 +480,8 @@ async fn detail(
         prev_offset: (offset > 0).then(|| (offset - SERIAL_PAGE).max(0)),
         next_offset: (offset + SERIAL_PAGE < page.total).then_some(offset + SERIAL_PAGE),
         lines,
+        leak: crate::soak::views::LeakView::of(&doc.leak),
+        soak: crate::soak::views::RunSoakView::load(&state.store, run).await?,
     };
     render(&page)
 }

@@ -1,0 +1,103 @@
+//! Delivery to one webhook: a generic JSON POST whose `text` field Slack,
+//! Discord (via its Slack-compatible endpoint) and ntfy-style receivers
+//! show. Rate-limited, retried with exponential backoff, each outcome
+//! recorded on the alert.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::soak::config::{AlertsConfig, Webhook};
+use crate::store::Store;
+
+/// One alert for one webhook.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub alert_id: i64,
+    pub payload: Value,
+}
+
+/// Records a delivery outcome on the alert (a later success wins over an
+/// earlier failure of another webhook).
+pub(super) async fn note(store: &Store, id: i64, status: &str, attempts: u32, detail: &str) {
+    let done = sqlx::query(
+        "UPDATE alerts SET delivery = CASE WHEN delivery = 'delivered' THEN delivery ELSE ? END, \
+         attempts = attempts + ?, detail = CASE WHEN detail IS NULL THEN ? ELSE detail || '; ' || ? END \
+         WHERE id = ?",
+    )
+    .bind(status)
+    .bind(i64::from(attempts))
+    .bind(detail)
+    .bind(detail)
+    .bind(id)
+    .execute(store.pool())
+    .await;
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "cannot record alert delivery");
+    }
+}
+
+pub(super) async fn run(
+    webhook: Webhook,
+    config: AlertsConfig,
+    store: Store,
+    http: reqwest::Client,
+    mut rx: mpsc::Receiver<Delivery>,
+    shutdown: CancellationToken,
+) {
+    let spacing = Duration::from_secs_f64(60.0 / f64::from(config.max_per_minute.max(1)));
+    let mut last_post: Option<tokio::time::Instant> = None;
+    loop {
+        let job = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            job = rx.recv() => match job { Some(j) => j, None => break },
+        };
+        let mut attempt = 0;
+        let mut backoff = Duration::from_millis(config.backoff_ms);
+        let outcome = loop {
+            if let Some(t) = last_post {
+                let wait = (t + spacing).saturating_duration_since(tokio::time::Instant::now());
+                if !wait.is_zero() {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break Err("shut down".to_owned()),
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+            attempt += 1;
+            last_post = Some(tokio::time::Instant::now());
+            let sent = http
+                .post(&webhook.url)
+                .timeout(Duration::from_secs(10))
+                .json(&job.payload)
+                .send()
+                .await;
+            let error = match sent {
+                Ok(r) if r.status().is_success() => break Ok(()),
+                Ok(r) => format!("HTTP {}", r.status().as_u16()),
+                Err(e) => e.to_string(),
+            };
+            if attempt >= config.attempts {
+                break Err(error);
+            }
+            tracing::warn!(webhook = %webhook.name, attempt, %error, "alert delivery failed; retrying");
+            tokio::select! {
+                _ = shutdown.cancelled() => break Err(format!("{error}; shut down before retrying")),
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = backoff.saturating_mul(2);
+        };
+        match outcome {
+            Ok(()) => {
+                let detail = format!("{}: delivered after {attempt} attempt(s)", webhook.name);
+                note(&store, job.alert_id, "delivered", attempt, &detail).await;
+            }
+            Err(e) => {
+                let detail = format!("{}: failed after {attempt} attempt(s): {e}", webhook.name);
+                note(&store, job.alert_id, "failed", attempt, &detail).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! The alert engine: one task that listens to the live hub (and checks
+//! `offline` and `leak_above` periodically), applies the configured rules,
+//! de-duplicates (same rule and device within `dedup_window_s`), records
+//! every alert in `alerts`, and hands deliveries to one task per webhook.
+//! Handing over never waits: each webhook has a bounded queue and a
+//! delivery that does not fit is dropped and recorded as such, so a dead
+//! receiver never slows ingestion.
+
+mod deliver;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::config::{AlertKind, AlertRule, AlertsConfig, Webhook};
+use crate::recorder::{LiveEvent, LiveHub};
+use crate::store::{now_us, Result, Store};
+use crate::web::pages::format::bytes;
+
+pub use deliver::Delivery;
+
+/// One recorded alert.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct AlertRecord {
+    pub id: i64,
+    pub ts_us: i64,
+    pub rule: String,
+    pub kind: String,
+    pub device_id: Option<i64>,
+    pub device_name: Option<String>,
+    pub run_id: Option<i64>,
+    pub text: String,
+    pub delivery: String,
+    pub attempts: i64,
+    pub detail: Option<String>,
+}
+
+impl Store {
+    /// Alert history, newest first.
+    pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT id, ts_us, rule, kind, device_id, device_name, run_id, text, delivery, \
+             attempts, detail FROM alerts ORDER BY ts_us DESC, id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+/// What a rule matched.
+#[derive(Debug, Clone)]
+struct Firing {
+    rule: usize,
+    device_id: i64,
+    run_id: Option<i64>,
+    text: String,
+}
+
+/// Starts the engine and one delivery task per webhook.
+pub fn spawn(
+    config: AlertsConfig,
+    store: Store,
+    hub: LiveHub,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    if config.rules.is_empty() {
+        return Vec::new();
+    }
+    let mut tasks = Vec::new();
+    let mut queues = HashMap::new();
+    for webhook in &config.webhooks {
+        let (tx, rx) = mpsc::channel(config.queue);
+        queues.insert(webhook.name.clone(), tx);
+        tasks.push(tokio::spawn(deliver::run(
+            webhook.clone(),
+            config.clone(),
+            store.clone(),
+            http.clone(),
+            rx,
+            shutdown.clone(),
+        )));
+    }
+    let engine = Engine {
+        rx: hub.subscribe(),
+        hub,
+        store,
+        config,
+        queues,
+        last_fired: HashMap::new(),
+        offline_fired: HashSet::new(),
+        names: HashMap::new(),
+    };
+    tasks.push(tokio::spawn(engine.run(shutdown)));
+    tasks
+}
+
+struct Engine {
+    hub: LiveHub,
+    rx: broadcast::Receiver<LiveEvent>,
+    store: Store,
+    config: AlertsConfig,
+    queues: HashMap<String, mpsc::Sender<Delivery>>,
+    last_fired: HashMap<(usize, i64), i64>,
+    /// Offline alerts that fired and stay armed until the device is heard.
+    offline_fired: HashSet<(usize, i64)>,
+    names: HashMap<i64, String>,
+}
+
+impl Engine {
+    async fn run(mut self, shutdown: CancellationToken) {
+        let mut tick =
+            tokio::time::interval(Duration::from_secs(self.config.check_interval_s.max(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                received = self.rx.recv() => match received {
+                    Ok(event) => self.on_event(&event).await,
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(skipped = n, "alert engine lagged behind the live stream");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = tick.tick() => self.periodic().await,
+            }
+        }
+    }
+
+    async fn device_name(&mut self, id: i64) -> String {
+        if let Some(n) = self.names.get(&id) {
+            return n.clone();
+        }
+        let name = self
+            .store
+            .device(id)
+            .await
+            .map(|d| d.name)
+            .unwrap_or_else(|_| format!("device {id}"));
+        self.names.insert(id, name.clone());
+        name
+    }
+
+    async fn on_event(&mut self, e: &LiveEvent) {
+        let matching: Vec<(usize, AlertKind)> = self
+            .config
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, r.kind))
+            .collect();
+        let data = &*e.data;
+        let run_id = data["run_id"].as_i64();
+        let name = self.device_name(e.device_id).await;
+        for (i, kind) in matching {
+            let rule = &self.config.rules[i];
+            if !rule.applies_to(&name) {
+                continue;
+            }
+            let text = match (kind, e.kind) {
+                (AlertKind::Tripwire, "event") if data["kind"] == "tripwire" => {
+                    let d = &data["data"];
+                    Some(format!(
+                        "heaplab: {name}: TRIPWIRE at {}: hin {} < {}",
+                        d["tag"].as_str().unwrap_or("?"),
+                        bytes(d["hin"].as_i64()),
+                        bytes(d["threshold"].as_i64())
+                    ))
+                }
+                (AlertKind::Crash, "event") if data["kind"] == "crash" => Some(format!(
+                    "heaplab: {name}: crash ({}): {}",
+                    data["data"]["kind"].as_str().unwrap_or("crash"),
+                    data["message"].as_str().unwrap_or("")
+                )),
+                (AlertKind::Reboot, "event")
+                    if data["kind"] == "boot" && data["data"]["marker"] == "reset" =>
+                {
+                    Some(format!(
+                        "heaplab: {name}: rebooted (reset reason {})",
+                        data["data"]["reason"].as_str().unwrap_or("unknown")
+                    ))
+                }
+                (AlertKind::AllocFailure, "event") if data["kind"] == "alloc_failed" => {
+                    Some(format!(
+                        "heaplab: {name}: allocation failed: {}",
+                        data["message"].as_str().unwrap_or("")
+                    ))
+                }
+                (AlertKind::HinBelow, "snapshot") => match (data["hin"].as_i64(), rule.bytes) {
+                    (Some(hin), Some(limit)) if hin < limit => Some(format!(
+                        "heaplab: {name}: internal minimum free {} is below {} (tag {})",
+                        bytes(Some(hin)),
+                        bytes(Some(limit)),
+                        data["tag"].as_str().unwrap_or("?")
+                    )),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(text) = text {
+                self.fire(Firing {
+                    rule: i,
+                    device_id: e.device_id,
+                    run_id,
+                    text,
+                })
+                .await;
+            }
+        }
+    }
+
+    /// `offline` and `leak_above`: state, not events.
+    async fn periodic(&mut self) {
+        let now = now_us();
+        let devices = match self.store.devices().await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "alert check: cannot list devices");
+                return;
+            }
+        };
+        for i in 0..self.config.rules.len() {
+            let rule: AlertRule = self.config.rules[i].clone();
+            for d in devices.iter().filter(|d| rule.applies_to(&d.name)) {
+                let live = self.hub.device(d.id);
+                match rule.kind {
+                    AlertKind::Offline => {
+                        let Some(seconds) = rule.seconds else {
+                            continue;
+                        };
+                        let last = live.as_ref().and_then(|l| l.last_seen_us);
+                        let silent_s = last.map(|t| (now - t) as f64 / 1e6);
+                        let key = (i, d.id);
+                        let Some(s) = silent_s else { continue };
+                        if s <= seconds as f64 {
+                            self.offline_fired.remove(&key);
+                            continue;
+                        }
+                        if !self.offline_fired.insert(key) {
+                            continue;
+                        }
+                        let text =
+                            format!("heaplab: {}: offline, nothing heard for {:.0} s", d.name, s);
+                        self.fire(Firing {
+                            rule: i,
+                            device_id: d.id,
+                            run_id: live.and_then(|l| l.active_run),
+                            text,
+                        })
+                        .await;
+                    }
+                    AlertKind::LeakAbove => {
+                        let (Some(limit), Some(run)) =
+                            (rule.bytes_per_hour, live.and_then(|l| l.active_run))
+                        else {
+                            continue;
+                        };
+                        let leak = match super::views::leak_for_run(&self.store, run).await {
+                            Ok(l) => l,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "alert check: leak");
+                                continue;
+                            }
+                        };
+                        if let Some(rate) = leak.internal_bytes_per_hour {
+                            if leak.leaking && -rate > limit {
+                                let text = format!(
+                                    "heaplab: {}: leaking {} of internal RAM (limit {}/h){}",
+                                    d.name,
+                                    super::views::rate(Some(rate)),
+                                    bytes(Some(limit as i64)),
+                                    leak.hours_to_tripwire
+                                        .map(|h| format!(
+                                            ", tripwire in {}",
+                                            super::views::hours(Some(h))
+                                        ))
+                                        .unwrap_or_default()
+                                );
+                                self.fire(Firing {
+                                    rule: i,
+                                    device_id: d.id,
+                                    run_id: Some(run),
+                                    text,
+                                })
+                                .await;
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// De-duplicates, records and queues one alert.
+    async fn fire(&mut self, f: Firing) {
+        let now = now_us();
+        let window_us = self.config.dedup_window_s as i64 * 1_000_000;
+        let key = (f.rule, f.device_id);
+        if let Some(last) = self.last_fired.get(&key) {
+            if now - last < window_us {
+                return;
+            }
+        }
+        self.last_fired.insert(key, now);
+        let rule = self.config.rules[f.rule].clone();
+        let targets: Vec<Webhook> = self
+            .config
+            .webhooks
+            .iter()
+            .filter(|w| rule.webhooks.as_ref().is_none_or(|n| n.contains(&w.name)))
+            .cloned()
+            .collect();
+        let device_name = self.device_name(f.device_id).await;
+        let inserted = sqlx::query(
+            "INSERT INTO alerts (ts_us, rule, kind, device_id, device_name, run_id, text, delivery) \
+             VALUES (?,?,?,?,?,?,?,?)",
+        )
+        .bind(now)
+        .bind(rule.name())
+        .bind(rule.kind.as_str())
+        .bind(f.device_id)
+        .bind(&device_name)
+        .bind(f.run_id)
+        .bind(&f.text)
+        .bind(if targets.is_empty() { "none" } else { "pending" })
+        .execute(self.store.pool())
+        .await;
+        let id = match inserted {
+            Ok(done) => done.last_insert_rowid(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot record alert");
+                return;
+            }
+        };
+        tracing::info!(rule = rule.name(), device = %device_name, "alert: {}", f.text);
+        let payload = serde_json::json!({
+            "text": f.text,
+            "device": device_name,
+            "device_id": f.device_id,
+            "rule": rule.name(),
+            "kind": rule.kind.as_str(),
+            "run_id": f.run_id,
+            "ts": chrono::DateTime::<chrono::Utc>::from_timestamp_micros(now)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+            "alert_id": id,
+        });
+        for w in targets {
+            let Some(queue) = self.queues.get(&w.name) else {
+                continue;
+            };
+            let delivery = Delivery {
+                alert_id: id,
+                payload: payload.clone(),
+            };
+            if queue.try_send(delivery).is_err() {
+                deliver::note(
+                    &self.store,
+                    id,
+                    "dropped",
+                    0,
+                    &format!("{}: queue full, dropped", w.name),
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// What `GET /api/v1/alerts` returns.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertsDocument {
+    pub rules: Vec<Value>,
+    pub webhooks: Vec<Value>,
+    pub alerts: Vec<AlertRecord>,
+}
+
+impl AlertsDocument {
+    pub async fn load(store: &Store, config: &AlertsConfig, limit: i64) -> Result<Self> {
+        Ok(AlertsDocument {
+            rules: config
+                .rules
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "name": r.name(), "kind": r.kind.as_str(), "bytes": r.bytes,
+                        "bytes_per_hour": r.bytes_per_hour, "seconds": r.seconds,
+                        "devices": r.devices, "webhooks": r.webhooks,
+                    })
+                })
+                .collect(),
+            webhooks: config
+                .webhooks
+                .iter()
+                .map(|w| serde_json::json!({"name": w.name, "target": w.public_target()}))
+                .collect(),
+            alerts: store.alerts(limit).await?,
+        })
+    }
+}
