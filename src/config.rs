@@ -285,3 +285,15 @@ mod tests {
         assert!(err.to_string().contains("http"));
     }
 }
+
+#[cfg(test)]
+mod default_tests {
+    use super::*;
+
+    #[test]
+    fn no_config_at_all_is_valid() {
+        let c = ServerConfig::resolve(&ServeArgs::default(), None, Path::new("x.db")).expect("defaults are valid");
+        assert!(c.soak.alerts.rules.is_empty());
+        assert!(c.soak.alerts.queue > 0);
+    }
+}

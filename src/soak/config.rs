@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `[alerts]`
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// The same rule for the same device fires at most once per window.
@@ -30,6 +30,23 @@ pub struct AlertsConfig {
     pub rules: Vec<AlertRule>,
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<Webhook>,
+}
+
+/// No `[alerts]` table means no rules, with the same limits a table
+/// without them gets (a derived `Default` would make them 0 and invalid).
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            dedup_window_s: default_dedup_s(),
+            max_per_minute: default_per_minute(),
+            queue: default_queue(),
+            attempts: default_attempts(),
+            backoff_ms: default_backoff_ms(),
+            check_interval_s: default_check_s(),
+            rules: Vec::new(),
+            webhooks: Vec::new(),
+        }
+    }
 }
 
 const fn default_dedup_s() -> u64 {
