@@ -228,7 +228,7 @@ test("experiments: add a row, link a run, see the metric cells fill in", async (
   const p = await page();
   await p.goto(base + "/experiments");
   const add = p.locator("details.add");
-  if (!(await add.getAttribute("open"))) await add.locator("summary").click();
+  if (!(await add.evaluate((d) => d.open))) await add.locator("summary").click();
   const form = p.locator('form[aria-label="Add an experiment"]');
   await form.locator('input[name="change"]').fill("Browser-made row: move JSON docs to PSRAM");
   await form.locator('input[name="board"]').fill("virtual");
