@@ -287,3 +287,26 @@ for (const form of $all("form[data-api-form]")) {
     steps.append(li);
   });
 })();
+
+// --- Run page: add this run to an experiment --------------------------------
+for (const form of $all("form[data-link-experiment]")) {
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const experiment = form.elements.experiment.value;
+    const out = $(".api-result", form);
+    const headers = { "Content-Type": "application/json" };
+    const token = localStorage.getItem("heaplab-token");
+    if (token) headers["Authorization"] = "Bearer " + token;
+    const r = await fetch("/api/v1/experiments/" + experiment + "/runs",
+      { method: "POST", headers, body: JSON.stringify({ run_id: Number(form.dataset.run) }) });
+    if (r.ok) {
+      out.textContent = "";
+      const a = document.createElement("a");
+      a.href = "/experiments#exp-" + experiment; a.textContent = "experiment #" + experiment;
+      out.append("Added to ", a, ".");
+    } else {
+      const err = await r.json().catch(() => ({}));
+      out.textContent = "Failed: " + (err.detail || r.status);
+    }
+  });
+}

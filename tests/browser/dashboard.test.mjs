@@ -251,6 +251,19 @@ test("experiments: add a row, link a run, see the metric cells fill in", async (
   assert.match(await filled.locator('[data-cell="tripwire"]').innerText(), /fired|not fired/);
   assert.equal(await filled.locator(`a[href="/runs/${run}"]`).count(), 1, "the row links to its run");
   await p.screenshot({ path: join(shots, "experiments.png"), fullPage: true });
+
+  // "Add to experiment" from another run's page.
+  const other = devices.find((x) => x.name === "demo-tuned").live.active_run;
+  await p.goto(base + "/runs/" + other);
+  const link = p.locator("form[data-link-experiment]");
+  const value = await link.locator("option", { hasText: "Browser-made row" }).getAttribute("value");
+  await link.locator("select").selectOption(value);
+  await link.getByRole("button", { name: "Add" }).click();
+  await waitFor("the confirmation", async () => /Added to/.test(await link.locator(".api-result").innerText()));
+  await p.goto(base + "/experiments");
+  const both = p.locator("tr", { hasText: "Browser-made row" });
+  assert.equal(await both.locator(`a[href="/runs/${other}"]`).count(), 1, "the second run is linked");
+  assert.match(await both.locator('[data-cell="hin_min"]').innerText(), /–.*\(avg \d+\)/, "two runs: min–max (avg N)");
   assert.deepEqual(p.errors, []);
   await p.close();
 });

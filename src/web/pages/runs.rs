@@ -249,6 +249,8 @@ struct RunPage {
     last_line: i64,
     prev_offset: Option<i64>,
     next_offset: Option<i64>,
+    /// (id, "date change") of every experiment, for "add to experiment".
+    experiments: Vec<(i64, String)>,
     leak: crate::soak::views::LeakView,
     soak: crate::soak::views::RunSoakView,
 }
@@ -479,6 +481,14 @@ async fn detail(
         total_lines: page.total,
         prev_offset: (offset > 0).then(|| (offset - SERIAL_PAGE).max(0)),
         next_offset: (offset + SERIAL_PAGE < page.total).then_some(offset + SERIAL_PAGE),
+        experiments: state
+            .store
+            .experiments()
+            .await?
+            .into_iter()
+            .rev()
+            .map(|e| (e.id, format!("#{} {} {}", e.id, e.date, e.change.chars().take(50).collect::<String>())))
+            .collect(),
         lines,
         leak: crate::soak::views::LeakView::of(&doc.leak),
         soak: crate::soak::views::RunSoakView::load(&state.store, run).await?,
