@@ -292,7 +292,8 @@ mod default_tests {
 
     #[test]
     fn no_config_at_all_is_valid() {
-        let c = ServerConfig::resolve(&ServeArgs::default(), None, Path::new("x.db")).expect("defaults are valid");
+        let c = ServerConfig::resolve(&ServeArgs::default(), None, Path::new("x.db"))
+            .expect("defaults are valid");
         assert!(c.soak.alerts.rules.is_empty());
         assert!(c.soak.alerts.queue > 0);
     }

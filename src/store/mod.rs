@@ -15,8 +15,8 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use experiments::{ExperimentFields, ExperimentRecord};
 pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec};
+pub use experiments::{ExperimentFields, ExperimentRecord};
 pub use read::{RunAggregates, SerialPage};
 pub use rows::{Batch, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};

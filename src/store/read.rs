@@ -178,7 +178,12 @@ impl Store {
             tripwires: count("tripwire"),
             crashes: count("crash"),
             alloc_failures: count("alloc_failed"),
-            reboots: row.boot_max.into_iter().chain(event_boot).max().unwrap_or(0),
+            reboots: row
+                .boot_max
+                .into_iter()
+                .chain(event_boot)
+                .max()
+                .unwrap_or(0),
             last_ts_us: row.last_ts_us,
         })
     }

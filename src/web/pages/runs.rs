@@ -487,7 +487,17 @@ async fn detail(
             .await?
             .into_iter()
             .rev()
-            .map(|e| (e.id, format!("#{} {} {}", e.id, e.date, e.change.chars().take(50).collect::<String>())))
+            .map(|e| {
+                (
+                    e.id,
+                    format!(
+                        "#{} {} {}",
+                        e.id,
+                        e.date,
+                        e.change.chars().take(50).collect::<String>()
+                    ),
+                )
+            })
             .collect(),
         lines,
         leak: crate::soak::views::LeakView::of(&doc.leak),
