@@ -258,7 +258,12 @@ async fn build(store: &Store, s: Scope) -> Result<Timeline> {
     if !s.runs.is_empty() {
         let markers = markers(store, &s).await?;
         let mut pending: Option<CrashRef> = None;
-        let mut prev_boot: Option<i64> = None;
+        // The boot running when the window opens (a soak starts mid-boot).
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT MAX(ts_us) FROM events WHERE");
+        in_runs(&mut q, &s.runs);
+        q.push(" AND kind = 'boot' AND json_extract(data, '$.marker') = 'reset' AND ts_us < ")
+            .push_bind(s.from_us);
+        let mut prev_boot: Option<i64> = q.build_query_scalar().fetch_one(store.pool()).await?;
         for (run_id, e) in &markers {
             if e.kind == "crash" {
                 crashes_total += usize::from(pending.is_none());

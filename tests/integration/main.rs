@@ -14,3 +14,4 @@ mod protocol_props;
 mod scenarios;
 mod server;
 mod sim_twin;
+mod soak;
