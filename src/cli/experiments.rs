@@ -148,15 +148,8 @@ pub struct RecordArgs {
     pub scenario: String,
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
-    /// A registered device, by name.
-    #[arg(long, conflicts_with_all = ["port", "ip"])]
-    pub device: Option<String>,
-    /// Serial port of an unregistered device.
-    #[arg(long)]
-    pub port: Option<PathBuf>,
-    /// Address of an unregistered device: host or host:port.
-    #[arg(long)]
-    pub ip: Option<String>,
+    #[command(flatten)]
+    pub target: crate::scenario::cli::DeviceTarget,
     /// The experiment this one is measured against.
     #[arg(long)]
     pub baseline: Option<i64>,
@@ -203,9 +196,7 @@ pub async fn record(
 ) -> Result<ExitCode, CliError> {
     let run_args = crate::scenario::cli::RunArgs {
         scenario: args.scenario.clone(),
-        device: args.device.clone(),
-        port: args.port.clone(),
-        ip: args.ip.clone(),
+        target: args.target.clone(),
         repeat: args.repeat,
         non_interactive: args.non_interactive,
         no_reboot: args.no_reboot,
@@ -217,7 +208,7 @@ pub async fn record(
         .await
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let store = Store::open(db).await?;
-    let board = match (&args.board, &args.device) {
+    let board = match (&args.board, &args.target.device) {
         (Some(b), _) => b.clone(),
         (None, Some(name)) => store
             .device_by_name(name)

@@ -26,10 +26,10 @@ use crate::store::{DeviceRecord, DeviceSpec, Store};
 /// Serial ports tried when `--port` is not given (as the harness does).
 const AUTO_PORTS: [&str; 2] = ["/dev/ttyACM0", "/dev/ttyUSB0"];
 
+/// Which device a scenario runs on: a registered one by name, or one
+/// reached by port and address (registered on the fly).
 #[derive(Debug, Clone, Default, Args)]
-pub struct RunArgs {
-    /// A built-in (s1, s2, s3, s4, s5, s6, prompt) or a scenario file (.toml).
-    pub scenario: String,
+pub struct DeviceTarget {
     /// A registered device, by name.
     #[arg(long, conflicts_with_all = ["port", "ip"])]
     pub device: Option<String>,
@@ -39,6 +39,14 @@ pub struct RunArgs {
     /// Address of an unregistered device: host or host:port.
     #[arg(long)]
     pub ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunArgs {
+    /// A built-in (s1, s2, s3, s4, s5, s6, prompt) or a scenario file (.toml).
+    pub scenario: String,
+    #[command(flatten)]
+    pub target: DeviceTarget,
     /// Run the scenario N times and make a run group with statistics.
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
@@ -230,7 +238,11 @@ pub fn print_verdict(run: &ScenarioRun) {
 
 /// The device to run on: registered by name, or registered on the fly from
 /// `--port`/`--ip`.
-async fn resolve_device(store: &Store, args: &RunArgs) -> Result<DeviceRecord, ScenarioError> {
+async fn resolve_device(
+    store: &Store,
+    args: &DeviceTarget,
+    auth: Option<String>,
+) -> Result<DeviceRecord, ScenarioError> {
     if let Some(name) = &args.device {
         return store
             .device_by_name(name)
@@ -267,7 +279,7 @@ async fn resolve_device(store: &Store, args: &RunArgs) -> Result<DeviceRecord, S
         baud: crate::store::default_baud(),
         url,
         health_interval_s: crate::store::default_health_interval(),
-        auth: args.auth.clone(),
+        auth,
         board: None,
     };
     Ok(store.upsert_device(&spec).await?)
@@ -290,7 +302,7 @@ pub async fn execute(args: &RunArgs, db: &Path, print: bool) -> Result<RunSummar
         Some(spec) => Some(groups::baseline_tags(&store, spec, &criteria).await?),
         None => None,
     };
-    let device = resolve_device(&store, args).await?;
+    let device = resolve_device(&store, &args.target, args.auth.clone()).await?;
 
     let stop = CancellationToken::new();
     let (recorder, recorder_task) = Recorder::spawn(store.clone(), LiveHub::new(), stop.clone());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use heaplab::analysis::AcceptanceCriteria;
 use heaplab::report::RunDocument;
-use heaplab::scenario::cli::{execute, RunArgs, RunSummary};
+use heaplab::scenario::cli::{execute, DeviceTarget, RunArgs, RunSummary};
 use heaplab::scenario::groups;
 use heaplab::sim::{Profile, Twin, TwinConfig};
 use heaplab::store::{DeviceSpec, Store};
@@ -41,7 +41,10 @@ async fn setup(dir: &Path, name: &str, profile: Profile) -> (Twin, PathBuf) {
 fn args(scenario: &str, device: &str) -> RunArgs {
     RunArgs {
         scenario: scenario.to_owned(),
-        device: Some(device.to_owned()),
+        target: DeviceTarget {
+            device: Some(device.to_owned()),
+            ..Default::default()
+        },
         repeat: 1,
         max_regression: 2048,
         non_interactive: true,
