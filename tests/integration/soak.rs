@@ -729,3 +729,91 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     assert_eq!(report.lines_dropped, 0, "already compacted");
     server.stop().await.expect("stop");
 }
+
+/// Disk cost per row, for docs/soak.md: `cargo test --test integration
+/// soak::disk_cost -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn disk_cost_per_snapshot_and_line() {
+    let n: i64 = 200_000;
+    let mut sizes = Vec::new();
+    for (what, lines, snaps) in [
+        ("empty", false, false),
+        ("snapshots", false, true),
+        ("lines", true, false),
+    ] {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("cost.db");
+        let store = heaplab::store::Store::open(&db).await.expect("open");
+        let run = store
+            .create_run(&NewRun {
+                started_us: 0,
+                ..Default::default()
+            })
+            .await
+            .expect("run");
+        for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+            let mut batch = Batch::new(run);
+            for &i in chunk {
+                let hi = 180_000 - (i % 5000);
+                let text = format!(
+                    "[Mem] hb hf={hi} hm={} hl={} hi={hi} hin={} frag=12 pf=8271944 pm=8266852 pl=8257524 (0ms)",
+                    hi - 2000,
+                    hi / 2,
+                    hi - 2000
+                );
+                let line = heaplab::protocol::parse_line(text.as_bytes());
+                let heaplab::protocol::LineKind::Snapshot(snapshot) = line.kind else {
+                    panic!("snapshot");
+                };
+                if lines {
+                    batch.lines.push(SerialLineRow {
+                        line_no: i + 1,
+                        ts_us: 1_700_000_000_000_000 + i * 1_000_000,
+                        text: text.clone(),
+                        flags: 0,
+                    });
+                }
+                if snaps {
+                    batch.snapshots.push(SnapshotRow {
+                        seq: i + 1,
+                        line_no: Some(i + 1),
+                        ts_us: 1_700_000_000_000_000 + i * 1_000_000,
+                        elapsed_ms: Some(0),
+                        boot: 0,
+                        snapshot,
+                    });
+                }
+            }
+            store.write_batches(&[batch]).await.expect("write");
+        }
+        let vacuum = || async {
+            store.checkpoint().await.expect("cp");
+            sqlx::query("VACUUM").execute(store.pool()).await.expect("vacuum");
+            store.checkpoint().await.expect("cp");
+            std::fs::metadata(&db).expect("size").len()
+        };
+        let size = vacuum().await;
+        sizes.push((what, size));
+        if lines {
+            heaplab::soak::retention::compact_before(&store, i64::MAX)
+                .await
+                .expect("compact");
+            let compacted = vacuum().await;
+            sizes.push(("lines compacted", compacted));
+        }
+        if snaps {
+            heaplab::soak::retention::update_rollups(&store, run)
+                .await
+                .expect("rollups");
+            sizes.push(("snapshots + rollups", vacuum().await));
+        }
+    }
+    let empty = sizes[0].1 as f64;
+    for (what, size) in &sizes {
+        eprintln!(
+            "{what}: {size} B, {:.1} B per row over an empty DB",
+            (*size as f64 - empty) / n as f64
+        );
+    }
+}
