@@ -789,7 +789,10 @@ async fn disk_cost_per_snapshot_and_line() {
         }
         let vacuum = || async {
             store.checkpoint().await.expect("cp");
-            sqlx::query("VACUUM").execute(store.pool()).await.expect("vacuum");
+            sqlx::query("VACUUM")
+                .execute(store.pool())
+                .await
+                .expect("vacuum");
             store.checkpoint().await.expect("cp");
             std::fs::metadata(&db).expect("size").len()
         };
