@@ -310,3 +310,22 @@ for (const form of $all("form[data-link-experiment]")) {
     }
   });
 }
+
+// --- Firmware page: upload an ELF for a version -------------------------------
+const elfForm = document.getElementById("elf-upload");
+if (elfForm) {
+  elfForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = $(".api-result", elfForm);
+    const file = elfForm.elf.files[0];
+    if (!file) return;
+    out.textContent = "uploading…";
+    const headers = {};
+    const token = localStorage.getItem("heaplab-token");
+    if (token) headers["Authorization"] = "Bearer " + token;
+    const r = await fetch("/api/v1/firmware/" + encodeURIComponent(elfForm.version.value) + "/elf", { method: "PUT", headers, body: file });
+    const body = await r.json().catch(() => ({}));
+    out.textContent = r.ok ? "stored " + body.version : "failed: " + (body.detail || r.status);
+    if (r.ok) setTimeout(() => location.reload(), 500);
+  });
+}

@@ -109,13 +109,16 @@ test("every page loads, at desktop and phone width", async () => {
   const devices = await api("/api/v1/devices");
   const run = devices[0].live.active_run;
   const runs = await api("/api/v1/runs?limit=5");
-  const paths = ["/", "/devices/" + devices[0].id, "/runs", "/runs/" + run, "/compare?a=" + runs[1].id + "&b=" + runs[0].id];
+  const paths = ["/", "/devices/" + devices[0].id, "/runs", "/runs/" + run, "/compare?a=" + runs[1].id + "&b=" + runs[0].id,
+    "/experiments", "/alerts", "/firmware"];
   for (const width of [1280, 390]) {
     const p = await page(width);
     for (const path of paths) {
       const resp = await p.goto(base + path);
       assert.equal(resp.status(), 200, path);
       assert.ok((await p.title()).includes("heaplab"), path);
+      const inline = await p.evaluate(() => Array.from(document.scripts).filter((s) => !s.src).length);
+      assert.equal(inline, 0, path + ": scripts come from /static/app.js only");
       const name = (path.replace(/[^a-z0-9]+/gi, "_") || "root") + "-" + width + ".png";
       await p.screenshot({ path: join(shots, name), fullPage: true });
     }
