@@ -36,16 +36,9 @@ static void take(JsonDocument &doc, const char *key, char *dst, size_t cap, bool
 }
 
 static void handle_post(AsyncWebServerRequest *req) {
-  if (!web_authorized(req)) {
-    body_buffer_release(req);
-    return;
-  }
-  size_t len = 0;
-  char *body = body_buffer_take(req, &len);
-  if (!body) return;
   JsonDocument doc = make_json_doc_psram();
-  DeserializationError err = deserializeJson(doc, body, len);
-  body_buffer_release(req);
+  DeserializationError err;
+  if (!web_parse_json_body(req, doc, &err)) return;
   if (err || !doc.is<JsonObject>()) {
     req->send(400, "application/json", "{\"error\":\"expected a JSON object\"}");
     return;

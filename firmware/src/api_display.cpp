@@ -7,16 +7,9 @@
 #include "web_server.h"
 
 static void handle_put(AsyncWebServerRequest *req) {
-  if (!web_authorized(req)) {
-    body_buffer_release(req);
-    return;
-  }
-  size_t len = 0;
-  char *body = body_buffer_take(req, &len);
-  if (!body) return;
   JsonDocument doc = make_json_doc_psram();
-  DeserializationError err = deserializeJson(doc, body, len);
-  body_buffer_release(req);
+  DeserializationError err;
+  if (!web_parse_json_body(req, doc, &err)) return;
   char id[SCREEN_ID_LEN] = "";
   if (!err) {
     JsonVariantConst v = doc["screen"];

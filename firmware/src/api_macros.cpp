@@ -16,16 +16,9 @@ static void handle_get(AsyncWebServerRequest *req) {
 }
 
 static void handle_post(AsyncWebServerRequest *req) {
-  if (!web_authorized(req)) {
-    body_buffer_release(req);
-    return;
-  }
-  size_t len = 0;
-  char *body = body_buffer_take(req, &len);
-  if (!body) return;
   JsonDocument doc = make_json_doc_psram();
-  DeserializationError err = deserializeJson(doc, body, len);
-  body_buffer_release(req);
+  DeserializationError err;
+  if (!web_parse_json_body(req, doc, &err)) return;
   if (err || !doc["macros"].is<JsonArray>()) {
     req->send(400, "application/json", "{\"error\":\"expected {\\\"macros\\\":[...]}\"}");
     return;

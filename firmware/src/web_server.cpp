@@ -1,6 +1,7 @@
 #include "web_server.h"
 
 #include "app_config.h"
+#include "body_buffer.h"
 #include "logger.h"
 #include "response_pool.h"
 
@@ -11,6 +12,19 @@ bool web_authorized(AsyncWebServerRequest *req) {
   if (req->authenticate(HTTP_AUTH_USER, HTTP_AUTH_PASSWORD)) return true;
   req->requestAuthentication(nullptr, false);  // basic
   return false;
+}
+
+bool web_parse_json_body(AsyncWebServerRequest *req, JsonDocument &doc, DeserializationError *err) {
+  if (!web_authorized(req)) {
+    body_buffer_release(req);
+    return false;
+  }
+  size_t len = 0;
+  char *body = body_buffer_take(req, &len);
+  if (!body) return false;
+  *err = deserializeJson(doc, body, len);
+  body_buffer_release(req);
+  return true;
 }
 
 void web_send_json(AsyncWebServerRequest *req, int code, const char *json, size_t len) {

@@ -9,6 +9,11 @@ bool web_authorized(AsyncWebServerRequest *req);
 // Serializes into a PSRAM response slot and sends it (no internal-RAM copy).
 void web_send_doc(AsyncWebServerRequest *req, int code, const JsonDocument &doc);
 void web_send_json(AsyncWebServerRequest *req, int code, const char *json, size_t len);
+// For JSON POST/PUT handlers: checks auth, takes the buffered body, parses
+// it into `doc` (pass a PSRAM document) and releases the buffer. Returns
+// false when the request was already answered (401, 413, 503, 400 empty);
+// otherwise `*err` is the parse result.
+bool web_parse_json_body(AsyncWebServerRequest *req, JsonDocument &doc, DeserializationError *err);
 
 // Route modules (one file each).
 void routes_pages(AsyncWebServer &server);
