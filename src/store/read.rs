@@ -188,13 +188,15 @@ impl Store {
         })
     }
 
-    /// Boots of a device since `since_us`: every boot prints one ROM
-    /// `rst:` line, so those are counted.
-    pub async fn device_boots_since(&self, device_id: i64, since_us: i64) -> Result<i64> {
+    /// Reboots of a device since `since_us`: every boot prints one ROM
+    /// `rst:` line; those that are not a power-on (`POWERON…`) are resets
+    /// of a running device (software, panic, watchdog, brownout).
+    pub async fn device_reboots_since(&self, device_id: i64, since_us: i64) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM events e JOIN runs r ON r.id = e.run_id \
              WHERE r.device_id = ? AND e.kind = 'boot' AND e.ts_us >= ? \
-             AND json_extract(e.data, '$.marker') = 'reset'",
+             AND json_extract(e.data, '$.marker') = 'reset' \
+             AND COALESCE(json_extract(e.data, '$.reason'), '') NOT LIKE 'POWERON%'",
         )
         .bind(device_id)
         .bind(since_us)

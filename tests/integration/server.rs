@@ -177,6 +177,17 @@ async fn reboot_opens_a_new_live_run_and_soak_spans_reboots() {
         .await
         .expect("stop again");
     assert_eq!(r.status(), 409);
+    // Two reboots; the power-on boot before them is not one.
+    let page = reqwest::get(format!("{base}/devices/{id}"))
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("<dt>Reboots (24 h)</dt><dd>2</dd>"),
+        "device page counts 2 reboots"
+    );
     server.stop().await.expect("stop");
 }
 

@@ -66,7 +66,7 @@ pub async fn tile(state: &AppState, device: &DeviceRecord) -> DeviceTile {
         .or_else(|| live.boot_started_us.map(|b| now_us() - b));
     let reboots_24h = state
         .store
-        .device_boots_since(device.id, now_us() - 86_400_000_000)
+        .device_reboots_since(device.id, now_us() - 86_400_000_000)
         .await
         .unwrap_or(0);
     DeviceTile {
