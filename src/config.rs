@@ -89,6 +89,18 @@ pub struct ServeArgs {
     /// Acceptance: steady-state fragmentation must stay below this percent [default: 40].
     #[arg(long, env = "HEAPLAB_STEADY_FRAG_MAX_PERCENT")]
     pub steady_frag_max_percent: Option<i64>,
+    /// Acceptance: a tripwire does not fail the verdict.
+    #[arg(long, env = "HEAPLAB_ALLOW_TRIPWIRE")]
+    pub allow_tripwire: Option<bool>,
+    /// Acceptance: a crash marker does not fail the verdict.
+    #[arg(long, env = "HEAPLAB_ALLOW_CRASH")]
+    pub allow_crash: Option<bool>,
+    /// Acceptance: allocation failures do not fail the verdict.
+    #[arg(long, env = "HEAPLAB_ALLOW_ALLOC_FAILURES")]
+    pub allow_alloc_failures: Option<bool>,
+    /// Largest accepted request body (imports), megabytes [default: 64].
+    #[arg(long, env = "HEAPLAB_BODY_LIMIT_MB")]
+    pub body_limit_mb: Option<usize>,
     /// A device, as `name=desk,serial=/dev/serial/by-id/…,url=http://192.168.1.112,baud=115200,health_interval_s=5,auth=user:pass,board=…`
     /// (repeatable; `HEAPLAB_DEVICES` takes several separated by `;`).
     #[arg(long = "device", env = "HEAPLAB_DEVICES", value_delimiter = ';')]
@@ -126,6 +138,15 @@ impl ServerConfig {
         if let Some(v) = args.steady_frag_max_percent {
             criteria.steady_frag_max_percent = v;
         }
+        if let Some(v) = args.allow_tripwire {
+            criteria.allow_tripwire = v;
+        }
+        if let Some(v) = args.allow_crash {
+            criteria.allow_crash = v;
+        }
+        if let Some(v) = args.allow_alloc_failures {
+            criteria.allow_alloc_failures = v;
+        }
         let mut devices = file.devices;
         for spec in &args.devices {
             let device = parse_device_flag(spec)?;
@@ -145,7 +166,7 @@ impl ServerConfig {
                 .or(file.auth_token)
                 .filter(|t| !t.is_empty()),
             auth_read: args.auth_read.or(file.auth_read).unwrap_or(false),
-            body_limit_bytes: file.body_limit_mb.unwrap_or(64) * 1024 * 1024,
+            body_limit_bytes: args.body_limit_mb.or(file.body_limit_mb).unwrap_or(64) * 1024 * 1024,
             criteria,
             devices,
             soak: crate::soak::config::SoakConfig {
@@ -263,6 +284,8 @@ mod tests {
         let args = ServeArgs {
             config: Some(path),
             steady_frag_max_percent: Some(30),
+            allow_crash: Some(true),
+            body_limit_mb: Some(8),
             devices: vec!["name=desk,url=http://10.0.0.2,health_interval_s=0".into()],
             ..Default::default()
         };
@@ -270,6 +293,8 @@ mod tests {
         assert_eq!(c.bind.port(), 9000);
         assert_eq!(c.criteria.hin_min_bytes, 50_000);
         assert_eq!(c.criteria.steady_frag_max_percent, 30);
+        assert!(c.criteria.allow_crash && !c.criteria.allow_tripwire);
+        assert_eq!(c.body_limit_bytes, 8 * 1024 * 1024);
         assert_eq!(c.devices.len(), 1);
         assert_eq!(c.devices[0].url.as_deref(), Some("http://10.0.0.2"));
         assert_eq!(c.devices[0].serial, None);
