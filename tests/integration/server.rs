@@ -543,3 +543,109 @@ async fn api_errors_auth_devices_crud_and_import_upload() {
     assert_eq!(r.status(), 204);
     server.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_health_url_is_recorded_as_events_not_a_crash() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        l.local_addr().expect("addr").port()
+    };
+    let device = heaplab::store::DeviceSpec {
+        name: "gone".into(),
+        serial: None,
+        baud: 115_200,
+        url: Some(format!("http://127.0.0.1:{closed}")),
+        health_interval_s: 1,
+        auth: None,
+        board: None,
+    };
+    let server = start_server(server_config(dir.path(), vec![device])).await;
+    let base = server.url();
+    let id = device_id(&base, "gone").await;
+    let run = eventually("a run for the unreachable device", WAIT, || {
+        active_run(&base, id)
+    })
+    .await;
+    let rows = eventually("failed health polls stored", WAIT, || {
+        let url = format!("{base}/api/v1/runs/{run}/health");
+        async move {
+            let rows = get_json(&url).await;
+            (rows.as_array().map_or(0, Vec::len) >= 1).then_some(rows)
+        }
+    })
+    .await;
+    assert!(rows[0]["http_status"].is_null());
+    assert!(
+        rows[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot connect")),
+        "{rows}"
+    );
+    let events = get_json(&format!("{base}/api/v1/runs/{run}/events?kind=status")).await;
+    assert_eq!(events[0]["data"]["online"], false);
+    let status = get_json(&format!("{base}/api/v1/devices/{id}/status")).await;
+    assert_eq!(status["online"], false);
+    assert_eq!(
+        reqwest::get(format!("{base}/healthz"))
+            .await
+            .expect("healthz")
+            .status(),
+        200
+    );
+    server.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flaky_twin_split_lines_garbage_and_hangups_lose_no_snapshot() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = twin(dir.path(), "flaky", Profile::Flaky).await;
+    let server = start_server(server_config(dir.path(), vec![twin_device("flaky", &t)])).await;
+    let base = server.url();
+    let id = device_id(&base, "flaky").await;
+    let run = eventually("run", WAIT, || active_run(&base, id)).await;
+    // The flaky cable drops out once every 5–15 s for about a second.
+    let events = eventually(
+        "a hang-up and the port coming back",
+        Duration::from_secs(30),
+        || {
+            let url = format!("{base}/api/v1/runs/{run}/events?kind=status");
+            async move {
+                let events = get_json(&url).await;
+                let serial: Vec<bool> = events
+                    .as_array()?
+                    .iter()
+                    .filter(|e| e["data"]["source"] == "serial")
+                    .map(|e| e["data"]["online"] == true)
+                    .collect();
+                serial
+                    .windows(3)
+                    .any(|w| w == [true, false, true])
+                    .then_some(events)
+            }
+        },
+    )
+    .await;
+    assert!(events.as_array().is_some_and(|e| !e.is_empty()));
+    server.recorder.flush().await;
+    let snaps = get_json(&format!("{base}/api/v1/runs/{run}/snapshots")).await;
+    let snaps = snaps.as_array().expect("snapshots");
+    assert!(snaps.len() > 20, "heartbeats kept coming: {}", snaps.len());
+    // Split writes and garbage never produce a half-parsed snapshot: every
+    // stored snapshot has all nine keys.
+    for s in snaps {
+        for key in ["hf", "hm", "hl", "hi", "hin", "frag", "pf", "pm", "pl"] {
+            assert!(s[key].is_i64(), "snapshot {} lacks {key}: {s}", s["seq"]);
+        }
+    }
+    let health = get_json(&format!("{base}/api/v1/runs/{run}/health")).await;
+    assert!(
+        health.as_array().is_some_and(|h| !h.is_empty()),
+        "health polls recorded"
+    );
+    for h in health.as_array().into_iter().flatten() {
+        // Every sample is either an answer or a recorded failure.
+        assert!(h["sample"].is_object() || h["error"].is_string(), "{h}");
+    }
+    server.stop().await.expect("stop");
+}
