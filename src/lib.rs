@@ -20,4 +20,5 @@ pub mod server;
 pub mod sim;
 pub mod soak;
 pub mod store;
+pub mod units;
 pub mod web;

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::Router;
 
 use super::alerts::AlertsDocument;
-use crate::web::pages::format::{bytes, time};
+use crate::units::{bytes, time};
 use crate::web::pages::{render, PageResult};
 use crate::web::state::AppState;
 

@@ -1,6 +1,6 @@
 //! What the pages show of soak data: every number formatted with its unit.
 
-use crate::web::pages::format::{bytes, duration_us};
+use crate::units::{bytes, duration_us};
 
 use super::leak::{LeakEstimate, Slope};
 
@@ -103,7 +103,7 @@ use super::crashes::RunCrashes;
 use super::leak::LeakPoint;
 use super::timeline::Timeline;
 use crate::store::{RunKind, RunRecord, Store, StoreError};
-use crate::web::pages::format::time;
+use crate::units::time;
 
 /// A run's steady-state points, read without loading whole snapshots.
 pub async fn leak_for_run(store: &Store, run_id: i64) -> Result<LeakEstimate, StoreError> {

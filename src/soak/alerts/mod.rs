@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{AlertKind, AlertRule, AlertsConfig, Webhook};
 use crate::recorder::{LiveEvent, LiveHub};
 use crate::store::{now_us, Result, Store};
-use crate::web::pages::format::bytes;
+use crate::units::bytes;
 
 pub use deliver::Delivery;
 

@@ -7,10 +7,10 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::format::{bytes, delta_bytes, delta_pct, pct, Direction};
 use super::{render, PageResult};
 use crate::analysis::{SnapshotValues, TagPresence};
 use crate::report;
+use crate::units::{bytes, delta_bytes, delta_pct, pct, Direction};
 use crate::web::error::WebError;
 use crate::web::state::AppState;
 

@@ -6,10 +6,10 @@ use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
 
-use super::format::{bytes, duration_us, kb, pct, time};
 use super::{render, PageResult};
 use crate::recorder::DeviceLive;
 use crate::store::{now_us, DeviceRecord, RunKind};
+use crate::units::{bytes, duration_us, kb, pct, time};
 use crate::web::state::AppState;
 
 pub fn router() -> Router<AppState> {

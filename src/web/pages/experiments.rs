@@ -6,9 +6,9 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::format::{delta_bytes, delta_pct, Direction};
 use super::{render, PageResult};
 use crate::experiments::{self, ExperimentFilter, STATUSES};
+use crate::units::{delta_bytes, delta_pct, Direction};
 use crate::web::state::AppState;
 
 pub fn router() -> Router<AppState> {

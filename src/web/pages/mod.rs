@@ -5,7 +5,6 @@ mod assets;
 mod compare;
 mod devices;
 mod experiments;
-pub mod format;
 mod runs;
 
 use askama::Template;

@@ -11,12 +11,12 @@ use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
 
-use super::format::{bytes, delta_bytes, duration_us, num, pct, time};
 use super::{render, PageError, PageResult};
 use crate::analysis::{judge, Derived};
 use crate::harness::summary_markdown;
 use crate::report::{self, RunDocument};
 use crate::store::{now_us, RunFilter, RunRecord, SnapshotRow};
+use crate::units::{bytes, delta_bytes, duration_us, num, pct, time};
 use crate::web::error::WebError;
 use crate::web::state::AppState;
 

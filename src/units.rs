@@ -1,5 +1,6 @@
-//! Numbers for people: every value carries its unit, missing values are a
-//! dash (never a misleading 0).
+//! Numbers for people: every value carries its unit (B, KB, %, B/h),
+//! missing values are a dash (never a misleading 0). Shared by the pages,
+//! the alert texts and the soak views.
 
 const DASH: &str = "–";
 
