@@ -2,7 +2,6 @@
 
 use crate::report::ReportError;
 use crate::store::StoreError;
-use crate::web::error::WebError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
@@ -28,17 +27,4 @@ pub enum ScenarioError {
     Report(#[from] ReportError),
     #[error("{0}")]
     Io(String),
-}
-
-impl From<ScenarioError> for WebError {
-    fn from(e: ScenarioError) -> Self {
-        match e {
-            ScenarioError::Store(e) => e.into(),
-            ScenarioError::Report(e) => e.into(),
-            ScenarioError::NotFound(what) => WebError::NotFound(what),
-            ScenarioError::Device(msg) => WebError::Conflict(msg),
-            ScenarioError::Io(msg) => WebError::Internal(msg),
-            other => WebError::BadRequest(other.to_string()),
-        }
-    }
 }

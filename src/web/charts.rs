@@ -25,15 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/charts/devices/{id}/spark.svg", get(spark))
 }
 
-impl From<ChartError> for WebError {
-    fn from(e: ChartError) -> Self {
-        match e {
-            ChartError::BadParameter { .. } => WebError::BadRequest(e.to_string()),
-            ChartError::Draw(cause) => WebError::Internal(cause),
-        }
-    }
-}
-
 fn svg_response(svg: String) -> Response {
     (
         [

@@ -7,9 +7,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::charts::ChartError;
 use crate::config::ConfigError;
+use crate::experiments::ExperimentError;
 use crate::recorder::ImportError;
 use crate::report::ReportError;
+use crate::scenario::ScenarioError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -116,5 +119,38 @@ impl From<ImportError> for WebError {
 impl From<ConfigError> for WebError {
     fn from(e: ConfigError) -> Self {
         WebError::BadRequest(e.to_string())
+    }
+}
+
+impl From<ExperimentError> for WebError {
+    fn from(e: ExperimentError) -> Self {
+        match e {
+            ExperimentError::Store(e) => e.into(),
+            ExperimentError::Report(e) => e.into(),
+            ExperimentError::Markdown(e) => WebError::BadRequest(e.to_string()),
+            ExperimentError::Invalid(msg) => WebError::BadRequest(msg),
+        }
+    }
+}
+
+impl From<ChartError> for WebError {
+    fn from(e: ChartError) -> Self {
+        match e {
+            ChartError::BadParameter { .. } => WebError::BadRequest(e.to_string()),
+            ChartError::Draw(cause) => WebError::Internal(cause),
+        }
+    }
+}
+
+impl From<ScenarioError> for WebError {
+    fn from(e: ScenarioError) -> Self {
+        match e {
+            ScenarioError::Store(e) => e.into(),
+            ScenarioError::Report(e) => e.into(),
+            ScenarioError::NotFound(what) => WebError::NotFound(what),
+            ScenarioError::Device(msg) => WebError::Conflict(msg),
+            ScenarioError::Io(msg) => WebError::Internal(msg),
+            other => WebError::BadRequest(other.to_string()),
+        }
     }
 }

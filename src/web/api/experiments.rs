@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::experiments::{self, ExperimentError, ExperimentFilter, ExperimentView, ExportFormat};
+use crate::experiments::{self, ExperimentFilter, ExperimentView, ExportFormat};
 use crate::store::ExperimentFields;
 use crate::web::error::{WebError, WebResult};
 use crate::web::state::AppState;
@@ -26,17 +26,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/experiments/{id}/runs", post(link_run))
         .route("/api/v1/experiments/{id}/runs/{run}", delete(unlink_run))
         .route("/api/v1/experiments/{id}/groups", post(link_group))
-}
-
-impl From<ExperimentError> for WebError {
-    fn from(e: ExperimentError) -> Self {
-        match e {
-            ExperimentError::Store(e) => e.into(),
-            ExperimentError::Report(e) => e.into(),
-            ExperimentError::Markdown(e) => WebError::BadRequest(e.to_string()),
-            ExperimentError::Invalid(msg) => WebError::BadRequest(msg),
-        }
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]
