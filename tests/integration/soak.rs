@@ -392,10 +392,9 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
             (per_beat / LEAK_COST - 1.0).abs() < 0.10,
             "{name}: {per_beat} B per heartbeat vs {LEAK_COST} configured"
         );
-        assert!(
-            (rate / -nominal - 1.0).abs() < 0.10,
-            "{name}: {rate} B/h vs {nominal} B/h configured at 2 ms"
-        );
+        // Only the per-heartbeat rate is asserted: B/h against the nominal
+        // interval would depend on how fast a loaded machine runs the
+        // twins (wall-clock), which a test must not.
         assert!(leak["internal_ci_low"].as_f64().expect("low") <= rate);
         assert!(leak["internal_ci_high"].as_f64().expect("high") >= rate);
         assert!(leak["psram_bytes_per_hour"].is_number());
