@@ -303,7 +303,7 @@ async fn flooding_twin_and_garbage_burst_are_survived_with_bounded_memory() {
     let lines = get_json(&format!("{base}/api/v1/runs/{run}/serial?limit=1")).await["total"]
         .as_i64()
         .unwrap_or(0);
-    assert!(lines > 20_000, "the flood was ingested ({lines} lines)");
+    assert!(lines > 10_000, "the flood was ingested ({lines} lines)");
     // Over-long garbage lines are cut at 4 KB and flagged.
     let cut = server
         .store
