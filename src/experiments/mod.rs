@@ -282,35 +282,31 @@ fn fields_from_row(row: &TableRow, position: i64) -> ExperimentFields {
     } else {
         "candidate"
     };
+    // The five leading columns are the same in both tables.
+    let common = ExperimentFields {
+        section: Some(row.section.as_str().into()),
+        position: Some(position),
+        date: cell(0),
+        branch_commit: cell(1),
+        board: cell(2),
+        change: cell(3),
+        scenarios: cell(4),
+        status: Some(status.into()),
+        ..Default::default()
+    };
     match row.section {
         Section::Log => ExperimentFields {
-            section: Some("log".into()),
-            position: Some(position),
-            date: cell(0),
-            branch_commit: cell(1),
-            board: cell(2),
-            change: cell(3),
-            scenarios: cell(4),
             artifacts: cell(5),
             hin_min: cell(6),
             frag_max: cell(7),
             psram_free_min: cell(8),
             tripwire: cell(9),
             notes: cell(10),
-            status: Some(status.into()),
-            baseline_id: None,
+            ..common
         },
         Section::History => ExperimentFields {
-            section: Some("history".into()),
-            position: Some(position),
-            date: cell(0),
-            branch_commit: cell(1),
-            board: cell(2),
-            change: cell(3),
-            scenarios: cell(4),
             notes: cell(5),
-            status: Some(status.into()),
-            ..Default::default()
+            ..common
         },
     }
 }
