@@ -29,7 +29,7 @@ fn import(c: &mut Criterion) {
                     .await
                     .expect("import");
                 assert_eq!(outcome.lines, LINES as i64);
-                store.pool().close().await;
+                store.close().await;
             });
             let _ = std::fs::remove_file(&db);
         })

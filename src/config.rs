@@ -11,7 +11,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::analysis::AcceptanceCriteria;
-use crate::store::DeviceSpec;
+use crate::store::{DeviceSpec, InvalidDevice};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -24,8 +24,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("invalid --device {spec:?}: {message}")]
     DeviceFlag { spec: String, message: String },
-    #[error("device {name:?}: {message}")]
-    Device { name: String, message: String },
+    #[error(transparent)]
+    Device(#[from] InvalidDevice),
     #[error("config: {0}")]
     Soak(String),
 }
@@ -182,46 +182,16 @@ impl ServerConfig {
         self.soak.validate().map_err(ConfigError::Soak)?;
         let mut names = HashSet::new();
         for d in &self.devices {
-            validate_device(d)?;
+            d.validate()?;
             if !names.insert(d.name.as_str()) {
-                return Err(ConfigError::Device {
+                return Err(ConfigError::Device(InvalidDevice {
                     name: d.name.clone(),
                     message: "configured twice".into(),
-                });
+                }));
             }
         }
         Ok(())
     }
-}
-
-/// Checks a device spec from any source (file, flag, API).
-pub fn validate_device(d: &DeviceSpec) -> Result<(), ConfigError> {
-    let fail = |message: &str| ConfigError::Device {
-        name: d.name.clone(),
-        message: message.to_owned(),
-    };
-    if d.name.trim().is_empty() || d.name.len() > 64 {
-        return Err(fail("name must be 1 to 64 characters"));
-    }
-    if let Some(url) = &d.url {
-        let parsed = reqwest::Url::parse(url).map_err(|e| fail(&format!("url: {e}")))?;
-        if parsed.scheme() != "http" && parsed.scheme() != "https" {
-            return Err(fail("url must be http:// or https://"));
-        }
-    }
-    if d.health_interval_s < 0 {
-        return Err(fail("health_interval_s must be 0 (off) or more"));
-    }
-    if d.baud <= 0 {
-        return Err(fail("baud must be positive"));
-    }
-    if d.auth.as_deref().is_some_and(|a| !a.contains(':')) {
-        return Err(fail("auth must be \"user:pass\""));
-    }
-    if d.serial.is_none() && d.url.is_none() {
-        return Err(fail("needs a serial port, a url, or both"));
-    }
-    Ok(())
 }
 
 fn parse_device_flag(spec: &str) -> Result<DeviceSpec, ConfigError> {
@@ -254,7 +224,7 @@ fn parse_device_flag(spec: &str) -> Result<DeviceSpec, ConfigError> {
             other => return Err(fail(format!("unknown key {other:?}"))),
         }
     }
-    validate_device(&d)?;
+    d.validate()?;
     Ok(d)
 }
 

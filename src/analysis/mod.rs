@@ -43,5 +43,4 @@ impl RunReport {
     }
 }
 
-/// The tag that marks steady-state heartbeat snapshots.
-pub const HEARTBEAT_TAG: &str = "hb";
+pub use crate::protocol::HEARTBEAT_TAG;

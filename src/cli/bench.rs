@@ -87,12 +87,8 @@ pub async fn ingest(args: &IngestBenchArgs) -> Result<(), CliError> {
     let (srv, twins) = start(dir.path(), args.flood_devices, args.flood_rate).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     srv.recorder.flush().await;
-    let count = |store: crate::store::Store| async move {
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM serial_lines")
-            .fetch_one(store.pool())
-            .await
-            .unwrap_or(0)
-    };
+    let count =
+        |store: crate::store::Store| async move { store.serial_line_count().await.unwrap_or(0) };
     let before = count(srv.store.clone()).await;
     let t0 = Instant::now();
     tokio::time::sleep(phase).await;

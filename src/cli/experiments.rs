@@ -149,7 +149,7 @@ pub struct RecordArgs {
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
     #[command(flatten)]
-    pub target: crate::scenario::cli::DeviceTarget,
+    pub target: crate::cli::scenario::DeviceTarget,
     /// The experiment this one is measured against.
     #[arg(long)]
     pub baseline: Option<i64>,
@@ -194,7 +194,7 @@ pub async fn record(
     db: &std::path::Path,
     criteria: &AcceptanceCriteria,
 ) -> Result<ExitCode, CliError> {
-    let run_args = crate::scenario::cli::RunArgs {
+    let run_args = crate::cli::scenario::RunArgs {
         scenario: args.scenario.clone(),
         target: args.target.clone(),
         repeat: args.repeat,
@@ -204,7 +204,7 @@ pub async fn record(
         max_regression: 2048,
         ..Default::default()
     };
-    let summary = crate::scenario::cli::execute(&run_args, db, true)
+    let summary = crate::cli::scenario::execute(&run_args, db, true)
         .await
         .map_err(|e| CliError::Failed(e.to_string()))?;
     let store = Store::open(db).await?;

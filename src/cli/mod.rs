@@ -4,6 +4,8 @@
 mod bench;
 mod experiments;
 mod print;
+mod retention;
+pub mod scenario;
 mod serve;
 
 /// The database used when neither `--db` nor `HEAPLAB_DB` names one.
@@ -58,10 +60,10 @@ pub enum Command {
     #[command(subcommand)]
     Experiment(experiments::ExperimentCommand),
     /// Run a scenario (S1–S6, prompt, or a .toml file) on a device.
-    Run(crate::scenario::cli::RunArgs),
+    Run(crate::cli::scenario::RunArgs),
     /// Retention for long runs: compact or drop old raw serial lines, update rollups.
     #[command(subcommand)]
-    Retention(crate::soak::cli::RetentionCommand),
+    Retention(crate::cli::retention::RetentionCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,7 +189,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             crate::sim::run_cli(args).await?;
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Run(args) => return Ok(crate::scenario::cli::run(args, db.as_deref()).await),
+        Command::Run(args) => return Ok(crate::cli::scenario::run(args, db.as_deref()).await),
         Command::Experiment(experiments::ExperimentCommand::Record(args)) => {
             let db = db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
             return experiments::record(args, &db, &AcceptanceCriteria::default()).await;
@@ -245,7 +247,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             group_b: Some(b),
             json,
             ..
-        }) => crate::scenario::cli::compare(&store, &a, &b, json)
+        }) => crate::cli::scenario::compare(&store, &a, &b, json)
             .await
             .map_err(|e| CliError::Failed(e.to_string())),
         Command::Compare(args) => {
@@ -262,7 +264,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Retention(command) => crate::soak::cli::run(&store, command)
+        Command::Retention(command) => crate::cli::retention::run(&store, command)
             .await
             .map_err(CliError::Failed),
     }

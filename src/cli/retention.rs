@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::config::{RetentionConfig, RetentionMode};
-use super::retention;
 use crate::config::FileConfig;
+use crate::soak::config::{RetentionConfig, RetentionMode};
+use crate::soak::retention;
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -65,10 +65,7 @@ pub async fn run(store: &Store, command: RetentionCommand) -> Result<ExitCode, S
         .await
         .map_err(|e| e.to_string())?;
     if vacuum {
-        sqlx::query("VACUUM")
-            .execute(store.pool())
-            .await
-            .map_err(|e| e.to_string())?;
+        store.vacuum().await.map_err(|e| e.to_string())?;
     }
     if json {
         println!(

@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::error::ScenarioError;
-use super::groups::{self, GateReport};
-use super::model;
-use super::runner::{
+use crate::analysis::AcceptanceCriteria;
+use crate::ingest::SourceSupervisor;
+use crate::recorder::{LiveHub, Recorder};
+use crate::scenario::groups::{self, GateReport};
+use crate::scenario::model;
+use crate::scenario::runner::{
     run_scenario, Observer, Progress, RunContext, RunOptions, ScenarioRun, StepStatus,
 };
-use crate::analysis::AcceptanceCriteria;
-use crate::recorder::{LiveHub, Recorder};
-use crate::server::SourceSupervisor;
+use crate::scenario::ScenarioError;
 use crate::store::{DeviceRecord, DeviceSpec, Store};
 
 /// Serial ports tried when `--port` is not given (as the harness does).

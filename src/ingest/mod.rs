@@ -6,10 +6,12 @@
 mod health;
 mod lines;
 mod serial;
+mod supervisor;
 
 pub use health::{device_url, run_health_source, HealthSourceConfig};
 pub use lines::LineSplitter;
 pub use serial::{run_serial_source, SerialSourceConfig};
+pub use supervisor::{EventSink, SourceSupervisor};
 
 /// Which source reported a status change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

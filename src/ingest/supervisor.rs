@@ -2,15 +2,26 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::{run_health_source, run_serial_source, HealthSourceConfig, SerialSourceConfig};
-use crate::recorder::Recorder;
+use tokio::sync::{mpsc, watch};
+
+use super::{
+    run_health_source, run_serial_source, DeviceEvent, HealthSourceConfig, SerialSourceConfig,
+};
 use crate::store::DeviceRecord;
+
+/// Where sources send their events, and where a health source learns the
+/// address a device announced on serial. The recorder is the one real
+/// implementation; the trait keeps `ingest` below `recorder` in the layers.
+pub trait EventSink: Send + Sync + 'static {
+    fn events(&self) -> mpsc::Sender<DeviceEvent>;
+    fn announced_ip(&self, device_id: i64) -> watch::Receiver<Option<String>>;
+}
 
 struct DeviceTasks {
     token: CancellationToken,
@@ -19,16 +30,16 @@ struct DeviceTasks {
 
 /// The running sources, per device.
 pub struct SourceSupervisor {
-    recorder: Recorder,
+    sink: Arc<dyn EventSink>,
     client: reqwest::Client,
     shutdown: CancellationToken,
     running: Mutex<HashMap<i64, DeviceTasks>>,
 }
 
 impl SourceSupervisor {
-    pub fn new(recorder: Recorder, client: reqwest::Client, shutdown: CancellationToken) -> Self {
+    pub fn new(sink: impl EventSink, client: reqwest::Client, shutdown: CancellationToken) -> Self {
         SourceSupervisor {
-            recorder,
+            sink: Arc::new(sink),
             client,
             shutdown,
             running: Mutex::default(),
@@ -50,7 +61,7 @@ impl SourceSupervisor {
                 "serial",
                 device.id,
                 token.clone(),
-                run_serial_source(config, self.recorder.events(), token.clone()),
+                run_serial_source(config, self.sink.events(), token.clone()),
             ));
         }
         if device.health_interval_s > 0 {
@@ -71,8 +82,8 @@ impl SourceSupervisor {
                 run_health_source(
                     config,
                     self.client.clone(),
-                    self.recorder.announced_ip(device.id),
-                    self.recorder.events(),
+                    self.sink.announced_ip(device.id),
+                    self.sink.events(),
                     token.clone(),
                 ),
             ));

@@ -40,6 +40,10 @@ pub struct MemSnapshot {
 }
 
 /// The known snapshot keys in the order the firmware prints them.
+/// The tag of the firmware's periodic heartbeat snapshot: the steady state
+/// that the fragmentation criterion and leak slopes are about.
+pub const HEARTBEAT_TAG: &str = "hb";
+
 pub const MEM_KEYS: [&str; 9] = ["hf", "hm", "hl", "hi", "hin", "frag", "pf", "pm", "pl"];
 
 impl MemSnapshot {

@@ -16,7 +16,7 @@ mod task;
 pub use boot::{BootMarker, CrashKind, CrashMarker};
 pub use health::HealthSample;
 pub use line::{parse_line, DeviceLine, LineKind};
-pub use mem::{AllocFailure, MemSnapshot, Tripwire, MEM_KEYS};
+pub use mem::{AllocFailure, MemSnapshot, Tripwire, HEARTBEAT_TAG, MEM_KEYS};
 pub use task::{StackWatermark, TaskDumpHeader, TaskStack};
 
 /// Fragmentation percent as the firmware computes it: how much of the free

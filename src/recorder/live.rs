@@ -687,3 +687,13 @@ async fn write_loop(store: Store, hub: LiveHub, mut jobs: mpsc::Receiver<WriteJo
         }
     }
 }
+
+impl crate::ingest::EventSink for Recorder {
+    fn events(&self) -> mpsc::Sender<DeviceEvent> {
+        Recorder::events(self)
+    }
+
+    fn announced_ip(&self, device_id: i64) -> watch::Receiver<Option<String>> {
+        Recorder::announced_ip(self, device_id)
+    }
+}

@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::error::ScenarioError;
 use crate::analysis::{AcceptanceCriteria, Derived};
 use crate::report::RunDocument;
-use crate::store::{now_us, SnapshotRow, Store};
+pub use crate::store::GroupRecord;
+use crate::store::{SnapshotRow, Store};
 
 /// The metrics a group summarises, with their unit and which way is better.
 pub const METRICS: [(&str, &str, bool); 8] = [
@@ -88,16 +89,6 @@ pub fn group_stats(derived: &[&Derived]) -> Vec<Stats> {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct GroupRecord {
-    pub id: i64,
-    pub scenario: Option<String>,
-    pub label: Option<String>,
-    pub device_id: Option<i64>,
-    pub created_us: i64,
-    pub runs: Vec<i64>,
-}
-
 /// A group with its members' verdicts and the statistics.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupDocument {
@@ -124,77 +115,15 @@ pub async fn create_group(
     device_id: Option<i64>,
     runs: &[i64],
 ) -> Result<i64, ScenarioError> {
-    let mut tx = store.pool().begin().await.map_err(store_err)?;
-    let id = sqlx::query(
-        "INSERT INTO run_groups (scenario, label, device_id, created_us) VALUES (?,?,?,?)",
-    )
-    .bind(scenario)
-    .bind(label)
-    .bind(device_id)
-    .bind(now_us())
-    .execute(&mut *tx)
-    .await
-    .map_err(store_err)?
-    .last_insert_rowid();
-    for (i, run) in runs.iter().enumerate() {
-        sqlx::query("INSERT INTO run_group_members (group_id, run_id, position) VALUES (?,?,?)")
-            .bind(id)
-            .bind(run)
-            .bind(i as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
-    }
-    tx.commit().await.map_err(store_err)?;
-    Ok(id)
+    Ok(store.create_group(scenario, label, device_id, runs).await?)
 }
-
-fn store_err(e: sqlx::Error) -> ScenarioError {
-    ScenarioError::Store(e.into())
-}
-
-/// `id, scenario, label, device_id, created_us` of `run_groups`.
-type GroupRow = (i64, Option<String>, Option<String>, Option<i64>, i64);
 
 pub async fn group(store: &Store, id: i64) -> Result<GroupRecord, ScenarioError> {
-    let row: Option<GroupRow> = sqlx::query_as(
-        "SELECT id, scenario, label, device_id, created_us FROM run_groups WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_optional(store.pool())
-    .await
-    .map_err(store_err)?;
-    let Some((id, scenario, label, device_id, created_us)) = row else {
-        return Err(ScenarioError::NotFound(format!("group {id}")));
-    };
-    let runs: Vec<i64> = sqlx::query_scalar(
-        "SELECT run_id FROM run_group_members WHERE group_id = ? ORDER BY position",
-    )
-    .bind(id)
-    .fetch_all(store.pool())
-    .await
-    .map_err(store_err)?;
-    Ok(GroupRecord {
-        id,
-        scenario,
-        label,
-        device_id,
-        created_us,
-        runs,
-    })
+    Ok(store.group(id).await?)
 }
 
 pub async fn groups(store: &Store, limit: i64) -> Result<Vec<GroupRecord>, ScenarioError> {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM run_groups ORDER BY id DESC LIMIT ?")
-        .bind(limit)
-        .fetch_all(store.pool())
-        .await
-        .map_err(store_err)?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        out.push(group(store, id).await?);
-    }
-    Ok(out)
+    Ok(store.groups(limit).await?)
 }
 
 /// Each tag's lowest `hin` in one run.

@@ -3,8 +3,6 @@
 //! repeats make run groups with statistics, and a per-tag `hin_min` gate
 //! guards firmware CI. See `docs/scenarios.md`.
 
-pub mod api;
-pub mod cli;
 mod error;
 pub mod groups;
 pub mod model;

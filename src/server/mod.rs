@@ -2,20 +2,17 @@
 //! layer, with an orderly shutdown (stop serving, stop sources, let the
 //! recorder flush and close runs as `interrupted`).
 
-mod sources;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use sources::SourceSupervisor;
-
 use crate::config::ServerConfig;
+use crate::ingest::SourceSupervisor;
 use crate::recorder::{LiveHub, Recorder};
 use crate::store::{Store, StoreError};
-use crate::web::{build_router, AppState};
+use crate::web::{build_router, AppState, WebConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -107,7 +104,13 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
         recorder: recorder.clone(),
         hub,
         sources: sources.clone(),
-        config: Arc::new(config),
+        config: Arc::new(WebConfig {
+            auth_token: config.auth_token.clone(),
+            auth_read: config.auth_read,
+            body_limit_bytes: config.body_limit_bytes,
+            criteria: config.criteria.clone(),
+            alerts: config.soak.alerts.clone(),
+        }),
         http,
     };
     let app = build_router(state);

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::symbolize::{normalize_version, symbolize, Frame};
+use super::symbolize::{symbolize, Frame};
 use super::timeline::backtrace_of;
 use crate::store::{Result, Store};
 
@@ -56,15 +56,11 @@ impl RunCrashes {
                 store.firmware_elf(v).await?
             }
             Some(v) => {
-                let known: Option<i64> =
-                    sqlx::query_scalar("SELECT 1 FROM firmware_elves WHERE version = ?")
-                        .bind(normalize_version(v))
-                        .fetch_optional(store.pool())
-                        .await?;
+                let elf = store.has_firmware_elf(v).await?;
                 return Ok(RunCrashes {
                     run_id,
                     firmware_version: version,
-                    elf: known.is_some(),
+                    elf,
                     decode_error: None,
                     crashes,
                 });

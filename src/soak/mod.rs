@@ -5,12 +5,9 @@
 //! Documented in `docs/soak.md`.
 
 pub mod alerts;
-pub mod api;
-pub mod cli;
 pub mod config;
 pub mod crashes;
 pub mod leak;
-pub mod pages;
 pub mod retention;
 pub mod symbolize;
 pub mod timeline;

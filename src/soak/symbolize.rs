@@ -8,12 +8,11 @@
 //! file carries them along.
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use addr2line::gimli;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
-use crate::store::{now_us, Result, Store, StoreError};
+pub use crate::store::{normalize_version, ElfInfo};
 
 /// Largest accepted ELF (debug builds of big firmwares run to tens of MB).
 pub const ELF_LIMIT_BYTES: usize = 128 * 1024 * 1024;
@@ -26,15 +25,6 @@ pub enum SymbolError {
     Dwarf(String),
 }
 
-/// A firmware version's ELF as stored (without its bytes).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct ElfInfo {
-    pub version: String,
-    pub size: i64,
-    pub sha256: String,
-    pub uploaded_us: i64,
-}
-
 /// One decoded frame. An inlined call gives several frames for one PC,
 /// innermost first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,13 +35,6 @@ pub struct Frame {
     pub file: Option<String>,
     pub line: Option<u32>,
     pub inlined: bool,
-}
-
-/// The version as stored: trimmed, without a leading `v`, so `v1.5.0`
-/// (the boot log) and `1.5.0` (a release tag) name the same firmware.
-pub fn normalize_version(v: &str) -> String {
-    let v = v.trim();
-    v.strip_prefix(['v', 'V']).unwrap_or(v).to_owned()
 }
 
 /// A version that is safe in a URL and a page: 1–64 of `[A-Za-z0-9._+-]`.
@@ -68,62 +51,6 @@ pub fn check_elf(data: &[u8]) -> Result<(), SymbolError> {
         Ok(f) if f.format() == object::BinaryFormat::Elf => Ok(()),
         Ok(f) => Err(SymbolError::NotElf(format!("{:?} object", f.format()))),
         Err(e) => Err(SymbolError::NotElf(e.to_string())),
-    }
-}
-
-impl Store {
-    /// Stores (or replaces) the ELF for a firmware version.
-    pub async fn put_firmware_elf(&self, version: &str, data: &[u8]) -> Result<ElfInfo> {
-        let info = ElfInfo {
-            version: normalize_version(version),
-            size: data.len() as i64,
-            sha256: format!("{:x}", Sha256::digest(data)),
-            uploaded_us: now_us(),
-        };
-        sqlx::query(
-            "INSERT INTO firmware_elves (version, size, sha256, uploaded_us, data) VALUES (?,?,?,?,?) \
-             ON CONFLICT(version) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
-             uploaded_us = excluded.uploaded_us, data = excluded.data",
-        )
-        .bind(&info.version)
-        .bind(info.size)
-        .bind(&info.sha256)
-        .bind(info.uploaded_us)
-        .bind(data)
-        .execute(self.pool())
-        .await?;
-        Ok(info)
-    }
-
-    pub async fn firmware_elf(&self, version: &str) -> Result<Option<Vec<u8>>> {
-        Ok(
-            sqlx::query_scalar("SELECT data FROM firmware_elves WHERE version = ?")
-                .bind(normalize_version(version))
-                .fetch_optional(self.pool())
-                .await?,
-        )
-    }
-
-    pub async fn firmware_elves(&self) -> Result<Vec<ElfInfo>> {
-        Ok(sqlx::query_as(
-            "SELECT version, size, sha256, uploaded_us FROM firmware_elves ORDER BY uploaded_us DESC",
-        )
-        .fetch_all(self.pool())
-        .await?)
-    }
-
-    pub async fn delete_firmware_elf(&self, version: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM firmware_elves WHERE version = ?")
-            .bind(normalize_version(version))
-            .execute(self.pool())
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: "firmware ELF",
-                id: version.to_owned(),
-            });
-        }
-        Ok(())
     }
 }
 

@@ -10,7 +10,6 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::{QueryBuilder, Sqlite};
 
 use crate::store::{now_us, EventRow, Result, Store};
 
@@ -93,21 +92,21 @@ impl Timeline {
     /// Every boot of a device since `since_us` (all time when `None`).
     pub async fn for_device(store: &Store, device_id: i64, since_us: Option<i64>) -> Result<Self> {
         store.device(device_id).await?;
-        let runs: Vec<(i64, i64, Option<i64>)> =
-            sqlx::query_as("SELECT id, started_us, ended_us FROM runs WHERE device_id = ?")
-                .bind(device_id)
-                .fetch_all(store.pool())
-                .await?;
-        let from = runs.iter().map(|r| r.1).min().unwrap_or_else(now_us);
-        let to = if runs.iter().any(|r| r.2.is_none()) {
+        let runs = store.device_run_spans(device_id).await?;
+        let from = runs
+            .iter()
+            .map(|r| r.started_us)
+            .min()
+            .unwrap_or_else(now_us);
+        let to = if runs.iter().any(|r| r.ended_us.is_none()) {
             now_us()
         } else {
-            runs.iter().filter_map(|r| r.2).max().unwrap_or(from)
+            runs.iter().filter_map(|r| r.ended_us).max().unwrap_or(from)
         };
         let scope = Scope {
             device_id: Some(device_id),
             run_id: None,
-            runs: runs.iter().map(|r| r.0).collect(),
+            runs: runs.iter().map(|r| r.id).collect(),
             from_us: since_us.map_or(from, |s| s.max(from)),
             to_us: to,
         };
@@ -119,11 +118,7 @@ impl Timeline {
     /// crash before it sits in the previous run).
     pub async fn for_run(store: &Store, run_id: i64) -> Result<Self> {
         let run = store.run(run_id).await?;
-        let last: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(ts_us) FROM snapshots WHERE run_id = ?")
-                .bind(run_id)
-                .fetch_one(store.pool())
-                .await?;
+        let last = store.last_snapshot_ts(run_id).await?;
         let to = run
             .ended_us
             .or(last)
@@ -131,16 +126,9 @@ impl Timeline {
             .max(last.unwrap_or(i64::MIN));
         let runs = match run.device_id {
             Some(device) => {
-                sqlx::query_scalar(
-                    "SELECT id FROM runs WHERE device_id = ? AND started_us <= ? \
-                     AND COALESCE(ended_us, ?) >= ?",
-                )
-                .bind(device)
-                .bind(to)
-                .bind(i64::MAX)
-                .bind(run.started_us)
-                .fetch_all(store.pool())
-                .await?
+                store
+                    .device_runs_overlapping(device, run.started_us, to)
+                    .await?
             }
             None => vec![run_id],
         };
@@ -156,70 +144,6 @@ impl Timeline {
         )
         .await
     }
-}
-
-fn in_runs(q: &mut QueryBuilder<Sqlite>, runs: &[i64]) {
-    q.push(" run_id IN (");
-    let mut list = q.separated(", ");
-    for r in runs {
-        list.push_bind(*r);
-    }
-    q.push(")");
-}
-
-/// Boot and crash events in the scope's runs and window, in order.
-async fn markers(store: &Store, s: &Scope) -> Result<Vec<(i64, EventRow)>> {
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "SELECT run_id, seq, line_no, ts_us, boot, kind, message, data FROM events WHERE",
-    );
-    in_runs(&mut q, &s.runs);
-    q.push(" AND ts_us >= ")
-        .push_bind(s.from_us)
-        .push(" AND ts_us <= ")
-        .push_bind(s.to_us)
-        .push(
-            " AND (kind = 'crash' OR (kind = 'boot' AND json_extract(data, '$.marker') = 'reset')) \
-             ORDER BY ts_us, run_id, seq",
-        );
-    let rows: Vec<sqlx::sqlite::SqliteRow> = q.build().fetch_all(store.pool()).await?;
-    use sqlx::{FromRow, Row};
-    rows.iter()
-        .map(|row| Ok((row.try_get("run_id")?, EventRow::from_row(row)?)))
-        .collect::<std::result::Result<_, sqlx::Error>>()
-        .map_err(Into::into)
-}
-
-/// The last snapshot or non-boot event in `[from, to)`.
-async fn last_activity(store: &Store, runs: &[i64], from: i64, to: i64) -> Result<Option<i64>> {
-    let mut best = None;
-    for table in ["snapshots", "events"] {
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT MAX(ts_us) FROM {table} WHERE"));
-        in_runs(&mut q, runs);
-        q.push(" AND ts_us >= ")
-            .push_bind(from)
-            .push(" AND ts_us < ")
-            .push_bind(to);
-        if table == "events" {
-            q.push(" AND kind NOT IN ('boot', 'status')");
-        }
-        let v: Option<i64> = q.build_query_scalar().fetch_one(store.pool()).await?;
-        best = best.max(v);
-    }
-    Ok(best)
-}
-
-/// The first `reset_reason` `/api/health` reported in `[from, to)`.
-async fn health_reason(store: &Store, runs: &[i64], from: i64, to: i64) -> Result<Option<String>> {
-    let mut q = QueryBuilder::<Sqlite>::new(
-        "SELECT json_extract(raw, '$.reset_reason') FROM health_samples WHERE",
-    );
-    in_runs(&mut q, runs);
-    q.push(" AND ts_us >= ")
-        .push_bind(from)
-        .push(" AND ts_us < ")
-        .push_bind(to)
-        .push(" AND json_valid(raw) AND json_extract(raw, '$.reset_reason') IS NOT NULL ORDER BY ts_us LIMIT 1");
-    Ok(q.build_query_scalar().fetch_optional(store.pool()).await?)
 }
 
 fn crash_ref(run_id: i64, e: &EventRow) -> CrashRef {
@@ -256,14 +180,10 @@ async fn build(store: &Store, s: Scope) -> Result<Timeline> {
     let mut boots: Vec<BootEntry> = Vec::new();
     let mut crashes_total = 0;
     if !s.runs.is_empty() {
-        let markers = markers(store, &s).await?;
+        let markers = store.boot_markers(&s.runs, s.from_us, s.to_us).await?;
         let mut pending: Option<CrashRef> = None;
         // The boot running when the window opens (a soak starts mid-boot).
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT MAX(ts_us) FROM events WHERE");
-        in_runs(&mut q, &s.runs);
-        q.push(" AND kind = 'boot' AND json_extract(data, '$.marker') = 'reset' AND ts_us < ")
-            .push_bind(s.from_us);
-        let mut prev_boot: Option<i64> = q.build_query_scalar().fetch_one(store.pool()).await?;
+        let mut prev_boot = store.last_reset_before(&s.runs, s.from_us).await?;
         for (run_id, e) in &markers {
             if e.kind == "crash" {
                 crashes_total += usize::from(pending.is_none());
@@ -275,7 +195,7 @@ async fn build(store: &Store, s: Scope) -> Result<Timeline> {
                 continue;
             }
             let window_start = prev_boot.unwrap_or(s.from_us);
-            let activity = last_activity(store, &s.runs, window_start, e.ts_us).await?;
+            let activity = store.last_activity(&s.runs, window_start, e.ts_us).await?;
             let reset_reason = e.data["reason"].as_str().map(str::to_owned);
             let crash = pending.take();
             boots.push(BootEntry {
@@ -298,7 +218,9 @@ async fn build(store: &Store, s: Scope) -> Result<Timeline> {
         let starts: Vec<i64> = boots.iter().map(|b| b.ts_us).collect();
         for (i, boot) in boots.iter_mut().enumerate() {
             let end = starts.get(i + 1).copied().unwrap_or(i64::MAX);
-            boot.health_reset_reason = health_reason(store, &s.runs, boot.ts_us, end).await?;
+            boot.health_reset_reason = store
+                .first_health_reset_reason(&s.runs, boot.ts_us, end)
+                .await?;
             let reasons = [&boot.reset_reason, &boot.health_reset_reason];
             if boot.reboot
                 && reasons

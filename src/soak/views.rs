@@ -107,27 +107,16 @@ use crate::units::time;
 
 /// A run's steady-state points, read without loading whole snapshots.
 pub async fn leak_for_run(store: &Store, run_id: i64) -> Result<LeakEstimate, StoreError> {
-    let rows: Vec<(i64, i64, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT ts_us, boot, hi, pf FROM snapshots WHERE run_id = ? AND tag = 'hb' ORDER BY seq",
-    )
-    .bind(run_id)
-    .fetch_all(store.pool())
-    .await?;
-    let threshold: Option<i64> = sqlx::query_scalar(
-        "SELECT json_extract(data, '$.threshold') FROM events WHERE run_id = ? \
-         AND kind = 'tripwire' LIMIT 1",
-    )
-    .bind(run_id)
-    .fetch_optional(store.pool())
-    .await?
-    .flatten();
-    let points: Vec<LeakPoint> = rows
+    let threshold = store.tripwire_threshold(run_id).await?;
+    let points: Vec<LeakPoint> = store
+        .heartbeat_points(run_id)
+        .await?
         .into_iter()
-        .map(|(ts_us, boot, hi, pf)| LeakPoint {
-            ts_us,
-            boot,
-            hi,
-            pf,
+        .map(|p| LeakPoint {
+            ts_us: p.ts_us,
+            boot: p.boot,
+            hi: p.hi,
+            pf: p.pf,
         })
         .collect();
     Ok(LeakEstimate::from_points(&points, threshold))
@@ -284,12 +273,7 @@ impl DeviceSoakView {
     ) -> Result<Self, StoreError> {
         let leak_run = match active_run {
             Some(r) => Some(r),
-            None => sqlx::query_scalar(
-                "SELECT id FROM runs WHERE device_id = ? ORDER BY started_us DESC, id DESC LIMIT 1",
-            )
-            .bind(device_id)
-            .fetch_optional(store.pool())
-            .await?,
+            None => store.latest_run_of_device(device_id).await?,
         };
         let leak = match leak_run {
             Some(r) => leak_for_run(store, r).await?,

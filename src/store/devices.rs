@@ -40,6 +40,47 @@ pub struct DeviceSpec {
     pub board: Option<String>,
 }
 
+/// A device spec that cannot work, with the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("device {name:?}: {message}")]
+pub struct InvalidDevice {
+    pub name: String,
+    pub message: String,
+}
+
+impl DeviceSpec {
+    /// Checks a spec from any source (file, flag, API) before it is stored,
+    /// so a bad URL fails where it was typed, not at the first poll.
+    pub fn validate(&self) -> std::result::Result<(), InvalidDevice> {
+        let fail = |message: &str| InvalidDevice {
+            name: self.name.clone(),
+            message: message.to_owned(),
+        };
+        if self.name.trim().is_empty() || self.name.len() > 64 {
+            return Err(fail("name must be 1 to 64 characters"));
+        }
+        if let Some(url) = &self.url {
+            let parsed = reqwest::Url::parse(url).map_err(|e| fail(&format!("url: {e}")))?;
+            if parsed.scheme() != "http" && parsed.scheme() != "https" {
+                return Err(fail("url must be http:// or https://"));
+            }
+        }
+        if self.health_interval_s < 0 {
+            return Err(fail("health_interval_s must be 0 (off) or more"));
+        }
+        if self.baud <= 0 {
+            return Err(fail("baud must be positive"));
+        }
+        if self.auth.as_deref().is_some_and(|a| !a.contains(':')) {
+            return Err(fail("auth must be \"user:pass\""));
+        }
+        if self.serial.is_none() && self.url.is_none() {
+            return Err(fail("needs a serial port, a url, or both"));
+        }
+        Ok(())
+    }
+}
+
 pub const fn default_baud() -> i64 {
     115_200
 }

@@ -1,11 +1,17 @@
 //! SQLite storage. The recorder (and the importer, through the same batch
 //! writer) is the only writer; everything else reads.
 
+mod alerts;
+mod boots;
 mod devices;
+mod elves;
 mod experiments;
+mod groups;
 mod read;
+mod rollups;
 mod rows;
 mod runs;
+mod serial_blocks;
 mod write;
 
 use std::path::Path;
@@ -15,11 +21,17 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
-pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec};
+pub use alerts::{AlertDelivery, AlertRecord, NewAlert};
+pub use boots::RunSpan;
+pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec, InvalidDevice};
+pub use elves::{normalize_version, ElfInfo};
 pub use experiments::{ExperimentFields, ExperimentRecord};
-pub use read::{RunAggregates, SerialPage};
+pub use groups::GroupRecord;
+pub use read::{HeapPoint, RunAggregates, SerialPage};
+pub use rollups::ROLLUP_THRESHOLD;
 pub use rows::{Batch, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
+pub use serial_blocks::{CompactionReport, BLOCK_LINES};
 
 /// The storage layer's error.
 #[derive(Debug, thiserror::Error)]
@@ -69,8 +81,22 @@ impl Store {
         Ok(Store { pool })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// A cheap query that proves the database answers (`/healthz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Rewrites the file to give back the space of deleted rows (after
+    /// retention compacted or dropped lines).
+    pub async fn vacuum(&self) -> Result<()> {
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection; the file is complete on disk afterwards.
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     /// Makes sure everything written is in the main database file (used

@@ -4,6 +4,7 @@ use serde::Serialize;
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
 
 use super::{EventRow, HealthRow, Result, SerialLineRow, SnapshotRow, Store};
+use crate::protocol::HEARTBEAT_TAG;
 
 /// One page of serial lines plus the total that matched.
 #[derive(Debug, Clone, Serialize)]
@@ -65,11 +66,10 @@ impl Store {
         limit: i64,
         search: Option<&str>,
     ) -> Result<SerialPage> {
-        if crate::soak::retention::has_blocks(self, run_id).await? {
-            return crate::soak::retention::serial_lines_with_blocks(
-                self, run_id, offset, limit, search,
-            )
-            .await;
+        if self.has_serial_blocks(run_id).await? {
+            return self
+                .serial_lines_with_blocks(run_id, offset, limit, search)
+                .await;
         }
         self.serial_lines_raw(run_id, offset, limit, search).await
     }
@@ -152,9 +152,10 @@ impl Store {
         let row: SnapshotAggregates = sqlx::query_as(
             "SELECT COUNT(*) AS n, MIN(hin) AS hin_min, MIN(hm) AS hm_min, MIN(pf) AS pf_min, \
              MIN(pm) AS pm_min, MAX(frag) AS frag_max, \
-             MAX(CASE WHEN tag = 'hb' THEN frag END) AS steady_frag_max, MAX(boot) AS boot_max, \
+             MAX(CASE WHEN tag = ? THEN frag END) AS steady_frag_max, MAX(boot) AS boot_max, \
              MAX(ts_us) AS last_ts_us FROM snapshots WHERE run_id = ?",
         )
+        .bind(HEARTBEAT_TAG)
         .bind(run_id)
         .fetch_one(&self.pool)
         .await?;
@@ -252,5 +253,51 @@ impl Store {
         .bind(to_us.unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+/// One steady-state (`hb`) sample's heap figures, for leak slopes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct HeapPoint {
+    pub ts_us: i64,
+    pub boot: i64,
+    pub hi: Option<i64>,
+    pub pf: Option<i64>,
+}
+
+impl Store {
+    /// A run's heartbeat samples in order, read without whole snapshots.
+    #[tracing::instrument(skip(self))]
+    pub async fn heartbeat_points(&self, run_id: i64) -> Result<Vec<HeapPoint>> {
+        Ok(sqlx::query_as(
+            "SELECT ts_us, boot, hi, pf FROM snapshots WHERE run_id = ? AND tag = ? ORDER BY seq",
+        )
+        .bind(run_id)
+        .bind(HEARTBEAT_TAG)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The threshold of the run's first tripwire, if one fired.
+    #[tracing::instrument(skip(self))]
+    pub async fn tripwire_threshold(&self, run_id: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT json_extract(data, '$.threshold') FROM events WHERE run_id = ? \
+             AND kind = 'tripwire' ORDER BY seq LIMIT 1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten())
+    }
+}
+
+impl Store {
+    /// Raw serial lines stored across all runs (what the ingest benchmark
+    /// counts as written).
+    pub async fn serial_line_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM serial_lines")
+            .fetch_one(&self.pool)
+            .await?)
     }
 }

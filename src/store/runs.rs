@@ -253,3 +253,16 @@ impl Store {
         Ok(done.rows_affected())
     }
 }
+
+impl Store {
+    /// The device's newest run, active or not.
+    #[tracing::instrument(skip(self))]
+    pub async fn latest_run_of_device(&self, device_id: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM runs WHERE device_id = ? ORDER BY started_us DESC, id DESC LIMIT 1",
+        )
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}

@@ -71,10 +71,12 @@ async fn run(
     let req = ChartRequest::parse(query.as_deref().unwrap_or(""))?;
     let run = state.store.run(id).await?;
     // A week of 1 Hz data: read the per-minute rollups (minima kept).
-    let in_window =
-        crate::soak::retention::count_snapshots(&state.store, id, req.from_us, req.to_us).await?;
-    let snapshots = if in_window > crate::soak::retention::ROLLUP_THRESHOLD {
-        crate::soak::retention::rollup_rows(&state.store, id, req.from_us, req.to_us).await?
+    let in_window = state
+        .store
+        .count_snapshots(id, req.from_us, req.to_us)
+        .await?;
+    let snapshots = if in_window > crate::store::ROLLUP_THRESHOLD {
+        state.store.rollup_rows(id, req.from_us, req.to_us).await?
     } else {
         state
             .store

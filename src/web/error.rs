@@ -8,11 +8,11 @@ use axum::Json;
 use serde_json::json;
 
 use crate::charts::ChartError;
-use crate::config::ConfigError;
 use crate::experiments::ExperimentError;
 use crate::recorder::ImportError;
 use crate::report::ReportError;
 use crate::scenario::ScenarioError;
+use crate::store::InvalidDevice;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -116,8 +116,8 @@ impl From<ImportError> for WebError {
     }
 }
 
-impl From<ConfigError> for WebError {
-    fn from(e: ConfigError) -> Self {
+impl From<InvalidDevice> for WebError {
+    fn from(e: InvalidDevice) -> Self {
         WebError::BadRequest(e.to_string())
     }
 }

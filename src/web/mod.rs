@@ -14,7 +14,7 @@ use axum::middleware;
 use axum::Router;
 use tower_http::trace::TraceLayer;
 
-pub use state::AppState;
+pub use state::{AppState, WebConfig};
 
 /// The whole application's routes; shared by the binary and the tests.
 pub fn build_router(state: AppState) -> Router {

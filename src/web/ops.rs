@@ -20,8 +20,9 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn healthz(State(state): State<AppState>) -> WebResult<impl IntoResponse> {
-    sqlx::query("SELECT 1")
-        .execute(state.store.pool())
+    state
+        .store
+        .ping()
         .await
         .map_err(|e| super::error::WebError::Unavailable(format!("database: {e}")))?;
     Ok(Json(json!({"status": "ok"})))

@@ -4,10 +4,27 @@ use std::sync::Arc;
 
 use axum::extract::FromRef;
 
-use crate::config::ServerConfig;
+use crate::analysis::AcceptanceCriteria;
+use crate::ingest::SourceSupervisor;
 use crate::recorder::{LiveHub, Recorder};
-use crate::server::SourceSupervisor;
+use crate::soak::config::AlertsConfig;
 use crate::store::Store;
+
+/// What the web layer needs of the server's configuration, handed down as
+/// values by whoever assembles the server (the layers point one way: `web`
+/// never reads the config module).
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    /// When set, every write to the API needs `Authorization: Bearer <token>`.
+    pub auth_token: Option<String>,
+    /// Also require the token for reads.
+    pub auth_read: bool,
+    pub body_limit_bytes: usize,
+    /// What every verdict, chart floor and group is judged against.
+    pub criteria: AcceptanceCriteria,
+    /// Shown on the alerts page and in `GET /api/v1/alerts`.
+    pub alerts: AlertsConfig,
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -15,7 +32,7 @@ pub struct AppState {
     pub recorder: Recorder,
     pub hub: LiveHub,
     pub sources: Arc<SourceSupervisor>,
-    pub config: Arc<ServerConfig>,
+    pub config: Arc<WebConfig>,
     /// For the only outgoing HTTP heaplab makes: to registered devices.
     pub http: reqwest::Client,
 }
@@ -32,7 +49,7 @@ impl FromRef<AppState> for LiveHub {
     }
 }
 
-impl FromRef<AppState> for Arc<ServerConfig> {
+impl FromRef<AppState> for Arc<WebConfig> {
     fn from_ref(state: &AppState) -> Self {
         state.config.clone()
     }

@@ -154,3 +154,23 @@ pub async fn sse_until(
     }
     seen
 }
+
+/// One integer straight from the database file, through a read-only
+/// connection of the test's own: checks what was stored without going
+/// through the store's API (which owns every statement of the app).
+pub async fn db_scalar(db: &Path, sql: &'static str, run: i64) -> i64 {
+    use sqlx::{ConnectOptions, Connection};
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .read_only(true)
+        .connect()
+        .await
+        .expect("open db");
+    let v = sqlx::query_scalar(sql)
+        .bind(run)
+        .fetch_one(&mut conn)
+        .await
+        .expect("query");
+    conn.close().await.expect("close");
+    v
+}

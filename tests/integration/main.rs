@@ -9,6 +9,7 @@ mod contract;
 mod experiments;
 mod import_folder;
 mod import_log;
+mod layers;
 mod packaging;
 mod protocol_props;
 mod scenarios;

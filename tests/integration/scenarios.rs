@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use heaplab::analysis::AcceptanceCriteria;
+use heaplab::cli::scenario::{execute, DeviceTarget, RunArgs, RunSummary};
 use heaplab::report::RunDocument;
-use heaplab::scenario::cli::{execute, DeviceTarget, RunArgs, RunSummary};
 use heaplab::scenario::groups;
 use heaplab::sim::{Profile, Twin, TwinConfig};
 use heaplab::store::{DeviceSpec, Store};

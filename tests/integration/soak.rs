@@ -18,7 +18,7 @@ use heaplab::store::{Batch, NewRun, RunKind, SerialLineRow, SnapshotRow};
 use object::{Object, ObjectSymbol};
 use serde_json::Value;
 
-use crate::helpers::{eventually, get_json, server_config, start_server, twin_device};
+use crate::helpers::{db_scalar, eventually, get_json, server_config, start_server, twin_device};
 
 /// POSTs a webhook receiver saw: (path, body).
 #[derive(Clone, Default)]
@@ -192,6 +192,7 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
     devices.push(twin_device("crash", &crash));
 
     let mut config = server_config(dir.path(), devices);
+    let db = config.db.clone();
     config.soak.alerts = AlertsConfig {
         dedup_window_s: 3600,
         max_per_minute: 6000,
@@ -261,13 +262,12 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
         let mut n = 0;
         for (name, run) in &soak_runs {
             if name != "tuned" {
-                let c: i64 = sqlx::query_scalar(
+                let c = db_scalar(
+                    &db,
                     "SELECT COUNT(*) FROM snapshots WHERE run_id = ? AND tag = 'hb'",
+                    *run,
                 )
-                .bind(run)
-                .fetch_one(server.store.pool())
-                .await
-                .expect("count");
+                .await;
                 n += c;
             }
         }
@@ -636,10 +636,7 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     let size = |path: &Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let vacuum = || async {
         store.checkpoint().await.expect("checkpoint");
-        sqlx::query("VACUUM")
-            .execute(store.pool())
-            .await
-            .expect("vacuum");
+        store.vacuum().await.expect("vacuum");
         store.checkpoint().await.expect("checkpoint");
         size(&db)
     };
@@ -662,18 +659,17 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     assert_eq!(search_before.total, 1);
 
     // Compact everything older than 2 days (all of it).
-    let report = heaplab::soak::retention::compact_before(
-        &store,
-        heaplab::store::now_us() - 2 * 86_400_000_000,
-    )
-    .await
-    .expect("compact");
-    assert_eq!(report.lines_compacted, n as u64);
-    let raw_left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM serial_lines WHERE run_id = ?")
-        .bind(run)
-        .fetch_one(store.pool())
+    let report = store
+        .compact_serial_before(heaplab::store::now_us() - 2 * 86_400_000_000)
         .await
-        .expect("count");
+        .expect("compact");
+    assert_eq!(report.lines_compacted, n as u64);
+    let raw_left = db_scalar(
+        &db,
+        "SELECT COUNT(*) FROM serial_lines WHERE run_id = ?",
+        run,
+    )
+    .await;
     assert_eq!(raw_left, 0);
     let after = vacuum().await;
     eprintln!(
@@ -711,18 +707,20 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
         .min()
         .expect("min");
     assert_eq!(chart_min, true_min);
-    let rollups: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshot_rollups WHERE run_id = ?")
-        .bind(run)
-        .fetch_one(store.pool())
-        .await
-        .expect("rollups");
+    let rollups = db_scalar(
+        &db,
+        "SELECT COUNT(*) FROM snapshot_rollups WHERE run_id = ?",
+        run,
+    )
+    .await;
     assert!(
         (7 * 24 * 60..=7 * 24 * 60 + 1).contains(&rollups),
         "one row per minute of the week: {rollups}"
     );
 
     // Drop mode removes what is left of the raw lines of a newer run.
-    let report = heaplab::soak::retention::drop_before(&store, heaplab::store::now_us())
+    let report = store
+        .drop_serial_before(heaplab::store::now_us())
         .await
         .expect("drop");
     assert_eq!(report.lines_dropped, 0, "already compacted");
@@ -788,26 +786,22 @@ async fn disk_cost_per_snapshot_and_line() {
         }
         let vacuum = || async {
             store.checkpoint().await.expect("cp");
-            sqlx::query("VACUUM")
-                .execute(store.pool())
-                .await
-                .expect("vacuum");
+            store.vacuum().await.expect("vacuum");
             store.checkpoint().await.expect("cp");
             std::fs::metadata(&db).expect("size").len()
         };
         let size = vacuum().await;
         sizes.push((what, size));
         if lines {
-            heaplab::soak::retention::compact_before(&store, i64::MAX)
+            store
+                .compact_serial_before(i64::MAX)
                 .await
                 .expect("compact");
             let compacted = vacuum().await;
             sizes.push(("lines compacted", compacted));
         }
         if snaps {
-            heaplab::soak::retention::update_rollups(&store, run)
-                .await
-                .expect("rollups");
+            store.update_rollups(run).await.expect("rollups");
             sizes.push(("snapshots + rollups", vacuum().await));
         }
     }

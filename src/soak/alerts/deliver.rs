@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::soak::config::{AlertsConfig, Webhook};
-use crate::store::Store;
+use crate::store::{AlertDelivery, Store};
 
 /// One alert for one webhook.
 #[derive(Debug, Clone)]
@@ -19,22 +19,19 @@ pub struct Delivery {
     pub payload: Value,
 }
 
-/// Records a delivery outcome on the alert (a later success wins over an
-/// earlier failure of another webhook).
-pub(super) async fn note(store: &Store, id: i64, status: &str, attempts: u32, detail: &str) {
-    let done = sqlx::query(
-        "UPDATE alerts SET delivery = CASE WHEN delivery = 'delivered' THEN delivery ELSE ? END, \
-         attempts = attempts + ?, detail = CASE WHEN detail IS NULL THEN ? ELSE detail || '; ' || ? END \
-         WHERE id = ?",
-    )
-    .bind(status)
-    .bind(i64::from(attempts))
-    .bind(detail)
-    .bind(detail)
-    .bind(id)
-    .execute(store.pool())
-    .await;
-    if let Err(e) = done {
+/// Records a delivery outcome on the alert; a failure to record is logged,
+/// never retried (the alert itself is already stored).
+pub(super) async fn note(
+    store: &Store,
+    id: i64,
+    status: AlertDelivery,
+    attempts: u32,
+    detail: &str,
+) {
+    if let Err(e) = store
+        .note_alert_delivery(id, status, attempts, detail)
+        .await
+    {
         tracing::warn!(error = %e, "cannot record alert delivery");
     }
 }
@@ -92,11 +89,25 @@ pub(super) async fn run(
         match outcome {
             Ok(()) => {
                 let detail = format!("{}: delivered after {attempt} attempt(s)", webhook.name);
-                note(&store, job.alert_id, "delivered", attempt, &detail).await;
+                note(
+                    &store,
+                    job.alert_id,
+                    AlertDelivery::Delivered,
+                    attempt,
+                    &detail,
+                )
+                .await;
             }
             Err(e) => {
                 let detail = format!("{}: failed after {attempt} attempt(s): {e}", webhook.name);
-                note(&store, job.alert_id, "failed", attempt, &detail).await;
+                note(
+                    &store,
+                    job.alert_id,
+                    AlertDelivery::Failed,
+                    attempt,
+                    &detail,
+                )
+                .await;
             }
         }
     }

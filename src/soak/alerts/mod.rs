@@ -19,39 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::{AlertKind, AlertRule, AlertsConfig, Webhook};
 use crate::recorder::{LiveEvent, LiveHub};
-use crate::store::{now_us, Result, Store};
+pub use crate::store::AlertRecord;
+use crate::store::{now_us, AlertDelivery, NewAlert, Result, Store};
 use crate::units::bytes;
 
 pub use deliver::Delivery;
-
-/// One recorded alert.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct AlertRecord {
-    pub id: i64,
-    pub ts_us: i64,
-    pub rule: String,
-    pub kind: String,
-    pub device_id: Option<i64>,
-    pub device_name: Option<String>,
-    pub run_id: Option<i64>,
-    pub text: String,
-    pub delivery: String,
-    pub attempts: i64,
-    pub detail: Option<String>,
-}
-
-impl Store {
-    /// Alert history, newest first.
-    pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>> {
-        Ok(sqlx::query_as(
-            "SELECT id, ts_us, rule, kind, device_id, device_name, run_id, text, delivery, \
-             attempts, detail FROM alerts ORDER BY ts_us DESC, id DESC LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
-    }
-}
 
 /// What a rule matched.
 #[derive(Debug, Clone)]
@@ -318,22 +290,25 @@ impl Engine {
             .cloned()
             .collect();
         let device_name = self.device_name(f.device_id).await;
-        let inserted = sqlx::query(
-            "INSERT INTO alerts (ts_us, rule, kind, device_id, device_name, run_id, text, delivery) \
-             VALUES (?,?,?,?,?,?,?,?)",
-        )
-        .bind(now)
-        .bind(rule.name())
-        .bind(rule.kind.as_str())
-        .bind(f.device_id)
-        .bind(&device_name)
-        .bind(f.run_id)
-        .bind(&f.text)
-        .bind(if targets.is_empty() { "none" } else { "pending" })
-        .execute(self.store.pool())
-        .await;
+        let inserted = self
+            .store
+            .insert_alert(&NewAlert {
+                ts_us: now,
+                rule: rule.name(),
+                kind: rule.kind.as_str(),
+                device_id: f.device_id,
+                device_name: &device_name,
+                run_id: f.run_id,
+                text: &f.text,
+                delivery: if targets.is_empty() {
+                    AlertDelivery::None
+                } else {
+                    AlertDelivery::Pending
+                },
+            })
+            .await;
         let id = match inserted {
-            Ok(done) => done.last_insert_rowid(),
+            Ok(id) => id,
             Err(e) => {
                 tracing::error!(error = %e, "cannot record alert");
                 return;
@@ -364,7 +339,7 @@ impl Engine {
                 deliver::note(
                     &self.store,
                     id,
-                    "dropped",
+                    AlertDelivery::Dropped,
                     0,
                     &format!("{}: queue full, dropped", w.name),
                 )

@@ -7,7 +7,6 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::config::validate_device;
 use crate::ingest::device_url;
 use crate::recorder::{DeviceLive, RecorderCommand};
 use crate::store::{DeviceRecord, DeviceSpec, RunKind, RunStatus};
@@ -61,7 +60,7 @@ async fn create(
     State(state): State<AppState>,
     Json(spec): Json<DeviceSpec>,
 ) -> WebResult<(StatusCode, Json<DeviceView>)> {
-    validate_device(&spec)?;
+    spec.validate()?;
     let device = state.store.create_device(&spec).await?;
     state.sources.start(&device);
     Ok((StatusCode::CREATED, Json(view(&state, device))))
@@ -82,7 +81,7 @@ async fn update(
     Path(id): Path<i64>,
     Json(spec): Json<DeviceSpec>,
 ) -> WebResult<Json<DeviceView>> {
-    validate_device(&spec)?;
+    spec.validate()?;
     let device = state.store.update_device(id, &spec).await?;
     state.sources.restart(&device).await;
     Ok(Json(view(&state, device)))

@@ -5,6 +5,8 @@ mod experiments;
 mod import;
 mod live;
 mod runs;
+mod scenarios;
+mod soak;
 
 use axum::Router;
 
@@ -17,6 +19,6 @@ pub fn router(body_limit: usize) -> Router<AppState> {
         .merge(experiments::router())
         .merge(live::router())
         .merge(import::router(body_limit))
-        .merge(crate::scenario::api::router())
-        .merge(crate::soak::api::router())
+        .merge(scenarios::router())
+        .merge(soak::router())
 }

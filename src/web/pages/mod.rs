@@ -1,6 +1,7 @@
 //! Server-rendered dashboard pages (askama templates in `templates/`).
 //! Every page has a stable URL that can be pasted into a pull request.
 
+mod alerts;
 mod assets;
 mod compare;
 mod devices;
@@ -21,7 +22,7 @@ pub fn router() -> Router<AppState> {
         .merge(compare::router())
         .merge(experiments::router())
         .merge(assets::router())
-        .merge(crate::soak::pages::router())
+        .merge(alerts::router())
 }
 
 /// A [`WebError`] shown to a browser as a page rather than JSON.

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use super::groups::{self, GroupDocument};
-use super::model::{self, Scenario, BUILTINS};
-use super::runner::{run_scenario, Progress, RunContext, RunOptions};
+use crate::scenario::groups::{self, GroupDocument};
+use crate::scenario::model::{self, Scenario, BUILTINS};
+use crate::scenario::runner::{run_scenario, Progress, RunContext, RunOptions};
 use crate::store::RunKind;
 use crate::web::error::{WebError, WebResult};
 use crate::web::state::AppState;
@@ -92,7 +92,7 @@ async fn start(
     };
     let (tx, rx) = oneshot::channel::<i64>();
     let tx = Arc::new(Mutex::new(Some(tx)));
-    let observer: super::runner::Observer = Arc::new(move |p: &Progress| {
+    let observer: crate::scenario::runner::Observer = Arc::new(move |p: &Progress| {
         if let Progress::Started { run_id, .. } = p {
             if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
                 let _ = tx.send(*run_id);

@@ -6,9 +6,10 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 
-use super::alerts::AlertsDocument;
+use super::{render, PageResult};
+use crate::soak::alerts::AlertsDocument;
+use crate::store::AlertDelivery;
 use crate::units::{bytes, time};
-use crate::web::pages::{render, PageResult};
 use crate::web::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -32,7 +33,7 @@ pub struct AlertRow {
     pub device_id: Option<i64>,
     pub run_id: Option<i64>,
     pub text: String,
-    pub delivery: String,
+    pub delivery: &'static str,
     pub ok: bool,
     pub detail: String,
 }
@@ -46,7 +47,7 @@ struct AlertsPage {
 }
 
 async fn alerts(State(state): State<AppState>) -> PageResult {
-    let config = &state.config.soak.alerts;
+    let config = &state.config.alerts;
     let doc = AlertsDocument::load(&state.store, config, 500).await?;
     let rules = config
         .rules
@@ -56,7 +57,9 @@ async fn alerts(State(state): State<AppState>) -> PageResult {
             kind: r.kind.as_str().to_owned(),
             condition: match (r.bytes, r.bytes_per_hour, r.seconds) {
                 (Some(b), _, _) => format!("hin < {}", bytes(Some(b))),
-                (_, Some(b), _) => format!("falling faster than {}", super::views::rate(Some(b))),
+                (_, Some(b), _) => {
+                    format!("falling faster than {}", crate::soak::views::rate(Some(b)))
+                }
                 (_, _, Some(s)) => format!("silent for more than {s} s"),
                 _ => "every occurrence".into(),
             },
@@ -85,8 +88,8 @@ async fn alerts(State(state): State<AppState>) -> PageResult {
             device_id: a.device_id,
             run_id: a.run_id,
             text: a.text,
-            ok: a.delivery == "delivered" || a.delivery == "none",
-            delivery: a.delivery,
+            ok: matches!(a.delivery, AlertDelivery::Delivered | AlertDelivery::None),
+            delivery: a.delivery.as_str(),
             detail: a.detail.unwrap_or_default(),
         })
         .collect();
@@ -126,6 +129,6 @@ async fn firmware(State(state): State<AppState>) -> PageResult {
         .collect();
     render(&FirmwarePage {
         elves,
-        limit_mb: super::symbolize::ELF_LIMIT_BYTES / (1024 * 1024),
+        limit_mb: crate::soak::symbolize::ELF_LIMIT_BYTES / (1024 * 1024),
     })
 }

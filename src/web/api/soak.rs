@@ -7,10 +7,10 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::alerts::AlertsDocument;
-use super::crashes::RunCrashes;
-use super::symbolize::{check_elf, valid_version, ElfInfo, ELF_LIMIT_BYTES};
-use super::timeline::Timeline;
+use crate::soak::alerts::AlertsDocument;
+use crate::soak::crashes::RunCrashes;
+use crate::soak::symbolize::{check_elf, valid_version, ElfInfo, ELF_LIMIT_BYTES};
+use crate::soak::timeline::Timeline;
 use crate::web::error::{WebError, WebResult};
 use crate::web::state::AppState;
 
@@ -70,7 +70,7 @@ async fn firmware_list(State(state): State<AppState>) -> WebResult<Json<Vec<ElfI
 }
 
 fn version_param(version: &str) -> WebResult<String> {
-    let v = super::symbolize::normalize_version(version);
+    let v = crate::store::normalize_version(version);
     if !valid_version(&v) {
         return Err(WebError::BadRequest(format!(
             "firmware version {version:?} must be 1 to 64 of A-Z a-z 0-9 . _ + -"
@@ -118,6 +118,6 @@ async fn alerts(
 ) -> WebResult<Json<AlertsDocument>> {
     let limit = q.limit.unwrap_or(200).clamp(1, 5000);
     Ok(Json(
-        AlertsDocument::load(&state.store, &state.config.soak.alerts, limit).await?,
+        AlertsDocument::load(&state.store, &state.config.alerts, limit).await?,
     ))
 }

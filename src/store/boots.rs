@@ -1,0 +1,158 @@
+//! Reads for boot timelines: reset markers, crashes and activity across
+//! a device's runs. A boot is a `boot` event with `marker = "reset"` (the
+//! ROM prints one `rst:` line per boot).
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{EventRow, Result, Store};
+
+/// A run's id and the span it covers (`ended_us` is `None` while active).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct RunSpan {
+    pub id: i64,
+    pub started_us: i64,
+    pub ended_us: Option<i64>,
+}
+
+/// `run_id IN (…)` with every id bound.
+fn push_in_runs(q: &mut QueryBuilder<Sqlite>, runs: &[i64]) {
+    q.push(" run_id IN (");
+    let mut list = q.separated(", ");
+    for r in runs {
+        list.push_bind(*r);
+    }
+    q.push(")");
+}
+
+/// The window `ts_us >= from AND ts_us < to`.
+fn push_window(q: &mut QueryBuilder<Sqlite>, from_us: i64, to_us: i64) {
+    q.push(" AND ts_us >= ")
+        .push_bind(from_us)
+        .push(" AND ts_us < ")
+        .push_bind(to_us);
+}
+
+impl Store {
+    /// Every run of a device with its span.
+    #[tracing::instrument(skip(self))]
+    pub async fn device_run_spans(&self, device_id: i64) -> Result<Vec<RunSpan>> {
+        Ok(
+            sqlx::query_as("SELECT id, started_us, ended_us FROM runs WHERE device_id = ?")
+                .bind(device_id)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The device's runs that overlap `[from_us, to_us]`.
+    #[tracing::instrument(skip(self))]
+    pub async fn device_runs_overlapping(
+        &self,
+        device_id: i64,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM runs WHERE device_id = ? AND started_us <= ? \
+             AND COALESCE(ended_us, ?) >= ?",
+        )
+        .bind(device_id)
+        .bind(to_us)
+        .bind(i64::MAX)
+        .bind(from_us)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The time of the run's last snapshot.
+    #[tracing::instrument(skip(self))]
+    pub async fn last_snapshot_ts(&self, run_id: i64) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT MAX(ts_us) FROM snapshots WHERE run_id = ?")
+                .bind(run_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Reset markers and crash events in `runs` within `[from_us, to_us]`,
+    /// in time order, each with its run.
+    #[tracing::instrument(skip(self))]
+    pub async fn boot_markers(
+        &self,
+        runs: &[i64],
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<(i64, EventRow)>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT run_id, seq, line_no, ts_us, boot, kind, message, data FROM events WHERE",
+        );
+        push_in_runs(&mut q, runs);
+        q.push(" AND ts_us >= ")
+            .push_bind(from_us)
+            .push(" AND ts_us <= ")
+            .push_bind(to_us)
+            .push(
+                " AND (kind = 'crash' OR (kind = 'boot' AND json_extract(data, '$.marker') = 'reset')) \
+                 ORDER BY ts_us, run_id, seq",
+            );
+        let rows: Vec<sqlx::sqlite::SqliteRow> = q.build().fetch_all(&self.pool).await?;
+        use sqlx::{FromRow, Row};
+        rows.iter()
+            .map(|row| Ok((row.try_get("run_id")?, EventRow::from_row(row)?)))
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    /// The last reset marker in `runs` before `before_us`: the boot running
+    /// when a window opens (a soak starts mid-boot).
+    #[tracing::instrument(skip(self))]
+    pub async fn last_reset_before(&self, runs: &[i64], before_us: i64) -> Result<Option<i64>> {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT MAX(ts_us) FROM events WHERE");
+        push_in_runs(&mut q, runs);
+        q.push(" AND kind = 'boot' AND json_extract(data, '$.marker') = 'reset' AND ts_us < ")
+            .push_bind(before_us);
+        Ok(q.build_query_scalar().fetch_one(&self.pool).await?)
+    }
+
+    /// The last snapshot or non-boot event in `[from_us, to_us)`: how long a
+    /// boot ran before the next reset.
+    #[tracing::instrument(skip(self))]
+    pub async fn last_activity(
+        &self,
+        runs: &[i64],
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Option<i64>> {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT MAX(ts_us) FROM snapshots WHERE");
+        push_in_runs(&mut q, runs);
+        push_window(&mut q, from_us, to_us);
+        let snapshot: Option<i64> = q.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT MAX(ts_us) FROM events WHERE");
+        push_in_runs(&mut q, runs);
+        push_window(&mut q, from_us, to_us);
+        q.push(" AND kind NOT IN ('boot', 'status')");
+        let event: Option<i64> = q.build_query_scalar().fetch_one(&self.pool).await?;
+        Ok(snapshot.max(event))
+    }
+
+    /// The first `reset_reason` `/api/health` reported in `[from_us, to_us)`.
+    #[tracing::instrument(skip(self))]
+    pub async fn first_health_reset_reason(
+        &self,
+        runs: &[i64],
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Option<String>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT json_extract(raw, '$.reset_reason') FROM health_samples WHERE",
+        );
+        push_in_runs(&mut q, runs);
+        push_window(&mut q, from_us, to_us);
+        q.push(
+            " AND json_valid(raw) AND json_extract(raw, '$.reset_reason') IS NOT NULL \
+             ORDER BY ts_us LIMIT 1",
+        );
+        Ok(q.build_query_scalar().fetch_optional(&self.pool).await?)
+    }
+}

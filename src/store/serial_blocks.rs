@@ -1,0 +1,219 @@
+//! Serial lines past the retention window: deflated into blocks of
+//! [`BLOCK_LINES`] (or dropped), and read back merged with the raw lines so
+//! a page of the serial log looks the same before and after compaction.
+
+use std::io::{Read, Write};
+
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use flate2::Compression;
+use serde::Serialize;
+
+use super::{Result, SerialLineRow, SerialPage, Store, StoreError};
+
+/// Lines per compressed block.
+pub const BLOCK_LINES: i64 = 2000;
+pub const CODEC: &str = "deflate-json-v1";
+
+/// What one compaction or drop pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CompactionReport {
+    pub cutoff_us: i64,
+    pub lines_compacted: u64,
+    pub blocks_written: u64,
+    pub lines_dropped: u64,
+}
+
+fn encode(lines: &[SerialLineRow]) -> std::io::Result<Vec<u8>> {
+    let rows: Vec<(i64, i64, i64, &str)> = lines
+        .iter()
+        .map(|l| (l.line_no, l.ts_us, l.flags, l.text.as_str()))
+        .collect();
+    let json = serde_json::to_vec(&rows).map_err(std::io::Error::other)?;
+    let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(&json)?;
+    enc.finish()
+}
+
+fn decode(codec: &str, data: &[u8]) -> Result<Vec<SerialLineRow>> {
+    if codec != CODEC {
+        return Err(StoreError::Conflict(format!(
+            "unknown serial block codec {codec:?}"
+        )));
+    }
+    let mut json = Vec::new();
+    DeflateDecoder::new(data)
+        .read_to_end(&mut json)
+        .map_err(|e| StoreError::Conflict(format!("corrupt serial block: {e}")))?;
+    let rows: Vec<(i64, i64, i64, String)> = serde_json::from_slice(&json)?;
+    Ok(rows
+        .into_iter()
+        .map(|(line_no, ts_us, flags, text)| SerialLineRow {
+            line_no,
+            ts_us,
+            text,
+            flags,
+        })
+        .collect())
+}
+
+/// ASCII case-insensitive substring match, as SQLite's `LIKE` is.
+fn matches(text: &str, needle_lower: &str) -> bool {
+    text.to_ascii_lowercase().contains(needle_lower)
+}
+
+impl Store {
+    /// Deflates every raw line older than `cutoff_us` into blocks.
+    #[tracing::instrument(skip(self))]
+    pub async fn compact_serial_before(&self, cutoff_us: i64) -> Result<CompactionReport> {
+        let mut report = CompactionReport {
+            cutoff_us,
+            ..Default::default()
+        };
+        let runs: Vec<i64> =
+            sqlx::query_scalar("SELECT DISTINCT run_id FROM serial_lines WHERE ts_us < ?")
+                .bind(cutoff_us)
+                .fetch_all(&self.pool)
+                .await?;
+        for run in runs {
+            loop {
+                let lines: Vec<SerialLineRow> = sqlx::query_as(
+                    "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = ? \
+                 AND ts_us < ? ORDER BY line_no LIMIT ?",
+                )
+                .bind(run)
+                .bind(cutoff_us)
+                .bind(BLOCK_LINES)
+                .fetch_all(&self.pool)
+                .await?;
+                let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+                    break;
+                };
+                let data = encode(&lines).map_err(|e| StoreError::Conflict(e.to_string()))?;
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                "INSERT OR REPLACE INTO serial_blocks (run_id, first_line, last_line, first_ts, \
+                 last_ts, lines, codec, data) VALUES (?,?,?,?,?,?,?,?)",
+            )
+            .bind(run)
+            .bind(first.line_no)
+            .bind(last.line_no)
+            .bind(lines.iter().map(|l| l.ts_us).min().unwrap_or(first.ts_us))
+            .bind(lines.iter().map(|l| l.ts_us).max().unwrap_or(last.ts_us))
+            .bind(lines.len() as i64)
+            .bind(CODEC)
+            .bind(&data)
+            .execute(&mut *tx)
+            .await?;
+                sqlx::query(
+                    "DELETE FROM serial_lines WHERE run_id = ? AND line_no >= ? AND line_no <= ? \
+                 AND ts_us < ?",
+                )
+                .bind(run)
+                .bind(first.line_no)
+                .bind(last.line_no)
+                .bind(cutoff_us)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                report.lines_compacted += lines.len() as u64;
+                report.blocks_written += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Deletes every raw line older than `cutoff_us` (in batches).
+    #[tracing::instrument(skip(self))]
+    pub async fn drop_serial_before(&self, cutoff_us: i64) -> Result<CompactionReport> {
+        let mut report = CompactionReport {
+            cutoff_us,
+            ..Default::default()
+        };
+        loop {
+            // Batches keep each write transaction short while ingest goes on.
+            let n = sqlx::query(
+                "DELETE FROM serial_lines WHERE (run_id, line_no) IN \
+             (SELECT run_id, line_no FROM serial_lines WHERE ts_us < ? LIMIT 20000)",
+            )
+            .bind(cutoff_us)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            report.lines_dropped += n;
+            if n < 20_000 {
+                break;
+            }
+        }
+        Ok(report)
+    }
+
+    /// True when the run has compacted lines.
+    pub async fn has_serial_blocks(&self, run_id: i64) -> Result<bool> {
+        let n: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM serial_blocks WHERE run_id = ? LIMIT 1")
+                .bind(run_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(n.is_some())
+    }
+
+    /// `Store::serial_lines` for a run with compacted blocks: the blocks'
+    /// lines and the remaining raw lines, merged in line order.
+    pub(super) async fn serial_lines_with_blocks(
+        &self,
+        run_id: i64,
+        offset: i64,
+        limit: i64,
+        search: Option<&str>,
+    ) -> Result<SerialPage> {
+        let blocks: Vec<(i64, i64, i64, String)> = sqlx::query_as(
+        "SELECT first_line, last_line, lines, codec FROM serial_blocks WHERE run_id = ? ORDER BY first_line",
+    )
+    .bind(run_id)
+    .fetch_all(&self.pool)
+    .await?;
+        let offset = offset.max(0);
+        let limit = limit.max(0);
+        let needle = search.map(str::to_ascii_lowercase);
+        let mut out: Vec<SerialLineRow> = Vec::new();
+        let mut total = 0i64;
+        let mut skipped = 0i64;
+        for (first, _last, lines, codec) in &blocks {
+            // Without a search, a block wholly outside the page needs no decoding.
+            if needle.is_none() && (skipped + lines <= offset || out.len() as i64 >= limit) {
+                if skipped + lines <= offset {
+                    skipped += lines;
+                }
+                total += lines;
+                continue;
+            }
+            let data: Vec<u8> = sqlx::query_scalar(
+                "SELECT data FROM serial_blocks WHERE run_id = ? AND first_line = ?",
+            )
+            .bind(run_id)
+            .bind(first)
+            .fetch_one(&self.pool)
+            .await?;
+            for r in decode(codec, &data)? {
+                if needle.as_deref().is_some_and(|n| !matches(&r.text, n)) {
+                    continue;
+                }
+                total += 1;
+                if skipped < offset {
+                    skipped += 1;
+                } else if (out.len() as i64) < limit {
+                    out.push(r);
+                }
+            }
+        }
+        // The raw lines, paged with what is left of the offset.
+        let live = self
+            .serial_lines_raw(run_id, offset - skipped, limit - out.len() as i64, search)
+            .await?;
+        total += live.total;
+        out.extend(live.lines);
+        out.sort_by_key(|l| l.line_no);
+        Ok(SerialPage { total, lines: out })
+    }
+}
