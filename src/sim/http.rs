@@ -2,7 +2,6 @@
 //! endpoints (DESIGN.md), each doing its memory work on the device model.
 //! Every request is recorded (method, path with query, status, time).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -18,7 +17,6 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use super::device::{DeviceFault, GcOutcome};
-use super::error::SimError;
 use super::shared::{HttpFault, RecordedRequest, Shared};
 
 /// What `GET /api/config` shows instead of a stored secret.
@@ -31,23 +29,13 @@ const SLOW_ANSWER: Duration = Duration::from_secs(2);
 type AppState = Arc<Shared>;
 
 /// Binds and serves until the returned task is aborted.
-pub async fn serve(
-    shared: AppState,
-    addr: SocketAddr,
-) -> Result<(SocketAddr, JoinHandle<()>), SimError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| SimError::Bind { addr, source })?;
-    let local = listener
-        .local_addr()
-        .map_err(|source| SimError::Bind { addr, source })?;
+pub fn serve(shared: AppState, listener: TcpListener) -> JoinHandle<()> {
     let app = router(shared);
-    let task = tokio::spawn(async move {
+    tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!("twin HTTP server stopped: {e}");
         }
-    });
-    Ok((local, task))
+    })
 }
 
 fn router(shared: AppState) -> Router {

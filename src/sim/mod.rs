@@ -116,20 +116,19 @@ impl Twin {
             .auth
             .as_ref()
             .map(|(user, pass)| http::basic_auth_header(user, pass));
-        // Bind first: the device prints the address it answers on.
-        let listener_probe = tokio::net::TcpListener::bind(config.http_addr)
+        // Bind first: the device prints the address it answers on. The
+        // listener is kept (not dropped and bound again), so no other
+        // process can take the port in between.
+        let listener = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .map_err(|source| SimError::Bind {
                 addr: config.http_addr,
                 source,
             })?;
-        let http_addr = listener_probe
-            .local_addr()
-            .map_err(|source| SimError::Bind {
-                addr: config.http_addr,
-                source,
-            })?;
-        drop(listener_probe);
+        let http_addr = listener.local_addr().map_err(|source| SimError::Bind {
+            addr: config.http_addr,
+            source,
+        })?;
 
         let device = Device::new(DeviceSettings {
             profile: config.profile,
@@ -150,7 +149,7 @@ impl Twin {
         let mut tasks = vec![serial::spawn_writer(port, rx, serial_faults, dropped)];
         shared.with_device(|d| d.power_on());
 
-        let (http_addr, http_task) = http::serve(shared.clone(), http_addr).await?;
+        let http_task = http::serve(shared.clone(), listener);
         tasks.push(http_task);
         tasks.push(spawn_every(shared.clone(), config.hb_interval, |d| {
             d.heartbeat()

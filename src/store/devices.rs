@@ -171,11 +171,28 @@ impl Store {
 
     /// Creates the device or updates the one with the same name (configured
     /// devices are upserted at every start).
+    /// One statement, so two servers starting at once cannot both insert.
+    #[tracing::instrument(skip(self))]
     pub async fn upsert_device(&self, spec: &DeviceSpec) -> Result<DeviceRecord> {
-        match self.device_by_name(&spec.name).await? {
-            Some(existing) => self.update_device(existing.id, spec).await,
-            None => self.create_device(spec).await,
-        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO devices (name, serial_path, baud, url, health_interval_s, auth, board, \
+             created_us) VALUES (?,?,?,?,?,?,?,?) \
+             ON CONFLICT(name) DO UPDATE SET serial_path = excluded.serial_path, \
+             baud = excluded.baud, url = excluded.url, \
+             health_interval_s = excluded.health_interval_s, auth = excluded.auth, \
+             board = excluded.board RETURNING id",
+        )
+        .bind(&spec.name)
+        .bind(&spec.serial)
+        .bind(spec.baud)
+        .bind(&spec.url)
+        .bind(spec.health_interval_s)
+        .bind(&spec.auth)
+        .bind(&spec.board)
+        .bind(now_us())
+        .fetch_one(&self.pool)
+        .await?;
+        self.device(id).await
     }
 
     /// Deletes the device; its runs are kept (their device becomes unknown).

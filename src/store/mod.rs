@@ -113,3 +113,69 @@ impl Store {
 pub fn now_us() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database made by the migrations before the constraints existed
+    /// keeps every row (and its children: dropping `runs` with foreign keys
+    /// on would have cascaded into the snapshots) and afterwards rejects
+    /// values outside each enum.
+    #[tokio::test]
+    async fn constraints_migration_keeps_old_rows_and_rejects_unknown_values() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("old.db");
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let old = SqlitePool::connect_with(options).await.expect("open");
+        sqlx::migrate!("./migrations")
+            .run_to(4, &old)
+            .await
+            .expect("old schema");
+        for sql in [
+            "INSERT INTO devices (id, name, created_us) VALUES (1, 'desk', 0)",
+            "INSERT INTO runs (id, device_id, kind, status, started_us) VALUES (7, 1, 'soak', 'completed', 0)",
+            "INSERT INTO snapshots (run_id, seq, ts_us, tag, hin) VALUES (7, 1, 0, 'hb', 20912)",
+            "INSERT INTO experiments (id, status, created_us, updated_us) VALUES (3, 'accepted', 0, 0)",
+            "INSERT INTO experiment_runs (experiment_id, run_id) VALUES (3, 7)",
+            "INSERT INTO alerts (ts_us, rule, kind, text, delivery) VALUES (0, 'r', 'offline', 't', 'failed')",
+        ] {
+            sqlx::query(sql).execute(&old).await.expect(sql);
+        }
+        old.close().await;
+
+        let store = Store::open(&path).await.expect("migrate");
+        let run = store.run(7).await.expect("run kept");
+        assert_eq!(
+            (run.kind, run.status),
+            (RunKind::Soak, RunStatus::Completed)
+        );
+        assert_eq!(store.snapshots(7).await.expect("snapshots").len(), 1);
+        let linked: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM experiment_runs WHERE run_id = 7")
+                .fetch_one(&store.pool)
+                .await
+                .expect("count");
+        assert_eq!(linked, 1);
+        assert_eq!(
+            store.alerts(10).await.expect("alerts")[0].delivery,
+            AlertDelivery::Failed
+        );
+
+        for bad in [
+            "INSERT INTO runs (kind, status, started_us) VALUES ('bogus', 'active', 0)",
+            "UPDATE runs SET status = 'paused' WHERE id = 7",
+            "UPDATE alerts SET delivery = 'lost'",
+            "UPDATE experiments SET status = 'maybe'",
+        ] {
+            let err = sqlx::query(bad).execute(&store.pool).await.expect_err(bad);
+            assert!(
+                err.to_string().contains("CHECK constraint failed"),
+                "{bad}: {err}"
+            );
+        }
+    }
+}
