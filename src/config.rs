@@ -68,12 +68,98 @@ impl FileConfig {
     }
 }
 
+/// Options every command takes (`global`, so they may follow the
+/// subcommand): the database, the config file, and the acceptance
+/// criteria. Resolved once, at the top of the CLI, into [`Settings`], so
+/// `runs show`, `compare`, `export`, `run` and the server judge a run the
+/// same way.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SharedArgs {
+    /// SQLite database file [default: `db` in the config file, else ./heaplab.db; `demo` uses one in the OS temp dir].
+    #[arg(long, env = "HEAPLAB_DB", global = true)]
+    pub db: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, env = "HEAPLAB_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub criteria: CriteriaArgs,
+}
+
+/// The acceptance criteria as flags and `HEAPLAB_*` variables; each wins
+/// over the config file's `[acceptance]` table.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CriteriaArgs {
+    /// Acceptance: lowest acceptable internal minimum free, bytes [default: 102400].
+    #[arg(long, env = "HEAPLAB_HIN_MIN_BYTES", global = true)]
+    pub hin_min_bytes: Option<i64>,
+    /// Acceptance: steady-state fragmentation must stay below this percent [default: 40].
+    #[arg(long, env = "HEAPLAB_STEADY_FRAG_MAX_PERCENT", global = true)]
+    pub steady_frag_max_percent: Option<i64>,
+    /// Acceptance: a tripwire does not fail the verdict.
+    #[arg(long, env = "HEAPLAB_ALLOW_TRIPWIRE", global = true)]
+    pub allow_tripwire: Option<bool>,
+    /// Acceptance: a crash marker does not fail the verdict.
+    #[arg(long, env = "HEAPLAB_ALLOW_CRASH", global = true)]
+    pub allow_crash: Option<bool>,
+    /// Acceptance: allocation failures do not fail the verdict.
+    #[arg(long, env = "HEAPLAB_ALLOW_ALLOC_FAILURES", global = true)]
+    pub allow_alloc_failures: Option<bool>,
+}
+
+impl CriteriaArgs {
+    /// The file's criteria (or the plan's defaults) with every flag applied.
+    pub fn apply(&self, base: AcceptanceCriteria) -> AcceptanceCriteria {
+        let mut c = base;
+        if let Some(v) = self.hin_min_bytes {
+            c.hin_min_bytes = v;
+        }
+        if let Some(v) = self.steady_frag_max_percent {
+            c.steady_frag_max_percent = v;
+        }
+        if let Some(v) = self.allow_tripwire {
+            c.allow_tripwire = v;
+        }
+        if let Some(v) = self.allow_crash {
+            c.allow_crash = v;
+        }
+        if let Some(v) = self.allow_alloc_failures {
+            c.allow_alloc_failures = v;
+        }
+        c
+    }
+}
+
+/// What every command runs with, resolved once from [`SharedArgs`].
+#[derive(Debug, Default)]
+pub struct Settings {
+    /// The config file as read (defaults when there is none).
+    pub file: FileConfig,
+    pub db: PathBuf,
+    pub criteria: AcceptanceCriteria,
+}
+
+impl Settings {
+    /// Flags and environment win over the file, the file over defaults.
+    pub fn resolve(args: &SharedArgs, default_db: &Path) -> Result<Self, ConfigError> {
+        let mut file = match &args.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let db = args
+            .db
+            .clone()
+            .or(file.db.take())
+            .unwrap_or_else(|| default_db.to_owned());
+        let criteria = args
+            .criteria
+            .apply(file.acceptance.take().unwrap_or_default());
+        Ok(Settings { file, db, criteria })
+    }
+}
+
 /// Flags of `heaplab serve` (and `heaplab demo`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
-    /// TOML configuration file.
-    #[arg(long, env = "HEAPLAB_CONFIG")]
-    pub config: Option<PathBuf>,
     /// Address to serve the dashboard and API on [default: 127.0.0.1:8080].
     #[arg(long, env = "HEAPLAB_BIND")]
     pub bind: Option<SocketAddr>,
@@ -83,21 +169,6 @@ pub struct ServeArgs {
     /// Require the token for reads too.
     #[arg(long, env = "HEAPLAB_AUTH_READ")]
     pub auth_read: Option<bool>,
-    /// Acceptance: lowest acceptable internal minimum free, bytes [default: 102400].
-    #[arg(long, env = "HEAPLAB_HIN_MIN_BYTES")]
-    pub hin_min_bytes: Option<i64>,
-    /// Acceptance: steady-state fragmentation must stay below this percent [default: 40].
-    #[arg(long, env = "HEAPLAB_STEADY_FRAG_MAX_PERCENT")]
-    pub steady_frag_max_percent: Option<i64>,
-    /// Acceptance: a tripwire does not fail the verdict.
-    #[arg(long, env = "HEAPLAB_ALLOW_TRIPWIRE")]
-    pub allow_tripwire: Option<bool>,
-    /// Acceptance: a crash marker does not fail the verdict.
-    #[arg(long, env = "HEAPLAB_ALLOW_CRASH")]
-    pub allow_crash: Option<bool>,
-    /// Acceptance: allocation failures do not fail the verdict.
-    #[arg(long, env = "HEAPLAB_ALLOW_ALLOC_FAILURES")]
-    pub allow_alloc_failures: Option<bool>,
     /// Largest accepted request body (imports), megabytes [default: 64].
     #[arg(long, env = "HEAPLAB_BODY_LIMIT_MB")]
     pub body_limit_mb: Option<usize>,
@@ -122,31 +193,8 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    pub fn resolve(
-        args: &ServeArgs,
-        db_flag: Option<&Path>,
-        default_db: &Path,
-    ) -> Result<Self, ConfigError> {
-        let file = match &args.config {
-            Some(path) => FileConfig::load(path)?,
-            None => FileConfig::default(),
-        };
-        let mut criteria = file.acceptance.unwrap_or_default();
-        if let Some(v) = args.hin_min_bytes {
-            criteria.hin_min_bytes = v;
-        }
-        if let Some(v) = args.steady_frag_max_percent {
-            criteria.steady_frag_max_percent = v;
-        }
-        if let Some(v) = args.allow_tripwire {
-            criteria.allow_tripwire = v;
-        }
-        if let Some(v) = args.allow_crash {
-            criteria.allow_crash = v;
-        }
-        if let Some(v) = args.allow_alloc_failures {
-            criteria.allow_alloc_failures = v;
-        }
+    pub fn resolve(args: &ServeArgs, settings: Settings) -> Result<Self, ConfigError> {
+        let Settings { file, db, criteria } = settings;
         let mut devices = file.devices;
         for spec in &args.devices {
             let device = parse_device_flag(spec)?;
@@ -156,10 +204,7 @@ impl ServerConfig {
         }
         let config = ServerConfig {
             bind: args.bind.or(file.bind).unwrap_or(default_bind()),
-            db: db_flag
-                .map(Path::to_owned)
-                .or(file.db)
-                .unwrap_or_else(|| default_db.to_owned()),
+            db,
             auth_token: args
                 .auth_token
                 .clone()
@@ -251,15 +296,22 @@ mod tests {
             "bind = \"127.0.0.1:9000\"\n[acceptance]\nhin_min_bytes = 50000\n\n[[device]]\nname = \"desk\"\nserial = \"/dev/ttyACM0\"\n",
         )
         .expect("write");
-        let args = ServeArgs {
+        let shared = SharedArgs {
             config: Some(path),
-            steady_frag_max_percent: Some(30),
-            allow_crash: Some(true),
+            criteria: CriteriaArgs {
+                steady_frag_max_percent: Some(30),
+                allow_crash: Some(true),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let args = ServeArgs {
             body_limit_mb: Some(8),
             devices: vec!["name=desk,url=http://10.0.0.2,health_interval_s=0".into()],
             ..Default::default()
         };
-        let c = ServerConfig::resolve(&args, None, Path::new("x.db")).expect("resolve");
+        let settings = Settings::resolve(&shared, Path::new("x.db")).expect("settings");
+        let c = ServerConfig::resolve(&args, settings).expect("resolve");
         assert_eq!(c.bind.port(), 9000);
         assert_eq!(c.criteria.hin_min_bytes, 50_000);
         assert_eq!(c.criteria.steady_frag_max_percent, 30);
@@ -287,8 +339,9 @@ mod default_tests {
 
     #[test]
     fn no_config_at_all_is_valid() {
-        let c = ServerConfig::resolve(&ServeArgs::default(), None, Path::new("x.db"))
-            .expect("defaults are valid");
+        let settings =
+            Settings::resolve(&SharedArgs::default(), Path::new("x.db")).expect("settings");
+        let c = ServerConfig::resolve(&ServeArgs::default(), settings).expect("defaults are valid");
         assert!(c.soak.alerts.rules.is_empty());
         assert!(c.soak.alerts.queue > 0);
     }

@@ -56,6 +56,53 @@ pub fn num(v: Option<i64>) -> String {
     v.map_or_else(|| DASH.into(), grouped)
 }
 
+/// `20912`: no grouping, for terminal tables that align on the right and
+/// for values a script may copy.
+pub fn plain(v: Option<i64>) -> String {
+    v.map_or_else(|| DASH.into(), |v| v.to_string())
+}
+
+/// `+1024` / `-512` / `+0`: a delta in a terminal table.
+pub fn signed(v: Option<i64>) -> String {
+    v.map_or_else(|| DASH.into(), |v| format!("{v:+}"))
+}
+
+/// `20912 B`, `37 %`, or the bare number when the unit is empty (counts).
+pub fn with_unit(v: Option<i64>, unit: &str) -> String {
+    match (v, unit) {
+        (None, _) => DASH.into(),
+        (Some(v), "") => v.to_string(),
+        (Some(v), u) => format!("{v} {u}"),
+    }
+}
+
+/// `20884`, `20884.5` (one decimal only when there is a fraction), with the
+/// unit when there is one: medians and means of a run group.
+pub fn stat_value(v: Option<f64>, unit: &str) -> String {
+    match v {
+        None => DASH.into(),
+        Some(v) => {
+            let s = if v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.1}")
+            };
+            if unit.is_empty() {
+                s
+            } else {
+                format!("{s} {unit}")
+            }
+        }
+    }
+}
+
+/// `2026-01-09 11:15:35` (UTC, for terminal columns that say so once).
+pub fn time_short(us: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(us)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| DASH.into())
+}
+
 /// `2026-01-09 11:15:35 UTC`
 pub fn time(us: i64) -> String {
     chrono::DateTime::<chrono::Utc>::from_timestamp_micros(us)

@@ -59,9 +59,7 @@ async fn start(
         twins.push(twin);
     }
     let config = ServerConfig {
-        bind: "127.0.0.1:0"
-            .parse()
-            .map_err(|e| CliError::Failed(format!("{e}")))?,
+        bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         db: dir.join(format!("bench-{n}.db")),
         auth_token: None,
         auth_read: false,
@@ -74,7 +72,7 @@ async fn start(
 }
 
 pub async fn ingest(args: &IngestBenchArgs) -> Result<(), CliError> {
-    let dir = tempfile::tempdir().map_err(|e| CliError::Failed(e.to_string()))?;
+    let dir = tempfile::tempdir()?;
     let phase = Duration::from_secs(args.seconds.max(2));
 
     // Phase 1: sustained throughput (lines parsed, recorded and committed).
@@ -114,11 +112,9 @@ pub async fn ingest(args: &IngestBenchArgs) -> Result<(), CliError> {
     let base = srv.url();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let devices: serde_json::Value = reqwest::get(format!("{base}/api/v1/devices"))
-        .await
-        .map_err(|e| CliError::Failed(e.to_string()))?
+        .await?
         .json()
-        .await
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+        .await?;
     let ids: Vec<i64> = devices
         .as_array()
         .map(|a| a.iter().filter_map(|d| d["id"].as_i64()).collect())

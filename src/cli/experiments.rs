@@ -48,14 +48,11 @@ pub async fn run(
     command: ExperimentsCommand,
     criteria: &AcceptanceCriteria,
 ) -> Result<ExitCode, CliError> {
-    let fail = |e: experiments::ExperimentError| CliError::Failed(e.to_string());
     match command {
         ExperimentsCommand::Import { file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| CliError::Failed(format!("cannot read {}: {e}", file.display())))?;
-            let outcome = experiments::import_markdown(store, &text, criteria)
-                .await
-                .map_err(fail)?;
+            let outcome = experiments::import_markdown(store, &text, criteria).await?;
             println!(
                 "{}: {} experiment row(s) imported, {} already in the log",
                 file.display(),
@@ -64,9 +61,7 @@ pub async fn run(
             );
         }
         ExperimentsCommand::Export { format, out } => {
-            let views = experiments::list(store, &ExperimentFilter::default(), criteria)
-                .await
-                .map_err(fail)?;
+            let views = experiments::list(store, &ExperimentFilter::default(), criteria).await?;
             let text = experiments::export(&views, format);
             match out {
                 Some(path) => {
@@ -96,8 +91,7 @@ pub async fn run(
                 },
                 criteria,
             )
-            .await
-            .map_err(fail)?;
+            .await?;
             if views.is_empty() {
                 println!("no experiments: `heaplab experiments import PLAN.md` or add one in the dashboard");
             } else {
@@ -115,9 +109,7 @@ pub async fn run(
             if let Some(group) = group {
                 store.link_experiment_group(experiment, group).await?;
             }
-            let v = experiments::view(store, experiment, criteria)
-                .await
-                .map_err(fail)?;
+            let v = experiments::view(store, experiment, criteria).await?;
             println!(
                 "{}",
                 experiments::export(std::slice::from_ref(&v), ExportFormat::Markdown)
@@ -204,9 +196,7 @@ pub async fn record(
         max_regression: 2048,
         ..Default::default()
     };
-    let summary = crate::cli::scenario::execute(&run_args, db, true)
-        .await
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let summary = crate::cli::scenario::execute(&run_args, db, criteria, true).await?;
     let store = Store::open(db).await?;
     let board = match (&args.board, &args.target.device) {
         (Some(b), _) => b.clone(),
@@ -247,9 +237,7 @@ pub async fn record(
             }
         }
     }
-    let view = experiments::view(&store, created.id, criteria)
-        .await
-        .map_err(|e| CliError::Failed(e.to_string()))?;
+    let view = experiments::view(&store, created.id, criteria).await?;
     println!("\nexperiment #{} recorded:", created.id);
     let table = experiments::export(std::slice::from_ref(&view), ExportFormat::Markdown);
     println!("{}", table.lines().last().unwrap_or_default());

@@ -8,7 +8,8 @@ mod retention;
 pub mod scenario;
 mod serve;
 
-/// The database used when neither `--db` nor `HEAPLAB_DB` names one.
+/// The database used when neither `--db`, `HEAPLAB_DB` nor the config
+/// file names one.
 pub const DEFAULT_DB: &str = "heaplab.db";
 
 use std::io::IsTerminal;
@@ -17,10 +18,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::analysis::AcceptanceCriteria;
-use crate::config::{ConfigError, ServeArgs};
+use crate::config::{ConfigError, ServeArgs, Settings, SharedArgs};
+use crate::experiments::ExperimentError;
 use crate::recorder::{import_path, ImportError, ImportOptions};
 use crate::report::{self, ReportError, RunDocument};
+use crate::scenario::ScenarioError;
 use crate::server::ServeError;
 use crate::sim::{SimArgs, SimError};
 use crate::store::{RunFilter, Store, StoreError};
@@ -28,9 +30,8 @@ use crate::store::{RunFilter, Store, StoreError};
 #[derive(Debug, Parser)]
 #[command(name = "heaplab", version, about = "A memory lab for ESP32 firmware teams", long_about = None)]
 pub struct Cli {
-    /// SQLite database file [default: ./heaplab.db; `demo` uses one in the OS temp dir].
-    #[arg(long, env = "HEAPLAB_DB", global = true)]
-    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub shared: SharedArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -150,6 +151,15 @@ pub enum CliError {
     Serve(#[from] ServeError),
     #[error(transparent)]
     Sim(#[from] SimError),
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Experiment(#[from] ExperimentError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("HTTP: {0}")]
+    Http(#[from] reqwest::Error),
+    /// A usage problem clap cannot express, or a summary of failures.
     #[error("{0}")]
     Failed(String),
 }
@@ -177,10 +187,16 @@ fn init_tracing() {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, CliError> {
-    let db = cli.db.clone();
+    // The one place the database path, the config file and the acceptance
+    // criteria are resolved; everything below gets values.
+    let default_db = match cli.command {
+        Command::Demo(_) => std::env::temp_dir().join("heaplab-demo.db"),
+        _ => PathBuf::from(DEFAULT_DB),
+    };
+    let settings = Settings::resolve(&cli.shared, &default_db)?;
     let command = match cli.command {
-        Command::Serve(args) => return serve::serve(&args, db.as_deref()).await,
-        Command::Demo(args) => return serve::demo(&args, db.as_deref()).await,
+        Command::Serve(args) => return serve::serve(&args, settings).await,
+        Command::Demo(args) => return serve::demo(&args, settings).await,
         Command::Bench(BenchCommand::Ingest(args)) => {
             bench::ingest(&args).await?;
             return Ok(ExitCode::SUCCESS);
@@ -189,15 +205,16 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             crate::sim::run_cli(args).await?;
             return Ok(ExitCode::SUCCESS);
         }
-        Command::Run(args) => return Ok(crate::cli::scenario::run(args, db.as_deref()).await),
+        Command::Run(args) => {
+            return Ok(scenario::run(args, &settings.db, &settings.criteria).await)
+        }
         Command::Experiment(experiments::ExperimentCommand::Record(args)) => {
-            let db = db.unwrap_or_else(|| PathBuf::from(DEFAULT_DB));
-            return experiments::record(args, &db, &AcceptanceCriteria::default()).await;
+            return experiments::record(args, &settings.db, &settings.criteria).await;
         }
         other => other,
     };
-    let store = Store::open(db.as_deref().unwrap_or(std::path::Path::new(DEFAULT_DB))).await?;
-    let criteria = AcceptanceCriteria::default();
+    let store = Store::open(&settings.db).await?;
+    let criteria = &settings.criteria;
     match command {
         Command::Serve(_)
         | Command::Demo(_)
@@ -208,7 +225,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             unreachable!("handled above")
         }
         Command::Import(args) => import(&store, args).await,
-        Command::Experiments(command) => experiments::run(&store, command, &criteria).await,
+        Command::Experiments(command) => experiments::run(&store, command, criteria).await,
         Command::Runs(RunsCommand::List {
             scenario,
             limit,
@@ -229,7 +246,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs(RunsCommand::Show { id, json }) => {
-            let doc = RunDocument::load(&store, id, &criteria).await?;
+            let doc = RunDocument::load(&store, id, criteria).await?;
             if json {
                 print::json(&doc);
             } else {
@@ -238,7 +255,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs(RunsCommand::Export { id, out }) => {
-            report::export(&store, id, &out, &criteria).await?;
+            report::export(&store, id, &out, criteria).await?;
             println!("run {id} exported to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -247,16 +264,14 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             group_b: Some(b),
             json,
             ..
-        }) => crate::cli::scenario::compare(&store, &a, &b, json)
-            .await
-            .map_err(|e| CliError::Failed(e.to_string())),
+        }) => Ok(scenario::compare(&store, &a, &b, criteria, json).await?),
         Command::Compare(args) => {
             let (Some(a), Some(b)) = (args.a, args.b) else {
                 return Err(CliError::Failed(
                     "compare needs runs A B, or --a and --b".into(),
                 ));
             };
-            let doc = report::compare(&store, a, b, &criteria).await?;
+            let doc = report::compare(&store, a, b, criteria).await?;
             if args.json {
                 print::json(&doc);
             } else {
@@ -264,9 +279,9 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Retention(command) => crate::cli::retention::run(&store, command)
-            .await
-            .map_err(CliError::Failed),
+        Command::Retention(command) => {
+            retention::run(&store, command, settings.file.retention).await
+        }
     }
 }
 

@@ -7,26 +7,13 @@ use crate::harness::per_tag_table;
 use crate::recorder::ImportOutcome;
 use crate::report::{ComparisonDocument, RunDocument};
 use crate::store::RunRecord;
+use crate::units::{plain, signed, time_short};
 
 pub fn json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         Err(e) => eprintln!("error: cannot print JSON: {e}"),
     }
-}
-
-fn num(v: Option<i64>) -> String {
-    v.map_or_else(|| "–".to_owned(), |v| v.to_string())
-}
-
-fn signed(v: Option<i64>) -> String {
-    v.map_or_else(|| "–".to_owned(), |v| format!("{v:+}"))
-}
-
-fn when(us: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_micros(us)
-        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
 }
 
 pub fn import_outcome(o: &ImportOutcome) {
@@ -67,7 +54,7 @@ pub fn run_list(runs: &[RunRecord]) {
         println!(
             "{:>5}  {:<19}  {:<8}  {:<10}  {:<11}  {}",
             r.id,
-            when(r.started_us),
+            time_short(r.started_us),
             format!("{:?}", r.kind).to_lowercase(),
             r.scenario.as_deref().unwrap_or("-"),
             r.status.as_str(),
@@ -81,9 +68,9 @@ pub fn run_document(doc: &RunDocument) {
     let d = &doc.report.derived;
     println!("run {}  {}", r.id, r.label.as_deref().unwrap_or(""));
     println!("  scenario:  {}", r.scenario.as_deref().unwrap_or("-"));
-    println!("  started:   {} UTC", when(r.started_us));
+    println!("  started:   {} UTC", time_short(r.started_us));
     if let Some(end) = r.ended_us {
-        println!("  ended:     {} UTC", when(end));
+        println!("  ended:     {} UTC", time_short(end));
     }
     println!("  status:    {}", r.status.as_str());
     println!(
@@ -104,12 +91,12 @@ pub fn run_document(doc: &RunDocument) {
     }
     println!();
     println!("derived");
-    println!("  hin_min         {:>10} B", num(d.hin_min));
-    println!("  hm_min          {:>10} B", num(d.hm_min));
-    println!("  pf_min          {:>10} B", num(d.pf_min));
-    println!("  pm_min          {:>10} B", num(d.pm_min));
-    println!("  frag_max        {:>10} %", num(d.frag_max));
-    println!("  steady_frag_max {:>10} %", num(d.steady_frag_max));
+    println!("  hin_min         {:>10} B", plain(d.hin_min));
+    println!("  hm_min          {:>10} B", plain(d.hm_min));
+    println!("  pf_min          {:>10} B", plain(d.pf_min));
+    println!("  pm_min          {:>10} B", plain(d.pm_min));
+    println!("  frag_max        {:>10} %", plain(d.frag_max));
+    println!("  steady_frag_max {:>10} %", plain(d.steady_frag_max));
     println!("  alloc_failures  {:>10}", d.alloc_failures);
     println!("  reboots         {:>10}", d.reboots);
     println!("  snapshots       {:>10}", d.snapshots);
@@ -118,11 +105,11 @@ pub fn run_document(doc: &RunDocument) {
         println!(
             "  tripwire        fired at {} (hin {} B < {} B)",
             d.tripwire.tag.as_deref().unwrap_or("?"),
-            num(d.tripwire.hin),
-            num(d.tripwire.threshold)
+            plain(d.tripwire.hin),
+            plain(d.tripwire.threshold)
         );
         for t in &d.tripwire.worst_stacks {
-            println!("    {:<16} stack_rem {:>6} B", t.name, num(t.stack_rem));
+            println!("    {:<16} stack_rem {:>6} B", t.name, plain(t.stack_rem));
         }
     } else {
         println!("  tripwire        not fired");
@@ -131,7 +118,7 @@ pub fn run_document(doc: &RunDocument) {
         println!(
             "  panic           {} at line {}: {}",
             d.panic.kind.as_deref().unwrap_or("?"),
-            num(d.panic.line_no),
+            plain(d.panic.line_no),
             d.panic.line.as_deref().unwrap_or("")
         );
     }
@@ -142,7 +129,7 @@ pub fn run_document(doc: &RunDocument) {
             "  [{}] {:<16} {:>10} {:<2} (threshold {}) {}",
             if c.pass { "pass" } else { "FAIL" },
             c.name,
-            num(c.measured),
+            plain(c.measured),
             c.unit,
             c.threshold,
             c.detail
@@ -209,8 +196,8 @@ pub fn comparison(doc: &ComparisonDocument) {
     ] {
         println!(
             "{name:<9} A {:>10} {unit}   B {:>10} {unit}   Δ {:>10} {unit}",
-            num(m.a),
-            num(m.b),
+            plain(m.a),
+            plain(m.b),
             signed(m.delta)
         );
     }

@@ -1,11 +1,10 @@
 //! `heaplab retention run`: apply the retention policy once.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::config::FileConfig;
+use super::CliError;
 use crate::soak::config::{RetentionConfig, RetentionMode};
 use crate::soak::retention;
 use crate::store::Store;
@@ -15,9 +14,6 @@ pub enum RetentionCommand {
     /// Compact (or drop) raw serial lines older than the policy's age and
     /// bring the per-minute rollups up to date.
     Run {
-        /// Config file whose `[retention]` table is the policy.
-        #[arg(long, env = "HEAPLAB_CONFIG")]
-        config: Option<PathBuf>,
         /// Age in days (overrides the config; 0 = every line).
         #[arg(long)]
         days: Option<f64>,
@@ -32,19 +28,20 @@ pub enum RetentionCommand {
     },
 }
 
-pub async fn run(store: &Store, command: RetentionCommand) -> Result<ExitCode, String> {
+/// Applies the policy once: the config file's `[retention]` table (the
+/// global `--config`), with `--days`/`--mode` on top.
+pub async fn run(
+    store: &Store,
+    command: RetentionCommand,
+    configured: Option<RetentionConfig>,
+) -> Result<ExitCode, CliError> {
     let RetentionCommand::Run {
-        config,
         days,
         mode,
         vacuum,
         json,
     } = command;
-    let file = match &config {
-        Some(p) => Some(FileConfig::load(p).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    let mut policy = file.and_then(|f| f.retention).unwrap_or(RetentionConfig {
+    let mut policy = configured.unwrap_or(RetentionConfig {
         raw_serial_days: 30.0,
         mode: RetentionMode::Compact,
         interval_s: 3600,
@@ -56,22 +53,21 @@ pub async fn run(store: &Store, command: RetentionCommand) -> Result<ExitCode, S
         None => {}
         Some("compact") => policy.mode = RetentionMode::Compact,
         Some("drop") => policy.mode = RetentionMode::Drop,
-        Some(other) => return Err(format!("--mode must be compact or drop, not {other:?}")),
+        Some(other) => {
+            return Err(CliError::Failed(format!(
+                "--mode must be compact or drop, not {other:?}"
+            )))
+        }
     }
     if policy.raw_serial_days.is_nan() || policy.raw_serial_days < 0.0 {
-        return Err("--days must be 0 or more".into());
+        return Err(CliError::Failed("--days must be 0 or more".into()));
     }
-    let report = retention::apply(store, &policy)
-        .await
-        .map_err(|e| e.to_string())?;
+    let report = retention::apply(store, &policy).await?;
     if vacuum {
-        store.vacuum().await.map_err(|e| e.to_string())?;
+        store.vacuum().await?;
     }
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
+        super::print::json(&report);
     } else {
         println!(
             "retention ({:?}, older than {} days): {} lines compacted into {} blocks, {} lines dropped; rollups: {} minutes in {} runs",

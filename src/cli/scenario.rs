@@ -22,6 +22,7 @@ use crate::scenario::runner::{
 };
 use crate::scenario::ScenarioError;
 use crate::store::{DeviceRecord, DeviceSpec, Store};
+use crate::units::{stat_value, with_unit};
 
 /// Serial ports tried when `--port` is not given (as the harness does).
 const AUTO_PORTS: [&str; 2] = ["/dev/ttyACM0", "/dev/ttyUSB0"];
@@ -92,9 +93,6 @@ pub struct RunArgs {
     /// CI gate: largest allowed drop of a tag's hin_min below the baseline, bytes.
     #[arg(long, default_value_t = 2048)]
     pub max_regression: i64,
-    /// Acceptance: lowest acceptable internal minimum free, bytes [default: 102400].
-    #[arg(long)]
-    pub hin_min_bytes: Option<i64>,
     /// Print the outcome as JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -136,9 +134,8 @@ pub struct RunSummary {
 
 /// The CLI entry: prints, and returns the exit code (1 when a step failed,
 /// the verdict failed or the gate failed).
-pub async fn run(args: RunArgs, db: Option<&Path>) -> ExitCode {
-    let db = db.unwrap_or(Path::new(crate::cli::DEFAULT_DB));
-    match execute(&args, db, !args.json).await {
+pub async fn run(args: RunArgs, db: &Path, criteria: &AcceptanceCriteria) -> ExitCode {
+    match execute(&args, db, criteria, !args.json).await {
         Ok(summary) => {
             if args.json {
                 match serde_json::to_string_pretty(&summary) {
@@ -192,25 +189,17 @@ fn printer() -> Observer {
     })
 }
 
-fn unit_value(v: Option<i64>, unit: &str) -> String {
-    match (v, unit) {
-        (None, _) => "–".into(),
-        (Some(v), "") => v.to_string(),
-        (Some(v), u) => format!("{v} {u}"),
-    }
-}
-
 /// The verdict block printed after each run.
 pub fn print_verdict(run: &ScenarioRun) {
     let d = &run.document.report.derived;
     println!(
         "  derived: hin_min {} · hm_min {} · pf_min {} · pm_min {} · frag_max {} · steady_frag_max {} · alloc failures {} · reboots {} · snapshots {}",
-        unit_value(d.hin_min, "B"),
-        unit_value(d.hm_min, "B"),
-        unit_value(d.pf_min, "B"),
-        unit_value(d.pm_min, "B"),
-        unit_value(d.frag_max, "%"),
-        unit_value(d.steady_frag_max, "%"),
+        with_unit(d.hin_min, "B"),
+        with_unit(d.hm_min, "B"),
+        with_unit(d.pf_min, "B"),
+        with_unit(d.pm_min, "B"),
+        with_unit(d.frag_max, "%"),
+        with_unit(d.steady_frag_max, "%"),
         d.alloc_failures,
         d.reboots,
         d.snapshots
@@ -221,7 +210,7 @@ pub fn print_verdict(run: &ScenarioRun) {
             if c.pass { "✓" } else { "✗" },
             c.name,
             c.threshold,
-            unit_value(c.measured, &c.unit),
+            with_unit(c.measured, &c.unit),
             c.detail
         );
     }
@@ -287,19 +276,20 @@ async fn resolve_device(
 
 /// Runs everything `heaplab run` does and returns it (the CLI prints; tests
 /// inspect).
-pub async fn execute(args: &RunArgs, db: &Path, print: bool) -> Result<RunSummary, ScenarioError> {
+pub async fn execute(
+    args: &RunArgs,
+    db: &Path,
+    criteria: &AcceptanceCriteria,
+    print: bool,
+) -> Result<RunSummary, ScenarioError> {
     let (scenario, _) = model::load(&args.scenario)?;
     if args.repeat == 0 {
         return Err(ScenarioError::Options("--repeat must be at least 1".into()));
     }
     let store = Store::open(db).await?;
-    let mut criteria = AcceptanceCriteria::default();
-    if let Some(v) = args.hin_min_bytes {
-        criteria.hin_min_bytes = v;
-    }
     // Check the baseline before spending minutes on runs.
     let baseline = match &args.baseline {
-        Some(spec) => Some(groups::baseline_tags(&store, spec, &criteria).await?),
+        Some(spec) => Some(groups::baseline_tags(&store, spec, criteria).await?),
         None => None,
     };
     let device = resolve_device(&store, &args.target, args.auth.clone()).await?;
@@ -308,8 +298,7 @@ pub async fn execute(args: &RunArgs, db: &Path, print: bool) -> Result<RunSummar
     let (recorder, recorder_task) = Recorder::spawn(store.clone(), LiveHub::new(), stop.clone());
     let http = reqwest::Client::builder()
         .user_agent(concat!("heaplab/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ScenarioError::Io(e.to_string()))?;
+        .build()?;
     let sources_stop = CancellationToken::new();
     let sources = SourceSupervisor::new(recorder.clone(), http.clone(), sources_stop.clone());
     let mut polled = device.clone();
@@ -348,7 +337,7 @@ pub async fn execute(args: &RunArgs, db: &Path, print: bool) -> Result<RunSummar
                         .unwrap_or_default(),
                         run.scenario
                     ));
-                    crate::report::export(&store, run.run_id, &folder, &criteria).await?;
+                    crate::report::export(&store, run.run_id, &folder, criteria).await?;
                     if print {
                         println!("  artifacts: {}", folder.display());
                     }
@@ -443,10 +432,10 @@ pub fn print_group(doc: &groups::GroupDocument) {
         println!(
             "  {:<16} {:>14} {:>14} {:>14} {:>14}",
             s.metric,
-            groups::fmt_value(s.min.map(|v| v as f64), &s.unit),
-            groups::fmt_value(s.median, &s.unit),
-            groups::fmt_value(s.max.map(|v| v as f64), &s.unit),
-            groups::fmt_value(s.mean, &s.unit)
+            stat_value(s.min.map(|v| v as f64), &s.unit),
+            stat_value(s.median, &s.unit),
+            stat_value(s.max.map(|v| v as f64), &s.unit),
+            stat_value(s.mean, &s.unit)
         );
     }
 }
@@ -456,14 +445,12 @@ pub async fn compare(
     store: &Store,
     a: &str,
     b: &str,
+    criteria: &AcceptanceCriteria,
     json: bool,
 ) -> Result<ExitCode, ScenarioError> {
-    let c = groups::compare_specs(store, a, b, &AcceptanceCriteria::default()).await?;
+    let c = groups::compare_specs(store, a, b, criteria).await?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&c).map_err(|e| ScenarioError::Io(e.to_string()))?
-        );
+        super::print::json(&c);
     } else {
         print!("{}", groups::comparison_table(&c));
     }

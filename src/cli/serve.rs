@@ -1,18 +1,18 @@
 //! `heaplab serve` and `heaplab demo`: run the server until Ctrl-C or
 //! SIGTERM, then shut down in order (nothing buffered is lost).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use super::{CliError, DemoArgs, DEFAULT_DB};
-use crate::config::{ServeArgs, ServerConfig};
+use super::{CliError, DemoArgs};
+use crate::config::{ServeArgs, ServerConfig, Settings};
 use crate::server::{self, ServerHandle};
 use crate::sim::{Profile, Twin, TwinConfig};
 use crate::store::DeviceSpec;
 
-pub async fn serve(args: &ServeArgs, db: Option<&Path>) -> Result<ExitCode, CliError> {
-    let config = ServerConfig::resolve(args, db, Path::new(DEFAULT_DB))?;
+pub async fn serve(args: &ServeArgs, settings: Settings) -> Result<ExitCode, CliError> {
+    let config = ServerConfig::resolve(args, settings)?;
     let devices = config.devices.len();
     let db_path = config.db.clone();
     let handle = server::start(config).await?;
@@ -27,9 +27,8 @@ pub async fn serve(args: &ServeArgs, db: Option<&Path>) -> Result<ExitCode, CliE
     Ok(ExitCode::SUCCESS)
 }
 
-pub async fn demo(args: &DemoArgs, db: Option<&Path>) -> Result<ExitCode, CliError> {
-    let demo_db = std::env::temp_dir().join("heaplab-demo.db");
-    let mut config = ServerConfig::resolve(&args.serve, db.or(Some(&demo_db)), &demo_db)?;
+pub async fn demo(args: &DemoArgs, settings: Settings) -> Result<ExitCode, CliError> {
+    let mut config = ServerConfig::resolve(&args.serve, settings)?;
     let link_dir = std::env::temp_dir().join(format!("heaplab-demo-{}", std::process::id()));
     std::fs::create_dir_all(&link_dir)
         .map_err(|e| CliError::Failed(format!("{}: {e}", link_dir.display())))?;

@@ -25,6 +25,6 @@ pub enum ScenarioError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Report(#[from] ReportError),
-    #[error("{0}")]
-    Io(String),
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
 }

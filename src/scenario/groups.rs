@@ -11,6 +11,7 @@ use crate::analysis::{AcceptanceCriteria, Derived};
 use crate::report::RunDocument;
 pub use crate::store::GroupRecord;
 use crate::store::{SnapshotRow, Store};
+use crate::units::stat_value;
 
 /// The metrics a group summarises, with their unit and which way is better.
 pub const METRICS: [(&str, &str, bool); 8] = [
@@ -312,31 +313,12 @@ pub async fn compare_specs(
     Ok(compare_groups(&da, &db))
 }
 
-/// `20,912 B`-style text for a float statistic.
-pub fn fmt_value(v: Option<f64>, unit: &str) -> String {
-    match v {
-        None => "–".into(),
-        Some(v) => {
-            let s = if v.fract() == 0.0 {
-                format!("{v:.0}")
-            } else {
-                format!("{v:.1}")
-            };
-            if unit.is_empty() {
-                s
-            } else {
-                format!("{s} {unit}")
-            }
-        }
-    }
-}
-
 fn fmt_delta(v: Option<f64>, unit: &str) -> String {
     match v {
         None => "–".into(),
-        Some(d) if d > 0.0 => format!("+{}", fmt_value(Some(d), unit)),
-        Some(0.0) => format!("±{}", fmt_value(Some(0.0), unit)),
-        Some(d) => fmt_value(Some(d), unit),
+        Some(d) if d > 0.0 => format!("+{}", stat_value(Some(d), unit)),
+        Some(0.0) => format!("±{}", stat_value(Some(0.0), unit)),
+        Some(d) => stat_value(Some(d), unit),
     }
 }
 
@@ -359,16 +341,16 @@ pub fn comparison_table(c: &GroupComparison) -> String {
         let spread = |s: &Stats| {
             format!(
                 "{} – {}",
-                fmt_value(s.min.map(|v| v as f64), &m.unit),
-                fmt_value(s.max.map(|v| v as f64), &m.unit)
+                stat_value(s.min.map(|v| v as f64), &m.unit),
+                stat_value(s.max.map(|v| v as f64), &m.unit)
             )
         };
         out.push_str(&format!(
             "{:<16} {:>14} {:>27} {:>14} {:>27} {:>14}  {}{}\n",
             m.metric,
-            fmt_value(m.a.median, &m.unit),
+            stat_value(m.a.median, &m.unit),
             spread(&m.a),
-            fmt_value(m.b.median, &m.unit),
+            stat_value(m.b.median, &m.unit),
             spread(&m.b),
             fmt_delta(m.median_delta, &m.unit),
             m.judgement,
@@ -454,8 +436,8 @@ impl GateReport {
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} | {} |\n",
                 r.tag,
-                fmt_value(r.baseline, "B"),
-                fmt_value(r.current, "B"),
+                stat_value(r.baseline, "B"),
+                stat_value(r.current, "B"),
                 fmt_delta(r.delta, "B"),
                 mark
             ));

@@ -48,10 +48,7 @@ fn respond(chart: RenderedChart, json: bool) -> Response {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ChartError> + Send + 'static,
 ) -> WebResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| WebError::Internal(format!("chart task: {e}")))?
-        .map_err(Into::into)
+    tokio::task::spawn_blocking(f).await?.map_err(Into::into)
 }
 
 #[tracing::instrument(skip(state, query))]

@@ -29,8 +29,9 @@ pub enum WebError {
     PayloadTooLarge,
     #[error("{0}")]
     Unavailable(String),
+    /// The cause is kept for the log and never shown.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 pub type WebResult<T> = Result<T, WebError>;
@@ -67,11 +68,43 @@ impl WebError {
     }
 }
 
+impl WebError {
+    /// A 500 whose cause is logged with its whole source chain.
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        WebError::Internal(cause.into())
+    }
+
+    /// Logs a 500's cause and every source under it; other errors are the
+    /// client's and are not logged as errors.
+    pub fn log_if_internal(&self) {
+        if let WebError::Internal(cause) = self {
+            let mut chain = cause.to_string();
+            let mut source = cause.source();
+            while let Some(s) = source {
+                chain.push_str(": ");
+                chain.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::error!(cause = %chain, "internal error");
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for WebError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        WebError::internal(e)
+    }
+}
+
+impl From<std::io::Error> for WebError {
+    fn from(e: std::io::Error) -> Self {
+        WebError::internal(e)
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        if let WebError::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
-        }
+        self.log_if_internal();
         let mut response = (
             self.status(),
             Json(json!({"error": self.code(), "detail": self.detail()})),
@@ -92,7 +125,7 @@ impl From<StoreError> for WebError {
         match e {
             StoreError::NotFound { what, id } => WebError::NotFound(format!("{what} {id}")),
             StoreError::Conflict(msg) => WebError::Conflict(msg),
-            other => WebError::Internal(other.to_string()),
+            other => WebError::internal(other),
         }
     }
 }
@@ -101,7 +134,7 @@ impl From<ReportError> for WebError {
     fn from(e: ReportError) -> Self {
         match e {
             ReportError::Store(e) => e.into(),
-            other => WebError::Internal(other.to_string()),
+            other => WebError::internal(other),
         }
     }
 }
@@ -111,7 +144,7 @@ impl From<ImportError> for WebError {
         match e {
             ImportError::Store(e) => e.into(),
             ImportError::Artifact(e) => WebError::BadRequest(e.to_string()),
-            other => WebError::Internal(other.to_string()),
+            other => WebError::internal(other),
         }
     }
 }
@@ -137,7 +170,7 @@ impl From<ChartError> for WebError {
     fn from(e: ChartError) -> Self {
         match e {
             ChartError::BadParameter { .. } => WebError::BadRequest(e.to_string()),
-            ChartError::Draw(cause) => WebError::Internal(cause),
+            ChartError::Draw(cause) => WebError::internal(cause),
         }
     }
 }
@@ -149,7 +182,7 @@ impl From<ScenarioError> for WebError {
             ScenarioError::Report(e) => e.into(),
             ScenarioError::NotFound(what) => WebError::NotFound(what),
             ScenarioError::Device(msg) => WebError::Conflict(msg),
-            ScenarioError::Io(msg) => WebError::Internal(msg),
+            ScenarioError::Http(e) => WebError::internal(e),
             other => WebError::BadRequest(other.to_string()),
         }
     }

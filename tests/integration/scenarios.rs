@@ -54,7 +54,9 @@ fn args(scenario: &str, device: &str) -> RunArgs {
 }
 
 async fn run(args: &RunArgs, db: &Path) -> RunSummary {
-    execute(args, db, false).await.expect("scenario runs")
+    execute(args, db, &AcceptanceCriteria::default(), false)
+        .await
+        .expect("scenario runs")
 }
 
 /// The twin's requests as sorted `METHOD path` strings (bursts run in
@@ -417,9 +419,14 @@ async fn scenario_malformed_file_names_line_and_step() {
     )
     .expect("write");
     let a = args(file.to_str().expect("utf8"), "nobody");
-    let e = execute(&a, &dir.path().join("x.db"), false)
-        .await
-        .expect_err("bad file");
+    let e = execute(
+        &a,
+        &dir.path().join("x.db"),
+        &AcceptanceCriteria::default(),
+        false,
+    )
+    .await
+    .expect_err("bad file");
     let msg = e.to_string();
     assert!(msg.contains("line 6"), "{msg}");
     assert!(msg.contains("step 2 (http)"), "{msg}");

@@ -718,12 +718,49 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
         "one row per minute of the week: {rollups}"
     );
 
-    // Drop mode removes what is left of the raw lines of a newer run.
+    // Drop mode: a second run's raw lines, three days old, are deleted;
+    // a line newer than the cutoff and the first run's compacted blocks stay.
+    let day = 86_400_000_000;
+    let old_start = heaplab::store::now_us() - 3 * day;
+    let other = store
+        .create_run(&NewRun {
+            kind: Some(RunKind::Live),
+            started_us: old_start,
+            ..Default::default()
+        })
+        .await
+        .expect("run");
+    let mut batch = Batch::new(other);
+    for i in 0..500 {
+        batch.lines.push(SerialLineRow {
+            line_no: i + 1,
+            ts_us: old_start + i * 1_000_000,
+            text: format!("[Heartbeat] Up: {i}s"),
+            flags: 0,
+        });
+    }
+    batch.lines.push(SerialLineRow {
+        line_no: 501,
+        ts_us: heaplab::store::now_us(),
+        text: "[Heartbeat] fresh".into(),
+        flags: 0,
+    });
+    store.write_batches(&[batch]).await.expect("write");
+    let first_before = store.serial_lines(run, 0, 5, None).await.expect("page");
     let report = store
-        .drop_serial_before(heaplab::store::now_us())
+        .drop_serial_before(heaplab::store::now_us() - day)
         .await
         .expect("drop");
-    assert_eq!(report.lines_dropped, 0, "already compacted");
+    assert_eq!(report.lines_dropped, 500);
+    let left = store.serial_lines(other, 0, 10, None).await.expect("page");
+    assert_eq!(left.total, 1);
+    assert_eq!(left.lines[0].text, "[Heartbeat] fresh");
+    let first_after = store.serial_lines(run, 0, 5, None).await.expect("page");
+    assert_eq!(
+        first_after.total, first_before.total,
+        "blocks are not dropped"
+    );
+    assert_eq!(first_after.lines, first_before.lines);
     server.stop().await.expect("stop");
 }
 

@@ -45,11 +45,9 @@ async fn import(
         state.store.device(device).await?;
     }
     let name = sanitize_name(q.name.as_deref().unwrap_or("upload"));
-    let dir = tempfile::tempdir().map_err(|e| WebError::Internal(e.to_string()))?;
+    let dir = tempfile::tempdir()?;
     let root = dir.path().to_owned();
-    let target = tokio::task::spawn_blocking(move || unpack(&body, &root, &name))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))??;
+    let target = tokio::task::spawn_blocking(move || unpack(&body, &root, &name)).await??;
     let options = ImportOptions {
         device_id: q.device,
         progress: None,

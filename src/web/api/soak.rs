@@ -91,8 +91,7 @@ async fn put_elf(
     }
     let data = body.clone();
     tokio::task::spawn_blocking(move || check_elf(&data))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))?
+        .await?
         .map_err(|e| WebError::BadRequest(e.to_string()))?;
     Ok(Json(state.store.put_firmware_elf(&version, &body).await?))
 }

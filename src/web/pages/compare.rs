@@ -94,7 +94,8 @@ fn is_group_spec(raw: &Option<String>) -> bool {
 }
 
 async fn group_view(state: &AppState, a: &str, b: &str) -> Result<GroupView, WebError> {
-    use crate::scenario::groups::{compare_specs, fmt_value};
+    use crate::scenario::groups::compare_specs;
+    use crate::units::stat_value as fmt_value;
     let c = compare_specs(&state.store, a, b, &state.config.criteria).await?;
     let ids = |v: &[i64]| {
         v.iter()

@@ -44,9 +44,7 @@ struct ErrorPage {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let status = self.0.status();
-        if let WebError::Internal(cause) = &self.0 {
-            tracing::error!(%cause, "internal error");
-        }
+        self.0.log_if_internal();
         let page = ErrorPage {
             status: format!(
                 "{} {}",
@@ -68,7 +66,7 @@ pub type PageResult = Result<Response, PageError>;
 pub fn render(page: &impl Template) -> PageResult {
     page.render()
         .map(|html| Html(html).into_response())
-        .map_err(|e| PageError(WebError::Internal(format!("template: {e}"))))
+        .map_err(|e| PageError(WebError::internal(e)))
 }
 
 pub fn not_found() -> PageError {

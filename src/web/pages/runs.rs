@@ -545,13 +545,13 @@ async fn export_zip(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, PageError> {
-    let dir = tempfile::tempdir().map_err(|e| WebError::Internal(e.to_string()))?;
+    let dir = tempfile::tempdir().map_err(WebError::internal)?;
     let folder = dir.path().join(format!("run-{id}"));
     report::export(&state.store, id, &folder, &state.config.criteria).await?;
     let bytes = tokio::task::spawn_blocking(move || zip_folder(&folder))
         .await
-        .map_err(|e| WebError::Internal(e.to_string()))?
-        .map_err(|e| WebError::Internal(format!("zip: {e}")))?;
+        .map_err(WebError::internal)?
+        .map_err(WebError::internal)?;
     drop(dir);
     Ok((
         [
