@@ -388,8 +388,12 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
             -nominal
         );
         assert!(leak["leaking"] == true, "{name}: {leak}");
+        // The slope is fitted against host time, so heartbeats that bunch
+        // up on a loaded 2-core machine (a build beside the test) move it by
+        // 10 % or more; a wrong unit, sign or per-boot split is off by far
+        // more than the 25 % allowed.
         assert!(
-            (per_beat / LEAK_COST - 1.0).abs() < 0.10,
+            (per_beat / LEAK_COST - 1.0).abs() < 0.25,
             "{name}: {per_beat} B per heartbeat vs {LEAK_COST} configured"
         );
         // Only the per-heartbeat rate is asserted: B/h against the nominal
