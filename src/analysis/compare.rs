@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Derived, RunVerdict};
+use super::{Derived, RunVerdict, TagSummary};
 use crate::store::SnapshotRow;
 
 /// The values compared for one snapshot.
@@ -18,7 +18,7 @@ pub struct SnapshotValues {
 }
 
 impl SnapshotValues {
-    fn of(row: &SnapshotRow) -> Self {
+    pub(super) fn of(row: &SnapshotRow) -> Self {
         let s = &row.snapshot;
         SnapshotValues {
             hin: s.hin,
@@ -96,21 +96,30 @@ pub struct RunComparison {
     pub verdict_change: String,
 }
 
+/// Run A against run B from their summaries: tags in order of first
+/// appearance in A, then those only B has.
 pub fn compare_runs(
-    a: (&[SnapshotRow], &Derived, &RunVerdict),
-    b: (&[SnapshotRow], &Derived, &RunVerdict),
+    a: (&[TagSummary], &Derived, &RunVerdict),
+    b: (&[TagSummary], &Derived, &RunVerdict),
 ) -> RunComparison {
     let mut order: Vec<&str> = Vec::new();
-    for row in a.0.iter().chain(b.0) {
-        if !order.contains(&row.snapshot.tag.as_str()) {
-            order.push(&row.snapshot.tag);
+    for t in a.0.iter().chain(b.0) {
+        if !order.contains(&t.tag.as_str()) {
+            order.push(&t.tag);
         }
     }
+    let find = |side: &[TagSummary],
+                tag: &str|
+     -> (usize, Option<SnapshotValues>, Option<SnapshotValues>) {
+        side.iter()
+            .find(|t| t.tag == tag)
+            .map_or((0, None, None), |t| (t.count, Some(t.last), Some(t.min)))
+    };
     let tags = order
         .into_iter()
         .map(|tag| {
-            let (count_a, last_a, min_a) = tag_stats(a.0, tag);
-            let (count_b, last_b, min_b) = tag_stats(b.0, tag);
+            let (count_a, last_a, min_a) = find(a.0, tag);
+            let (count_b, last_b, min_b) = find(b.0, tag);
             let presence = match (count_a, count_b) {
                 (0, _) => TagPresence::OnlyB,
                 (_, 0) => TagPresence::OnlyA,
@@ -147,31 +156,4 @@ pub fn compare_runs(
         pass_b: b.2.pass,
         verdict_change: verdict_change.to_owned(),
     }
-}
-
-/// Count, last snapshot and lowest-`hin` snapshot (first on ties) of a tag.
-fn tag_stats(
-    rows: &[SnapshotRow],
-    tag: &str,
-) -> (usize, Option<SnapshotValues>, Option<SnapshotValues>) {
-    let mut count = 0;
-    let mut last = None;
-    let mut min: Option<&SnapshotRow> = None;
-    for row in rows.iter().filter(|r| r.snapshot.tag == tag) {
-        count += 1;
-        last = Some(row);
-        let lower = match (row.snapshot.hin, min.and_then(|m| m.snapshot.hin)) {
-            (Some(v), Some(best)) => v < best,
-            (Some(_), None) => true,
-            (None, _) => min.is_none(),
-        };
-        if lower {
-            min = Some(row);
-        }
-    }
-    (
-        count,
-        last.map(SnapshotValues::of),
-        min.map(SnapshotValues::of),
-    )
 }

@@ -6,6 +6,7 @@
 mod cliffs;
 mod compare;
 mod derived;
+mod summary;
 mod verdict;
 
 use serde::Serialize;
@@ -15,8 +16,10 @@ pub use compare::{
     compare_runs, MetricDelta, RunComparison, SnapshotValues, TagDelta, TagPresence,
 };
 pub use derived::{derive, Derived, PanicSummary, TripwireSummary};
+pub use summary::{RunSummary, TagSummary, SUMMARY_EVENT_KINDS, SUMMARY_VERSION};
 pub use verdict::{judge, AcceptanceCriteria, Check, RunVerdict};
 
+use crate::protocol::TaskStack;
 use crate::store::{EventRow, SnapshotRow};
 
 /// Everything analysis says about one run.
@@ -25,20 +28,37 @@ pub struct RunReport {
     pub derived: Derived,
     pub verdict: RunVerdict,
     pub cliffs: Cliffs,
+    /// Per tag, in order of first appearance: count, last and worst values.
+    pub per_tag: Vec<TagSummary>,
+    /// The tightest stack margin seen per task, tightest first.
+    pub task_stacks: Vec<TaskStack>,
+    /// All `[Task]` lines of the run (listed, paged, by the events API).
+    pub task_lines: i64,
+    /// Host time of the latest snapshot.
+    pub last_snapshot_us: Option<i64>,
 }
 
 impl RunReport {
+    /// From every row of a run (a summary folded on the spot).
     pub fn build(
         snapshots: &[SnapshotRow],
         events: &[EventRow],
         criteria: &AcceptanceCriteria,
     ) -> Self {
-        let derived = derive(snapshots, events);
-        let verdict = judge(&derived, criteria);
+        Self::from_summary(RunSummary::from_rows(snapshots, events), criteria)
+    }
+
+    /// From a run's summary: what the pages and the API read.
+    pub fn from_summary(summary: RunSummary, criteria: &AcceptanceCriteria) -> Self {
+        let verdict = judge(&summary.derived, criteria);
         RunReport {
-            cliffs: find_cliffs(snapshots),
-            derived,
             verdict,
+            derived: summary.derived,
+            cliffs: summary.cliffs,
+            per_tag: summary.tags,
+            task_stacks: summary.stacks,
+            task_lines: summary.task_lines,
+            last_snapshot_us: summary.last_snapshot_us,
         }
     }
 }

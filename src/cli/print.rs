@@ -144,7 +144,7 @@ pub fn run_document(doc: &RunDocument) {
         );
     }
     println!();
-    print!("{}", per_tag_table(&doc.snapshots));
+    print!("{}", per_tag_table(&doc.report.per_tag));
 }
 
 pub fn comparison(doc: &ComparisonDocument) {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::analysis::RunReport;
+use crate::analysis::{RunReport, TagSummary};
 use crate::store::{RunRecord, SnapshotRow};
 
 /// Escapes a device-supplied string for a Markdown table cell.
@@ -19,34 +19,24 @@ fn num(v: Option<i64>) -> String {
 
 /// One row per tag, in order of first appearance: how many snapshots, the
 /// last values, and the tag's worst `hin` and `frag`.
-pub fn per_tag_table(snapshots: &[SnapshotRow]) -> String {
-    let mut order: Vec<&str> = Vec::new();
-    for row in snapshots {
-        if !order.contains(&row.snapshot.tag.as_str()) {
-            order.push(&row.snapshot.tag);
-        }
-    }
+pub fn per_tag_table(tags: &[TagSummary]) -> String {
     let mut out = String::from(
         "| tag | count | last hi (B) | last hin (B) | min hin (B) | last frag (%) | max frag (%) | last pf (B) | min pf (B) |\n\
          |-----|------:|------------:|-------------:|------------:|--------------:|-------------:|------------:|-----------:|\n",
     );
-    for tag in order {
-        let rows: Vec<_> = snapshots.iter().filter(|r| r.snapshot.tag == tag).collect();
-        let last = rows.last().map(|r| &r.snapshot);
-        let min = |f: fn(&SnapshotRow) -> Option<i64>| rows.iter().filter_map(|r| f(r)).min();
-        let max = |f: fn(&SnapshotRow) -> Option<i64>| rows.iter().filter_map(|r| f(r)).max();
+    for t in tags {
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(tag),
-            rows.len(),
-            num(last.and_then(|s| s.hi)),
-            num(last.and_then(|s| s.hin)),
-            num(min(|r| r.snapshot.hin)),
-            num(last.and_then(|s| s.frag)),
-            num(max(|r| r.snapshot.frag)),
-            num(last.and_then(|s| s.pf)),
-            num(min(|r| r.snapshot.pf)),
+            cell(&t.tag),
+            t.count,
+            num(t.last.hi),
+            num(t.last.hin),
+            num(t.hin_min),
+            num(t.last.frag),
+            num(t.frag_max),
+            num(t.last.pf),
+            num(t.pf_min),
         );
     }
     out
@@ -165,6 +155,6 @@ pub fn summary_markdown(run: &RunRecord, report: &RunReport, snapshots: &[Snapsh
     }
 
     out.push_str("\n## Snapshots per tag\n\n");
-    out.push_str(&per_tag_table(snapshots));
+    out.push_str(&per_tag_table(&report.per_tag));
     out
 }

@@ -206,7 +206,7 @@ async fn produce(
             }
             tracker.record_line(&mut batch, now, &line, 0);
             if batch.len() >= IMPORT_BATCH_ROWS {
-                flush(tx, &mut batch, outcome).await?;
+                flush(tx, &tracker, &mut batch, outcome).await?;
                 if let Some(progress) = options.progress {
                     progress(done.min(total), total);
                 }
@@ -247,12 +247,13 @@ async fn produce(
             health.error,
         );
     }
-    flush(tx, &mut batch, outcome).await?;
+    flush(tx, &tracker, &mut batch, outcome).await?;
     Ok((now, tracker.firmware().map(str::to_owned)))
 }
 
 async fn flush(
     tx: &tokio::sync::mpsc::Sender<Batch>,
+    tracker: &RunTracker,
     batch: &mut Batch,
     outcome: &mut ImportOutcome,
 ) -> Result<(), ImportError> {
@@ -260,7 +261,7 @@ async fn flush(
     outcome.snapshots += batch.snapshots.len() as i64;
     outcome.events += batch.events.len() as i64;
     outcome.health_samples += batch.health.len() as i64;
-    let full = std::mem::replace(batch, Batch::new(batch.run_id));
+    let full = tracker.take_batch(batch);
     // A closed channel means the writer failed; the caller reports its
     // error when it joins the writer.
     let _ = tx.send(full).await;

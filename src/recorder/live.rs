@@ -523,10 +523,10 @@ impl State {
     /// Ends the device's active run; its buffered rows are written with the
     /// next flush.
     async fn close_run(&mut self, device_id: i64, status: RunStatus, ts_us: i64) -> Option<i64> {
-        let run = self.runs.remove(&device_id)?;
+        let mut run = self.runs.remove(&device_id)?;
         let id = run.tracker.run_id();
         if !run.batch.is_empty() {
-            self.ended.push(run.batch);
+            self.ended.push(run.tracker.take_batch(&mut run.batch));
         }
         if let Err(e) = self.store.finish_run(id, status, ts_us).await {
             tracing::error!(device_id, run = id, error = %e, "cannot close run");
@@ -613,8 +613,7 @@ impl State {
         let mut batches = std::mem::take(&mut self.ended);
         for run in self.runs.values_mut() {
             if !run.batch.is_empty() {
-                let id = run.batch.run_id;
-                batches.push(std::mem::replace(&mut run.batch, Batch::new(id)));
+                batches.push(run.tracker.take_batch(&mut run.batch));
             }
         }
         self.pending_rows = 0;

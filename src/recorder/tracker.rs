@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
+use crate::analysis::{RunSummary, SUMMARY_VERSION};
 use crate::protocol::{parse_line, DeviceLine, HealthSample, LineKind};
-use crate::store::{Batch, EventRow, HealthRow, SerialLineRow, SnapshotRow};
+use crate::store::{Batch, EventRow, HealthRow, SerialLineRow, SnapshotRow, StoredSummary};
 
 /// Numbers lines, snapshots and events of one run and tracks its boot
 /// segments, so a run's rows are ordered and self-describing.
@@ -22,6 +23,9 @@ pub struct RunTracker {
     dump_tag: Option<String>,
     last_firmware: Option<String>,
     last_ip: Option<String>,
+    /// The run's aggregates, folded as rows are recorded and written with
+    /// each batch.
+    summary: RunSummary,
 }
 
 impl RunTracker {
@@ -37,7 +41,26 @@ impl RunTracker {
             dump_tag: None,
             last_firmware: None,
             last_ip: None,
+            summary: RunSummary::default(),
         }
+    }
+
+    /// The aggregates of everything recorded so far.
+    pub fn summary(&self) -> &RunSummary {
+        &self.summary
+    }
+
+    /// Hands over the rows gathered in `batch` (leaving it empty) with the
+    /// summary they bring the run to, for one write transaction.
+    pub fn take_batch(&self, batch: &mut Batch) -> Batch {
+        let mut full = std::mem::replace(batch, Batch::new(self.run_id));
+        full.summary = serde_json::to_string(&self.summary)
+            .ok()
+            .map(|json| StoredSummary {
+                version: SUMMARY_VERSION,
+                json,
+            });
+        full
     }
 
     pub fn run_id(&self) -> i64 {
@@ -127,14 +150,16 @@ impl RunTracker {
         match kind {
             LineKind::Unrecognized => {}
             LineKind::Snapshot(snapshot) => {
-                batch.snapshots.push(SnapshotRow {
+                let row = SnapshotRow {
                     seq: self.next_snapshot,
                     line_no,
                     ts_us,
                     elapsed_ms: elapsed_ms.map(|ms| ms as i64),
                     boot: self.boot,
                     snapshot: snapshot.clone(),
-                });
+                };
+                self.summary.add_snapshot(&row);
+                batch.snapshots.push(row);
                 self.next_snapshot += 1;
                 self.dump_tag = None;
             }
@@ -178,7 +203,7 @@ impl RunTracker {
         message: &str,
         data: Value,
     ) {
-        batch.events.push(EventRow {
+        let row = EventRow {
             seq: self.next_event,
             line_no,
             ts_us,
@@ -186,7 +211,9 @@ impl RunTracker {
             kind: kind.to_owned(),
             message: message.to_owned(),
             data,
-        });
+        };
+        self.summary.add_event(&row);
+        batch.events.push(row);
         self.next_event += 1;
     }
 

@@ -6,15 +6,20 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::analysis::{compare_runs, AcceptanceCriteria, RunComparison, RunReport};
+use crate::analysis::{
+    compare_runs, AcceptanceCriteria, RunComparison, RunReport, RunSummary, SUMMARY_EVENT_KINDS,
+    SUMMARY_VERSION,
+};
 use crate::harness::{write_folder, ExportedRun};
-use crate::soak::LeakEstimate;
-use crate::store::{RunRecord, SnapshotRow, Store, StoreError};
+use crate::soak::{LeakEstimate, LeakPoint};
+use crate::store::{RunRecord, Store, StoreError, StoredLeak, StoredSummary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("background task failed: {0}")]
+    Task(String),
     #[error("writing {path}: {source}")]
     Write {
         path: String,
@@ -22,7 +27,8 @@ pub enum ReportError {
     },
 }
 
-/// A run, its analysis, and (for callers that need them) its snapshots.
+/// A run and its analysis, read from its stored summary: what it costs
+/// does not grow with the run.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunDocument {
     pub run: RunRecord,
@@ -30,8 +36,6 @@ pub struct RunDocument {
     pub report: RunReport,
     /// Leak slope of `hb` snapshots (B/h), per boot segment and overall.
     pub leak: LeakEstimate,
-    #[serde(skip)]
-    pub snapshots: Vec<SnapshotRow>,
 }
 
 impl RunDocument {
@@ -42,33 +46,102 @@ impl RunDocument {
         criteria: &AcceptanceCriteria,
     ) -> Result<Self, ReportError> {
         let run = store.run(id).await?;
-        let snapshots = store.snapshots(id).await?;
-        let events = store
-            .events(
-                id,
-                &[
-                    "tripwire",
-                    "task",
-                    "task_dump",
-                    "crash",
-                    "alloc_failed",
-                    "boot",
-                ],
-            )
-            .await?;
-        let report = RunReport::build(&snapshots, &events, criteria);
-        let tripwire = events
-            .iter()
-            .filter(|e| e.kind == "tripwire")
-            .find_map(|e| e.data["threshold"].as_i64());
-        let leak = LeakEstimate::from_snapshots(&snapshots, tripwire);
-        Ok(RunDocument {
-            run,
-            report,
-            leak,
-            snapshots,
-        })
+        let summary = run_summary(store, id).await?;
+        let threshold = summary.derived.tripwire.threshold;
+        let snapshots = summary.derived.snapshots;
+        let report = RunReport::from_summary(summary, criteria);
+        let leak = leak_estimate(store, id, snapshots, threshold).await?;
+        Ok(RunDocument { run, report, leak })
     }
+}
+
+/// The run's stored summary, or one folded from its rows (and stored) when
+/// there is none of the current version: runs recorded before summaries
+/// existed, or rows written without one.
+pub async fn run_summary(store: &Store, id: i64) -> Result<RunSummary, ReportError> {
+    if let Some(stored) = store.run_summary(id).await? {
+        if stored.version == SUMMARY_VERSION {
+            if let Ok(summary) = serde_json::from_str(&stored.json) {
+                return Ok(summary);
+            }
+        }
+    }
+    let summary = recompute_summary(store, id).await?;
+    store
+        .put_run_summary(
+            id,
+            &StoredSummary {
+                version: SUMMARY_VERSION,
+                json: serde_json::to_string(&summary).map_err(StoreError::from)?,
+            },
+        )
+        .await?;
+    Ok(summary)
+}
+
+/// Folds every stored row of the run: what the recorder's summary must
+/// equal.
+pub async fn recompute_summary(store: &Store, id: i64) -> Result<RunSummary, ReportError> {
+    let snapshots = store.snapshots(id).await?;
+    let events = store.events(id, &SUMMARY_EVENT_KINDS).await?;
+    Ok(RunSummary::from_rows(&snapshots, &events))
+}
+
+/// Runs with no current summary get one, oldest first; `progress` hears
+/// `(done, total)` after each (the CLI prints it on a terminal).
+pub async fn backfill_summaries(
+    store: &Store,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<usize, ReportError> {
+    let runs = store.runs_without_summary(SUMMARY_VERSION).await?;
+    for (i, id) in runs.iter().enumerate() {
+        run_summary(store, *id).await?;
+        progress(i + 1, runs.len());
+    }
+    Ok(runs.len())
+}
+
+/// Above this many snapshots a cached leak estimate is reused until the
+/// run has grown by [`LEAK_REFRESH_FRACTION`]: Theil–Sen reads every
+/// heartbeat, and a week-long run has 600,000 of them.
+const LEAK_CACHE_MIN_SNAPSHOTS: i64 = 10_000;
+const LEAK_REFRESH_FRACTION: i64 = 100;
+
+async fn leak_estimate(
+    store: &Store,
+    id: i64,
+    snapshots: i64,
+    threshold: Option<i64>,
+) -> Result<LeakEstimate, ReportError> {
+    if let Some(cached) = store.leak_cache(id).await? {
+        let fresh = cached.snapshots == snapshots
+            || (snapshots >= LEAK_CACHE_MIN_SNAPSHOTS
+                && snapshots - cached.snapshots < snapshots / LEAK_REFRESH_FRACTION);
+        if fresh {
+            if let Ok(leak) = serde_json::from_str(&cached.json) {
+                return Ok(leak);
+            }
+        }
+    }
+    let points: Vec<LeakPoint> = store
+        .heartbeat_points(id)
+        .await?
+        .into_iter()
+        .map(|p| LeakPoint {
+            ts_us: p.ts_us,
+            boot: p.boot,
+            hi: p.hi,
+            pf: p.pf,
+        })
+        .collect();
+    let leak = tokio::task::spawn_blocking(move || LeakEstimate::from_points(&points, threshold))
+        .await
+        .map_err(|e| ReportError::Task(e.to_string()))?;
+    let json = serde_json::to_string(&leak).map_err(StoreError::from)?;
+    store
+        .put_leak_cache(id, &StoredLeak { json, snapshots })
+        .await?;
+    Ok(leak)
 }
 
 /// Two runs compared, with their identities.
@@ -89,8 +162,8 @@ pub async fn compare(
     let da = RunDocument::load(store, a, criteria).await?;
     let db = RunDocument::load(store, b, criteria).await?;
     let comparison = compare_runs(
-        (&da.snapshots, &da.report.derived, &da.report.verdict),
-        (&db.snapshots, &db.report.derived, &db.report.verdict),
+        (&da.report.per_tag, &da.report.derived, &da.report.verdict),
+        (&db.report.per_tag, &db.report.derived, &db.report.verdict),
     );
     Ok(ComparisonDocument {
         a: da.run,
@@ -107,6 +180,7 @@ pub async fn export(
     criteria: &AcceptanceCriteria,
 ) -> Result<(), ReportError> {
     let doc = RunDocument::load(store, id, criteria).await?;
+    let snapshots = store.snapshots(id).await?;
     let events = store.events(id, &[]).await?;
     let lines = store.serial_lines(id, 0, i64::MAX, None).await?.lines;
     let health = store.health(id).await?;
@@ -116,7 +190,7 @@ pub async fn export(
             &dir_owned,
             &ExportedRun {
                 run: &doc.run,
-                snapshots: &doc.snapshots,
+                snapshots: &snapshots,
                 events: &events,
                 lines: &lines,
                 health: &health,

@@ -10,7 +10,7 @@ use super::error::ScenarioError;
 use crate::analysis::{AcceptanceCriteria, Derived};
 use crate::report::RunDocument;
 pub use crate::store::GroupRecord;
-use crate::store::{SnapshotRow, Store};
+use crate::store::Store;
 use crate::units::stat_value;
 
 /// The metrics a group summarises, with their unit and which way is better.
@@ -127,25 +127,14 @@ pub async fn groups(store: &Store, limit: i64) -> Result<Vec<GroupRecord>, Scena
     Ok(store.groups(limit).await?)
 }
 
-/// Each tag's lowest `hin` in one run.
-pub fn tag_minimums(snapshots: &[SnapshotRow]) -> BTreeMap<String, i64> {
-    let mut out: BTreeMap<String, i64> = BTreeMap::new();
-    for s in snapshots {
-        if let Some(hin) = s.snapshot.hin {
-            out.entry(s.snapshot.tag.clone())
-                .and_modify(|v| *v = (*v).min(hin))
-                .or_insert(hin);
-        }
-    }
-    out
-}
-
 /// Per tag, the median across runs of each run's minimum `hin`.
 pub fn median_tag_minimums(docs: &[RunDocument]) -> BTreeMap<String, f64> {
     let mut per_tag: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for d in docs {
-        for (tag, v) in tag_minimums(&d.snapshots) {
-            per_tag.entry(tag).or_default().push(v);
+        for t in &d.report.per_tag {
+            if let Some(v) = t.hin_min {
+                per_tag.entry(t.tag.clone()).or_default().push(v);
+            }
         }
     }
     per_tag

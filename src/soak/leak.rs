@@ -30,7 +30,7 @@ const Z_95: f64 = 1.959_964;
 const US_PER_HOUR: f64 = 3_600_000_000.0;
 
 /// One slope with its 95 % band, in bytes per hour (negative = losing).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Slope {
     pub bytes_per_hour: f64,
     pub ci_low: f64,
@@ -45,7 +45,7 @@ impl Slope {
 }
 
 /// The slopes of one boot segment.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SegmentLeak {
     pub boot: i64,
     pub samples: usize,
@@ -56,7 +56,7 @@ pub struct SegmentLeak {
 }
 
 /// A run's leak estimate (`leak` in the run's API document).
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, Default)]
 pub struct LeakEstimate {
     /// Theil–Sen slope of `hi` over `hb` snapshots, B/h (negative = leak).
     pub internal_bytes_per_hour: Option<f64>,

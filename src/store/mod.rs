@@ -7,11 +7,13 @@ mod devices;
 mod elves;
 mod experiments;
 mod groups;
+mod pages;
 mod read;
 mod rollups;
 mod rows;
 mod runs;
 mod serial_blocks;
+mod summaries;
 mod write;
 
 use std::path::Path;
@@ -27,11 +29,13 @@ pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpe
 pub use elves::{normalize_version, ElfInfo};
 pub use experiments::{ExperimentFields, ExperimentRecord};
 pub use groups::GroupRecord;
+pub use pages::PageRequest;
 pub use read::{HeapPoint, RunAggregates, SerialPage};
 pub use rollups::ROLLUP_THRESHOLD;
 pub use rows::{Batch, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
 pub use serial_blocks::{CompactionReport, BLOCK_LINES};
+pub use summaries::{StoredLeak, StoredSummary};
 
 /// The storage layer's error.
 #[derive(Debug, thiserror::Error)]

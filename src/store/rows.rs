@@ -134,6 +134,9 @@ pub struct Batch {
     pub snapshots: Vec<SnapshotRow>,
     pub events: Vec<EventRow>,
     pub health: Vec<HealthRow>,
+    /// The run's summary after these rows, written in the same transaction
+    /// so the aggregates never disagree with the rows.
+    pub summary: Option<super::StoredSummary>,
 }
 
 impl Batch {

@@ -119,6 +119,8 @@ pub struct RunFilter {
     pub status: Option<RunStatus>,
     pub since_us: Option<i64>,
     pub limit: Option<i64>,
+    /// Keyset cursor: only runs that come after this run in the listing.
+    pub after: Option<i64>,
 }
 
 const RUN_COLUMNS: &str = "SELECT r.id, r.device_id, d.name AS device_name, r.kind, r.scenario, \
@@ -195,6 +197,12 @@ impl Store {
         }
         if let Some(since) = filter.since_us {
             q.push(" AND r.started_us >= ").push_bind(since);
+        }
+        if let Some(after) = filter.after {
+            // Keyset: the runs listed after run `after` in this order.
+            q.push(" AND (r.started_us, r.id) < (SELECT started_us, id FROM runs WHERE id = ")
+                .push_bind(after)
+                .push(")");
         }
         q.push(" ORDER BY r.started_us DESC, r.id DESC LIMIT ")
             .push_bind(filter.limit.unwrap_or(500));

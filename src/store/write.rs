@@ -116,5 +116,17 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<()> {
         });
         q.build().execute(&mut *conn).await?;
     }
+    match &batch.summary {
+        Some(summary) => super::summaries::upsert_summary(conn, run, summary).await?,
+        // Rows written without a summary (a tool writing rows directly)
+        // make any stored one stale: drop it, the next read folds anew.
+        None if !batch.is_empty() => {
+            sqlx::query("DELETE FROM run_summaries WHERE run_id = ?")
+                .bind(run)
+                .execute(&mut *conn)
+                .await?;
+        }
+        None => {}
+    }
     Ok(())
 }

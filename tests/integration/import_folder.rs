@@ -43,7 +43,13 @@ async fn harness_folder_imports_with_its_metadata_and_reports_the_corrupt_line()
     assert_eq!(run.started_us, 1_767_970_998_000_000);
     assert_eq!(run.ended_us, Some(1_767_971_020_000_000));
     // Snapshot times come from mem.jsonl, matched past the corrupt row.
-    let ts: Vec<i64> = doc.snapshots.iter().map(|s| s.ts_us).collect();
+    let ts: Vec<i64> = store
+        .snapshots(doc.run.id)
+        .await
+        .expect("snapshots")
+        .iter()
+        .map(|s| s.ts_us)
+        .collect();
     assert_eq!(ts[0], 1_767_970_998_250_000);
     assert_eq!(ts[8], 1_767_970_998_250_000 + 8 * 1_500_000);
 
@@ -117,7 +123,7 @@ async fn export_round_trips_rows_derived_block_and_per_tag_table() {
 
     let original = document(&store, first.run_id).await;
     let md = fs::read_to_string(out.join("summary.md")).expect("summary.md");
-    assert!(md.contains(&per_tag_table(&original.snapshots)));
+    assert!(md.contains(&per_tag_table(&original.report.per_tag)));
 
     // Re-importing the export gives identical derived metrics.
     let again = import(&store, &out).await;
@@ -126,8 +132,8 @@ async fn export_round_trips_rows_derived_block_and_per_tag_table() {
     assert_eq!(reimported.report.derived, original.report.derived);
     assert_eq!(reimported.report.verdict, original.report.verdict);
     assert_eq!(
-        per_tag_table(&reimported.snapshots),
-        per_tag_table(&original.snapshots)
+        per_tag_table(&reimported.report.per_tag),
+        per_tag_table(&original.report.per_tag)
     );
     assert_eq!(reimported.run.started_us, original.run.started_us);
     assert_eq!(reimported.run.git_dirty, Some(true));
@@ -156,7 +162,7 @@ async fn folder_without_serial_log_falls_back_to_jsonl_files() {
         Some("s1"),
         "scenario from the folder name"
     );
-    assert_eq!(doc.snapshots.len(), 9);
+    assert_eq!(doc.report.derived.snapshots, 9);
     let d = &doc.report.derived;
     assert_eq!(d.hin_min, Some(178_000));
     assert!(d.tripwire.fired);

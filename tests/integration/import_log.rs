@@ -135,8 +135,8 @@ async fn serial_log_keeps_unknown_keys_events_and_firmware() {
     let outcome = import(&store, &fixture(CRASH_LOG)).await;
     let doc = document(&store, outcome.run_id).await;
     assert_eq!(doc.run.firmware_version.as_deref(), Some("v1.5.0"));
-    let network = doc
-        .snapshots
+    let snapshots = store.snapshots(doc.run.id).await.expect("snapshots");
+    let network = snapshots
         .iter()
         .find(|s| s.snapshot.tag == "http_network")
         .expect("http_network snapshot");
@@ -145,8 +145,7 @@ async fn serial_log_keeps_unknown_keys_events_and_firmware() {
         [("newkey".to_owned(), "7".to_owned())]
     );
     assert_eq!(network.elapsed_ms, Some(2));
-    let firmware = doc
-        .snapshots
+    let firmware = snapshots
         .iter()
         .find(|s| s.snapshot.tag == "http_firmware")
         .expect("http_firmware");

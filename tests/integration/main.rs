@@ -16,3 +16,4 @@ mod scenarios;
 mod server;
 mod sim_twin;
 mod soak;
+mod summary_props;

@@ -1,13 +1,14 @@
 //! Runs and their content, and comparisons.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::report::{self, ComparisonDocument, RunDocument};
-use crate::store::{EventRow, HealthRow, RunFilter, RunRecord, RunStatus, SerialPage, SnapshotRow};
+use crate::store::{PageRequest, RunFilter, RunRecord, RunStatus, SerialPage};
 use crate::web::error::{WebError, WebResult};
 use crate::web::state::AppState;
 
@@ -31,6 +32,8 @@ pub struct RunQuery {
     /// RFC 3339 time or Unix seconds.
     pub since: Option<String>,
     pub limit: Option<i64>,
+    /// Keyset cursor: the last run id already seen.
+    pub after: Option<i64>,
 }
 
 impl RunQuery {
@@ -60,6 +63,7 @@ impl RunQuery {
             status,
             since_us,
             limit: Some(self.limit.unwrap_or(200).clamp(1, 5000)),
+            after: self.after,
         })
     }
 }
@@ -94,44 +98,115 @@ async fn delete(State(state): State<AppState>, Path(id): Path<i64>) -> WebResult
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// `?after=SEQ&limit=N`: keyset paging over a run's rows.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    /// The last `seq` already seen (0 or absent: from the start).
+    after: Option<i64>,
+    /// Rows per page [default 1000, at most 10000].
+    limit: Option<i64>,
+    /// Comma-separated event kinds (events only).
+    kind: Option<String>,
+}
+
+const DEFAULT_PAGE: i64 = 1000;
+const MAX_PAGE: i64 = 10_000;
+
+impl PageQuery {
+    fn page(&self) -> WebResult<PageRequest> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(WebError::BadRequest(format!(
+                "limit must be 1 to {MAX_PAGE}, not {limit}"
+            )));
+        }
+        Ok(PageRequest {
+            after: self.after.unwrap_or(0).max(0),
+            limit,
+        })
+    }
+}
+
+/// A page of rows as a JSON array; when the page is full, a `Link` header
+/// names the next one (`rel="next"`), so a client follows links until
+/// there is none and visits every row once.
+fn paged<T: serde::Serialize>(
+    uri: &Uri,
+    page: PageRequest,
+    rows: Vec<T>,
+    key: impl Fn(&T) -> i64,
+) -> Response {
+    let next = (rows.len() as i64 == page.limit)
+        .then(|| rows.last().map(&key))
+        .flatten();
+    let mut response = Json(rows).into_response();
+    if let Some(after) = next {
+        let kept: Vec<String> = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && !p.starts_with("after=") && !p.starts_with("limit="))
+            .map(str::to_owned)
+            .collect();
+        let mut query = kept.join("&");
+        if !query.is_empty() {
+            query.push('&');
+        }
+        let link = format!(
+            "<{}?{query}after={after}&limit={}>; rel=\"next\"",
+            uri.path(),
+            page.limit
+        );
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    response
+}
+
 #[tracing::instrument(skip(state))]
 async fn snapshots(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> WebResult<Json<Vec<SnapshotRow>>> {
+    Query(q): Query<PageQuery>,
+    uri: Uri,
+) -> WebResult<Response> {
     state.store.run(id).await?;
-    Ok(Json(state.store.snapshots(id).await?))
+    let page = q.page()?;
+    let rows = state.store.snapshots_page(id, page).await?;
+    Ok(paged(&uri, page, rows, |r| r.seq))
 }
 
 #[tracing::instrument(skip(state))]
 async fn health(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> WebResult<Json<Vec<HealthRow>>> {
+    Query(q): Query<PageQuery>,
+    uri: Uri,
+) -> WebResult<Response> {
     state.store.run(id).await?;
-    Ok(Json(state.store.health(id).await?))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventQuery {
-    /// Comma-separated event kinds.
-    kind: Option<String>,
+    let page = q.page()?;
+    let rows = state.store.health_page(id, page).await?;
+    Ok(paged(&uri, page, rows, |r| r.seq))
 }
 
 #[tracing::instrument(skip(state))]
 async fn events(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    Query(q): Query<EventQuery>,
-) -> WebResult<Json<Vec<EventRow>>> {
+    Query(q): Query<PageQuery>,
+    uri: Uri,
+) -> WebResult<Response> {
     state.store.run(id).await?;
+    let page = q.page()?;
     let kinds: Vec<&str> = q
         .kind
         .as_deref()
         .map(|k| k.split(',').filter(|s| !s.is_empty()).collect())
         .unwrap_or_default();
-    Ok(Json(state.store.events(id, &kinds).await?))
+    let rows = state.store.events_page(id, &kinds, page).await?;
+    Ok(paged(&uri, page, rows, |r| r.seq))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,7 +252,6 @@ async fn compare(
     State(state): State<AppState>,
     Query(q): Query<CompareQuery>,
 ) -> WebResult<axum::response::Response> {
-    use axum::response::IntoResponse;
     if let (Ok(a), Ok(b)) = (q.a.trim().parse::<i64>(), q.b.trim().parse::<i64>()) {
         let doc: ComparisonDocument =
             report::compare(&state.store, a, b, &state.config.criteria).await?;

@@ -12,10 +12,10 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::{render, PageError, PageResult};
-use crate::analysis::{judge, Derived};
+use crate::analysis::{judge, Derived, TagSummary};
 use crate::harness::summary_markdown;
 use crate::report::{self, RunDocument};
-use crate::store::{now_us, RunFilter, RunRecord, SnapshotRow};
+use crate::store::{now_us, RunFilter, RunRecord};
 use crate::units::{bytes, delta_bytes, duration_us, num, pct, time};
 use crate::web::error::WebError;
 use crate::web::state::AppState;
@@ -231,7 +231,7 @@ struct RunPage {
     git: String,
     started: String,
     duration: String,
-    snapshots: usize,
+    snapshots: i64,
     reboots: i64,
     range_query: String,
     checks: Vec<CheckView>,
@@ -259,33 +259,18 @@ const SERIAL_PAGE: i64 = 200;
 const HEALTH_SHOWN: usize = 50;
 const TIGHT_STACK_BYTES: i64 = 512;
 
-fn tag_views(snapshots: &[SnapshotRow]) -> Vec<TagView> {
-    let mut order: Vec<&str> = Vec::new();
-    for r in snapshots {
-        if !order.contains(&r.snapshot.tag.as_str()) {
-            order.push(&r.snapshot.tag);
-        }
-    }
-    order
-        .into_iter()
-        .map(|tag| {
-            let rows: Vec<_> = snapshots
-                .iter()
-                .filter(|r| r.snapshot.tag == tag)
-                .map(|r| &r.snapshot)
-                .collect();
-            let last = rows.last();
-            TagView {
-                tag: tag.to_owned(),
-                count: rows.len(),
-                last_hi: bytes(last.and_then(|s| s.hi)),
-                last_hin: bytes(last.and_then(|s| s.hin)),
-                min_hin: bytes(rows.iter().filter_map(|s| s.hin).min()),
-                last_frag: pct(last.and_then(|s| s.frag)),
-                max_frag: pct(rows.iter().filter_map(|s| s.frag).max()),
-                last_pf: bytes(last.and_then(|s| s.pf)),
-                min_pf: bytes(rows.iter().filter_map(|s| s.pf).min()),
-            }
+fn tag_views(tags: &[TagSummary]) -> Vec<TagView> {
+    tags.iter()
+        .map(|t| TagView {
+            tag: t.tag.clone(),
+            count: t.count,
+            last_hi: bytes(t.last.hi),
+            last_hin: bytes(t.last.hin),
+            min_hin: bytes(t.hin_min),
+            last_frag: pct(t.last.frag),
+            max_frag: pct(t.frag_max),
+            last_pf: bytes(t.last.pf),
+            min_pf: bytes(t.pf_min),
         })
         .collect()
 }
@@ -438,7 +423,7 @@ async fn detail(
             after: bytes(Some(c.after)),
         })
         .collect();
-    let last_us = doc.snapshots.last().map(|s| s.ts_us);
+    let last_us = doc.report.last_snapshot_us;
     let page = RunPage {
         id,
         pass: doc.report.verdict.pass,
@@ -464,12 +449,12 @@ async fn detail(
         },
         started: time(run.started_us),
         duration: duration(run, last_us),
-        snapshots: doc.snapshots.len(),
+        snapshots: doc.report.derived.snapshots,
         reboots: d.reboots,
         range_query,
         checks,
         markers,
-        tags: tag_views(&doc.snapshots),
+        tags: tag_views(&doc.report.per_tag),
         cliffs,
         stacks: stacks.into_iter().map(|(_, s)| s).collect(),
         health,
@@ -523,7 +508,7 @@ async fn summary_md(
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, PageError> {
     let doc = RunDocument::load(&state.store, id, &state.config.criteria).await?;
-    let md = summary_markdown(&doc.run, &doc.report, &doc.snapshots);
+    let md = summary_markdown(&doc.run, &doc.report, &[]);
     Ok((
         [
             (

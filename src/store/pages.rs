@@ -1,0 +1,120 @@
+//! Keyset-paged reads of a run's rows: `after` is the last key the caller
+//! saw, so a page costs the same at row 10 as at row 600,000 (an `OFFSET`
+//! would read and skip everything before it), and rows written while a
+//! client pages through are neither skipped nor repeated.
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{EventRow, HealthRow, Result, SerialLineRow, SnapshotRow, Store};
+
+/// Which rows of a run, from where, and how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The last `seq` (or `line_no`) already seen; 0 starts at the beginning.
+    pub after: i64,
+    pub limit: i64,
+}
+
+impl Store {
+    /// Snapshots with `seq > after`, in order.
+    #[tracing::instrument(skip(self))]
+    pub async fn snapshots_page(&self, run_id: i64, page: PageRequest) -> Result<Vec<SnapshotRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, line_no, ts_us, elapsed_ms, boot, tag, hf, hm, hl, hi, hin, frag, pf, \
+             pm, pl, extras FROM snapshots WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(page.after)
+        .bind(page.limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Events with `seq > after`, optionally only the given kinds, in order.
+    #[tracing::instrument(skip(self))]
+    pub async fn events_page(
+        &self,
+        run_id: i64,
+        kinds: &[&str],
+        page: PageRequest,
+    ) -> Result<Vec<EventRow>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events WHERE run_id = ",
+        );
+        q.push_bind(run_id)
+            .push(" AND seq > ")
+            .push_bind(page.after);
+        if !kinds.is_empty() {
+            q.push(" AND kind IN (");
+            let mut list = q.separated(", ");
+            for kind in kinds {
+                list.push_bind(kind.to_string());
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY seq LIMIT ").push_bind(page.limit);
+        Ok(q.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    /// Health polls with `seq > after`, in order.
+    #[tracing::instrument(skip(self))]
+    pub async fn health_page(&self, run_id: i64, page: PageRequest) -> Result<Vec<HealthRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, ts_us, http_status, latency_ms, raw, error FROM health_samples \
+             WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(page.after)
+        .bind(page.limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The newest `limit` health polls, newest first (the run page's table).
+    #[tracing::instrument(skip(self))]
+    pub async fn latest_health(&self, run_id: i64, limit: i64) -> Result<Vec<HealthRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, ts_us, http_status, latency_ms, raw, error FROM health_samples \
+             WHERE run_id = ? ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Raw serial lines with `line_no > after`, in order (compacted blocks
+    /// are read through [`Store::serial_lines`]).
+    #[tracing::instrument(skip(self))]
+    pub async fn raw_lines_page(
+        &self,
+        run_id: i64,
+        page: PageRequest,
+    ) -> Result<Vec<SerialLineRow>> {
+        Ok(sqlx::query_as(
+            "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = ? \
+             AND line_no > ? ORDER BY line_no LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(page.after)
+        .bind(page.limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Boot resets, tripwires, crashes and allocation failures, the first
+    /// `limit` in order: the markers of a run page and its chart.
+    #[tracing::instrument(skip(self))]
+    pub async fn marker_events(&self, run_id: i64, limit: i64) -> Result<Vec<EventRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events WHERE run_id = ? \
+             AND (kind IN ('tripwire', 'crash', 'alloc_failed') \
+             OR (kind = 'boot' AND json_extract(data, '$.marker') = 'reset')) \
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
