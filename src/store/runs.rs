@@ -32,6 +32,18 @@ pub enum RunStatus {
     Failed,
 }
 
+impl RunKind {
+    /// The stored and serialised name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunKind::Live => "live",
+            RunKind::Soak => "soak",
+            RunKind::Scenario => "scenario",
+            RunKind::Import => "import",
+        }
+    }
+}
+
 impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -90,12 +90,7 @@ async fn run(
             .as_deref()
             .or(run.label.as_deref())
             .unwrap_or("-"),
-        run.scenario.as_deref().unwrap_or(match run.kind {
-            crate::store::RunKind::Live => "live",
-            crate::store::RunKind::Soak => "soak",
-            crate::store::RunKind::Scenario => "scenario",
-            crate::store::RunKind::Import => "import",
-        })
+        run.scenario.as_deref().unwrap_or(run.kind.as_str())
     );
     let chart = blocking(move || run_chart(&snapshots, &events, &req, &title)).await?;
     Ok(respond(chart, json))

@@ -11,6 +11,7 @@ mod import_folder;
 mod import_log;
 mod layers;
 mod packaging;
+mod paging;
 mod protocol_props;
 mod scenarios;
 mod server;

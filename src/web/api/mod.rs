@@ -2,6 +2,7 @@
 
 mod devices;
 mod experiments;
+mod exports;
 mod import;
 mod live;
 mod runs;
@@ -17,6 +18,7 @@ pub fn router(body_limit: usize) -> Router<AppState> {
         .merge(devices::router())
         .merge(runs::router())
         .merge(experiments::router())
+        .merge(exports::router())
         .merge(live::router())
         .merge(import::router(body_limit))
         .merge(scenarios::router())
