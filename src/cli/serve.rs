@@ -1,20 +1,23 @@
 //! `heaplab serve` and `heaplab demo`: run the server until Ctrl-C or
 //! SIGTERM, then shut down in order (nothing buffered is lost).
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use super::{CliError, DemoArgs};
 use crate::config::{ServeArgs, ServerConfig, Settings};
+use crate::report;
 use crate::server::{self, ServerHandle};
 use crate::sim::{Profile, Twin, TwinConfig};
-use crate::store::DeviceSpec;
+use crate::store::{DeviceSpec, Store};
 
 pub async fn serve(args: &ServeArgs, settings: Settings) -> Result<ExitCode, CliError> {
     let config = ServerConfig::resolve(args, settings)?;
     let devices = config.devices.len();
     let db_path = config.db.clone();
+    summarise_old_runs(&db_path).await?;
     let handle = server::start(config).await?;
     println!(
         "heaplab serving on {} (database {}, {} configured device{})",
@@ -56,6 +59,7 @@ pub async fn demo(args: &DemoArgs, settings: Settings) -> Result<ExitCode, CliEr
         twins.push(twin);
     }
     let db_path: PathBuf = config.db.clone();
+    summarise_old_runs(&db_path).await?;
     let handle = server::start(config).await?;
     println!(
         "heaplab demo: open {} (3 virtual devices; database {})",
@@ -70,6 +74,28 @@ pub async fn demo(args: &DemoArgs, settings: Settings) -> Result<ExitCode, CliEr
     let _ = std::fs::remove_dir_all(&link_dir);
     result?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Gives every run recorded before run summaries existed (or in an older
+/// summary format) its summary before serving, so the first page view of a
+/// week-long run is not the one that pays for it. Progress on a terminal.
+async fn summarise_old_runs(db: &std::path::Path) -> Result<(), CliError> {
+    let store = Store::open(db).await?;
+    let tty = std::io::stderr().is_terminal();
+    let progress = move |done: usize, total: usize| {
+        if tty {
+            eprint!("\rsummarising runs recorded before this version: {done} / {total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let n = report::backfill_summaries(&store, &progress).await?;
+    if n > 0 {
+        tracing::info!(runs = n, "summarised runs recorded before this version");
+    }
+    store.close().await;
+    Ok(())
 }
 
 /// Serves until Ctrl-C or SIGTERM, then stops in order.

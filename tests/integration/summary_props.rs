@@ -114,3 +114,63 @@ proptest! {
         prop_assert!(stored(&rt, &store, run).is_none());
     }
 }
+
+/// Rows written without a summary (a database from before summaries, or a
+/// tool writing rows directly) get one from the backfill, with progress.
+#[tokio::test]
+async fn backfill_summarises_runs_written_without_a_summary() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store = Store::open(&dir.path().join("old.db")).await.expect("open");
+    let lines = [
+        "[Mem] boot hf=100 hm=90 hl=50 hi=100 hin=90 frag=50 pf=8000 pm=7000 pl=6000 (0ms)",
+        "[Mem] hb hf=80 hm=70 hl=50 hi=80 hin=70 frag=37 pf=8000 pm=7000 pl=6000 (0ms)",
+    ];
+    let run = record(&store, &lines.map(String::from), &[]).await;
+    // The same rows again, written bare: the stored summary is now stale
+    // and is dropped with that write.
+    let mut tracker = RunTracker::new(run);
+    let mut batch = Batch::new(run);
+    for (i, l) in lines.iter().enumerate() {
+        tracker.record_raw(
+            &mut batch,
+            1_800_000_000_000_000 + i as i64,
+            l.as_bytes(),
+            0,
+        );
+    }
+    for r in &mut batch.snapshots {
+        r.seq += 10;
+    }
+    batch.lines.clear();
+    store.write_batches(&[batch]).await.expect("bare write");
+    assert!(store.run_summary(run).await.expect("read").is_none());
+
+    let seen = std::sync::Mutex::new(Vec::new());
+    let n = heaplab::report::backfill_summaries(&store, &|done, total| {
+        seen.lock().expect("lock").push((done, total));
+    })
+    .await
+    .expect("backfill");
+    assert_eq!(n, 1);
+    assert_eq!(*seen.lock().expect("lock"), [(1, 1)]);
+    let stored: RunSummary = serde_json::from_str(
+        &store
+            .run_summary(run)
+            .await
+            .expect("read")
+            .expect("summary")
+            .json,
+    )
+    .expect("json");
+    assert_eq!(stored.derived.snapshots, 4);
+    assert_eq!(
+        stored,
+        recompute_summary(&store, run).await.expect("recompute")
+    );
+    assert_eq!(
+        heaplab::report::backfill_summaries(&store, &|_, _| {})
+            .await
+            .expect("again"),
+        0
+    );
+}
