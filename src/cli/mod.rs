@@ -62,7 +62,7 @@ pub enum Command {
     Experiment(experiments::ExperimentCommand),
     /// Run a scenario (S1–S6, prompt, or a .toml file) on a device.
     Run(crate::cli::scenario::RunArgs),
-    /// Retention for long runs: compact or drop old raw serial lines, update rollups.
+    /// Retention for long runs: compact or drop old raw serial lines.
     #[command(subcommand)]
     Retention(crate::cli::retention::RetentionCommand),
 }

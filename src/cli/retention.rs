@@ -12,7 +12,7 @@ use crate::store::Store;
 #[derive(Debug, Subcommand)]
 pub enum RetentionCommand {
     /// Compact (or drop) raw serial lines older than the policy's age and
-    /// bring the per-minute rollups up to date.
+    /// report what was done.
     Run {
         /// Age in days (overrides the config; 0 = every line).
         #[arg(long)]
@@ -70,14 +70,12 @@ pub async fn run(
         super::print::json(&report);
     } else {
         println!(
-            "retention ({:?}, older than {} days): {} lines compacted into {} blocks, {} lines dropped; rollups: {} minutes in {} runs",
+            "retention ({:?}, older than {} days): {} lines compacted into {} blocks, {} lines dropped",
             policy.mode,
             policy.raw_serial_days,
             report.lines_compacted,
             report.blocks_written,
-            report.lines_dropped,
-            report.rollup_minutes,
-            report.rollup_runs
+            report.lines_dropped
         );
     }
     Ok(ExitCode::SUCCESS)

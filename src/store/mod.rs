@@ -9,11 +9,11 @@ mod experiments;
 mod groups;
 mod pages;
 mod read;
-mod rollups;
 mod rows;
 mod runs;
 mod serial_blocks;
 mod summaries;
+mod tiers;
 mod write;
 
 use std::path::Path;
@@ -31,11 +31,11 @@ pub use experiments::{ExperimentFields, ExperimentRecord};
 pub use groups::GroupRecord;
 pub use pages::PageRequest;
 pub use read::{HeapPoint, RunAggregates, SerialPage};
-pub use rollups::ROLLUP_THRESHOLD;
 pub use rows::{Batch, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
 pub use serial_blocks::{CompactionReport, BLOCK_LINES};
 pub use summaries::{StoredLeak, StoredSummary};
+pub use tiers::{tier_for, TierBucket, TIERS_S};
 
 /// The storage layer's error.
 #[derive(Debug, thiserror::Error)]

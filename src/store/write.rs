@@ -116,6 +116,7 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<()> {
         });
         q.build().execute(&mut *conn).await?;
     }
+    super::tiers::fold_batch(conn, run, &batch.snapshots).await?;
     match &batch.summary {
         Some(summary) => super::summaries::upsert_summary(conn, run, summary).await?,
         // Rows written without a summary (a tool writing rows directly)

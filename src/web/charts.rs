@@ -15,7 +15,7 @@ use crate::charts::{
     compare_groups_chart, run_chart, sparkline, ChartError, ChartRequest, CompareAlign, Metric,
     RenderedChart,
 };
-use crate::store::SnapshotRow;
+use crate::store::{tier_for, SnapshotRow};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -67,18 +67,28 @@ async fn run(
         .map_err(|_| WebError::NotFound(format!("chart {file}")))?;
     let req = ChartRequest::parse(query.as_deref().unwrap_or(""))?;
     let run = state.store.run(id).await?;
-    // A week of 1 Hz data: read the per-minute rollups (minima kept).
-    let in_window = state
-        .store
-        .count_snapshots(id, req.from_us, req.to_us)
-        .await?;
-    let snapshots = if in_window > crate::store::ROLLUP_THRESHOLD {
-        state.store.rollup_rows(id, req.from_us, req.to_us).await?
-    } else {
-        state
-            .store
-            .snapshots_between(id, req.from_us, req.to_us)
-            .await?
+    // The window's width picks the pyramid tier: O(pixels) rows at any
+    // zoom; a window narrow enough to show single snapshots reads them.
+    let span = state.store.snapshot_span(id).await?;
+    let window = match span {
+        Some((first, last)) => {
+            req.to_us.unwrap_or(last).min(last) - req.from_us.unwrap_or(first).max(first)
+        }
+        None => 0,
+    };
+    let snapshots = match tier_for(window, req.width) {
+        Some(tier) => {
+            state
+                .store
+                .tier_rows(id, tier, req.from_us, req.to_us)
+                .await?
+        }
+        None => {
+            state
+                .store
+                .snapshots_between(id, req.from_us, req.to_us)
+                .await?
+        }
     };
     let events = state
         .store

@@ -13,6 +13,7 @@ mod layers;
 mod packaging;
 mod paging;
 mod protocol_props;
+mod pyramid_props;
 mod scenarios;
 mod server;
 mod sim_twin;

@@ -697,7 +697,7 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     assert_eq!(search_after.total, 1);
     assert_eq!(search_after.lines, search_before.lines);
 
-    // The week chart reads rollups (over 50k snapshots) and keeps the dip.
+    // The week chart reads the pyramid's 1-minute tier and keeps the dip.
     let chart = get_json(&format!(
         "{}/charts/runs/{run}.json?metric=hin&width=1200",
         server.url()
@@ -713,7 +713,7 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     assert_eq!(chart_min, true_min);
     let rollups = db_scalar(
         &db,
-        "SELECT COUNT(*) FROM snapshot_rollups WHERE run_id = ?",
+        "SELECT COUNT(*) FROM snapshot_tiers WHERE run_id = ? AND tier = 60",
         run,
     )
     .await;
@@ -840,10 +840,6 @@ async fn disk_cost_per_snapshot_and_line() {
                 .expect("compact");
             let compacted = vacuum().await;
             sizes.push(("lines compacted", compacted));
-        }
-        if snaps {
-            store.update_rollups(run).await.expect("rollups");
-            sizes.push(("snapshots + rollups", vacuum().await));
         }
     }
     let empty = sizes[0].1 as f64;

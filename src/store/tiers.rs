@@ -1,0 +1,254 @@
+//! The snapshot pyramid: per run, the count, first and last time, and the
+//! minimum and maximum of each charted metric in buckets of 10 s, 1 min,
+//! 10 min and 1 h. The writer folds every batch of snapshots into it in the
+//! batch's transaction; a chart picks the coarsest tier whose bucket is no
+//! wider than one pixel column, so it reads O(pixels) rows at any zoom
+//! while every bucket's minimum (and so every dip) is still drawn.
+
+use std::collections::BTreeMap;
+
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use super::{Result, SnapshotRow, Store};
+use crate::protocol::{MemSnapshot, HEARTBEAT_TAG};
+
+/// Bucket widths in seconds, finest first.
+pub const TIERS_S: [i64; 4] = [10, 60, 600, 3600];
+const US_PER_S: i64 = 1_000_000;
+/// `hi, hin, hl, pf, frag`: the metrics a run chart draws.
+const METRICS: usize = 5;
+
+fn metrics(s: &MemSnapshot) -> [Option<i64>; METRICS] {
+    [s.hi, s.hin, s.hl, s.pf, s.frag]
+}
+
+/// One bucket's aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierBucket {
+    pub n: i64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub boot: i64,
+    pub min: [Option<i64>; METRICS],
+    pub max: [Option<i64>; METRICS],
+}
+
+impl TierBucket {
+    fn of(row: &SnapshotRow) -> Self {
+        let m = metrics(&row.snapshot);
+        TierBucket {
+            n: 1,
+            first_ts: row.ts_us,
+            last_ts: row.ts_us,
+            boot: row.boot,
+            min: m,
+            max: m,
+        }
+    }
+
+    fn add(&mut self, row: &SnapshotRow) {
+        self.n += 1;
+        self.first_ts = self.first_ts.min(row.ts_us);
+        self.last_ts = self.last_ts.max(row.ts_us);
+        self.boot = self.boot.max(row.boot);
+        for (i, v) in metrics(&row.snapshot).into_iter().enumerate() {
+            self.min[i] = merge(self.min[i], v, i64::min);
+            self.max[i] = merge(self.max[i], v, i64::max);
+        }
+    }
+}
+
+fn merge(a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(f(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The tier a chart of `window_us` drawn `columns` wide reads: the coarsest
+/// whose bucket fits in one column, or `None` when even the finest is wider
+/// (the chart then reads the snapshots themselves, at most a few thousand).
+pub fn tier_for(window_us: i64, columns: u32) -> Option<i64> {
+    let column_us = window_us / i64::from(columns.max(1));
+    TIERS_S
+        .iter()
+        .rev()
+        .find(|&&t| t * US_PER_S <= column_us)
+        .copied()
+}
+
+/// Folds a batch's snapshots into every tier (called inside the batch's
+/// transaction). Buckets are merged in Rust first, so a batch costs one
+/// upsert per touched bucket, not one per snapshot.
+pub(super) async fn fold_batch(
+    conn: &mut SqliteConnection,
+    run_id: i64,
+    rows: &[SnapshotRow],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    for tier in TIERS_S {
+        let mut buckets: BTreeMap<i64, TierBucket> = BTreeMap::new();
+        for row in rows.iter().filter(|r| r.ts_us >= 0) {
+            buckets
+                .entry(row.ts_us / (tier * US_PER_S))
+                .and_modify(|b| b.add(row))
+                .or_insert_with(|| TierBucket::of(row));
+        }
+        let buckets: Vec<(i64, TierBucket)> = buckets.into_iter().collect();
+        for chunk in buckets.chunks(500) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO snapshot_tiers (run_id, tier, bucket, n, first_ts, last_ts, boot, \
+                 min_hi, max_hi, min_hin, max_hin, min_hl, max_hl, min_pf, max_pf, min_frag, \
+                 max_frag) ",
+            );
+            q.push_values(chunk, |mut v, (bucket, b)| {
+                v.push_bind(run_id)
+                    .push_bind(tier)
+                    .push_bind(*bucket)
+                    .push_bind(b.n)
+                    .push_bind(b.first_ts)
+                    .push_bind(b.last_ts)
+                    .push_bind(b.boot);
+                for i in 0..METRICS {
+                    v.push_bind(b.min[i]).push_bind(b.max[i]);
+                }
+            });
+            // MIN/MAX of two values are NULL when either is; COALESCE
+            // makes a missing side take the other's value.
+            q.push(
+                " ON CONFLICT(run_id, tier, bucket) DO UPDATE SET n = n + excluded.n, \
+                 first_ts = MIN(first_ts, excluded.first_ts), \
+                 last_ts = MAX(last_ts, excluded.last_ts), boot = MAX(boot, excluded.boot)",
+            );
+            for m in ["hi", "hin", "hl", "pf", "frag"] {
+                q.push(format!(
+                    ", min_{m} = MIN(COALESCE(min_{m}, excluded.min_{m}), COALESCE(excluded.min_{m}, min_{m})), \
+                     max_{m} = MAX(COALESCE(max_{m}, excluded.max_{m}), COALESCE(excluded.max_{m}, max_{m}))"
+                ));
+            }
+            q.build().execute(&mut *conn).await?;
+        }
+    }
+    Ok(())
+}
+
+type TierRow = (
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+impl Store {
+    /// A window of one tier as chartable rows: two per bucket, one carrying
+    /// the bucket's minima (and worst fragmentation) at its first time, one
+    /// its maxima at its last, so the chart's per-column minimum and
+    /// maximum are the raw rows' whenever a bucket fits in a column.
+    #[tracing::instrument(skip(self))]
+    pub async fn tier_rows(
+        &self,
+        run_id: i64,
+        tier: i64,
+        from_us: Option<i64>,
+        to_us: Option<i64>,
+    ) -> Result<Vec<SnapshotRow>> {
+        let width = tier * US_PER_S;
+        let rows: Vec<TierRow> = sqlx::query_as(
+            "SELECT first_ts, last_ts, boot, min_hi, max_hi, min_hin, max_hin, min_hl, max_hl, \
+             min_pf, max_pf, min_frag, max_frag FROM snapshot_tiers \
+             WHERE run_id = ? AND tier = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket",
+        )
+        .bind(run_id)
+        .bind(tier)
+        .bind(from_us.map_or(i64::MIN, |f| f.div_euclid(width)))
+        .bind(to_us.map_or(i64::MAX, |t| t.div_euclid(width)))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len() * 2);
+        for r in rows {
+            let point = |seq: i64, ts: i64, hi, hin, hl, pf, frag| SnapshotRow {
+                seq,
+                line_no: None,
+                ts_us: ts,
+                elapsed_ms: None,
+                boot: r.2,
+                snapshot: MemSnapshot {
+                    tag: HEARTBEAT_TAG.to_owned(),
+                    hi,
+                    hf: hi,
+                    hin,
+                    hm: hin,
+                    hl,
+                    pf,
+                    pm: None,
+                    pl: None,
+                    frag,
+                    extras: Vec::new(),
+                },
+            };
+            let seq = out.len() as i64 + 1;
+            out.push(point(seq, r.0, r.3, r.5, r.7, r.9, r.12));
+            if r.1 > r.0 {
+                out.push(point(seq + 1, r.1, r.4, r.6, r.8, r.10, r.11));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The first and last snapshot time of a run (two index lookups).
+    #[tracing::instrument(skip(self))]
+    pub async fn snapshot_span(&self, run_id: i64) -> Result<Option<(i64, i64)>> {
+        let first: Option<i64> = sqlx::query_scalar(
+            "SELECT ts_us FROM snapshots WHERE run_id = ? ORDER BY ts_us LIMIT 1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT ts_us FROM snapshots WHERE run_id = ? ORDER BY ts_us DESC LIMIT 1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(first.zip(last))
+    }
+
+    /// Buckets stored for a run at one tier (for tests and the docs).
+    #[tracing::instrument(skip(self))]
+    pub async fn tier_buckets(&self, run_id: i64, tier: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM snapshot_tiers WHERE run_id = ? AND tier = ?")
+                .bind(run_id)
+                .bind(tier)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coarsest_tier_that_fits_a_column() {
+        let week = 7 * 86_400 * US_PER_S;
+        assert_eq!(tier_for(week, 1200), Some(60));
+        assert_eq!(tier_for(week, 100), Some(3600));
+        assert_eq!(tier_for(86_400 * US_PER_S, 1200), Some(60));
+        assert_eq!(tier_for(6 * 3600 * US_PER_S, 1200), Some(10));
+        assert_eq!(tier_for(3600 * US_PER_S, 1200), None);
+        assert_eq!(tier_for(0, 0), None);
+    }
+}
