@@ -63,6 +63,8 @@ const ZOOM_US: i64 = 3_600_000_000;
 /// Written in --dir so --reuse knows what it holds.
 const MANIFEST: &str = "soak-bench.json";
 const MANIFEST_VERSION: u32 = 1;
+/// The servers' stderr, in --dir.
+const SERVE_LOG: &str = "serve-stderr.log";
 
 /// The two week-long runs of one size, in their own database.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -319,7 +321,8 @@ async fn measure_size(
         .ok_or_else(|| CliError::Failed("no log".into()))?;
     let from = log.first_us + (log.last_us - log.first_us) / 2;
     let to = (from + ZOOM_US).min(log.last_us.max(from + 1));
-    let server = child::Server::start(exe, &data.db, &[]).await?;
+    let serve_log = data.db.with_file_name(SERVE_LOG);
+    let server = child::Server::start(exe, &data.db, &[], &serve_log).await?;
     let base = server.base.clone();
     let paths = [
         ("run_page", format!("/runs/{a}")),
@@ -540,7 +543,7 @@ fn print(r: &SoakReport, args: &SoakBenchArgs) {
         args.repeat,
         if r.reused { " (logs and databases reused)" } else { "" }
     );
-    println!("data in {}", r.dir.display());
+    println!("data in {} (server stderr in {SERVE_LOG})", r.dir.display());
     println!();
     report::print(&r.rows, r.big.snapshots, r.small.snapshots);
     let slow: Vec<String> = r

@@ -136,8 +136,19 @@ pub struct Rss {
 impl Server {
     /// Starts `heaplab --db DB serve --bind 127.0.0.1:0 [--device …]` and
     /// reads the URL it prints (`heaplab serving on http://…`), so the
-    /// kernel picks a free port.
-    pub async fn start(exe: &Path, db: &Path, devices: &[String]) -> Result<Server, CliError> {
+    /// kernel picks a free port. Its stderr (shutdown notes, slow-statement
+    /// warnings) is appended to `log`, keeping the benchmark's output to
+    /// the table.
+    pub async fn start(
+        exe: &Path,
+        db: &Path,
+        devices: &[String],
+        log: &Path,
+    ) -> Result<Server, CliError> {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.arg("--db")
             .arg(db)
@@ -151,7 +162,7 @@ impl Server {
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()?;
         let pid = child
@@ -165,7 +176,12 @@ impl Server {
         let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
             .await
             .map_err(|_| CliError::Failed("heaplab serve printed no URL within 60 s".into()))??
-            .ok_or_else(|| CliError::Failed("heaplab serve exited before serving".into()))?;
+            .ok_or_else(|| {
+                CliError::Failed(format!(
+                    "heaplab serve exited before serving (its stderr is in {})",
+                    log.display()
+                ))
+            })?;
         let base = first
             .split_whitespace()
             .find(|w| w.starts_with("http://"))

@@ -166,7 +166,7 @@ pub async fn device(
         twin.base_url()
     );
     let result = async {
-        let server = Server::start(exe, db, &[device]).await?;
+        let server = Server::start(exe, db, &[device], &dir.join(super::SERVE_LOG)).await?;
         let figures = device_figures(&server, client, &twin, repeat, budget).await;
         server.stop().await;
         figures
