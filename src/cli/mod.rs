@@ -2,6 +2,7 @@
 //! one line on stderr and exit code 1; usage errors exit 2 (clap's default).
 
 mod bench;
+pub mod bench_soak;
 mod experiments;
 mod print;
 mod retention;
@@ -71,6 +72,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Lines/s sustained into SQLite, and serial-line-to-SSE latency.
     Ingest(bench::IngestBenchArgs),
+    /// Week-long runs over real HTTP: page, API, chart, compare times, RSS, import; big ÷ small.
+    Soak(bench_soak::SoakBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +202,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Demo(args) => return serve::demo(&args, settings).await,
         Command::Bench(BenchCommand::Ingest(args)) => {
             bench::ingest(&args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Bench(BenchCommand::Soak(args)) => {
+            bench_soak::run(&args).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Sim(args) => {

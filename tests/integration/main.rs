@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod bench_soak;
 mod cli;
 mod compare;
 mod contract;
