@@ -107,7 +107,9 @@ pub struct ArtifactFolder {
     pub path: PathBuf,
     /// Name of the folder or file, used as the run's label.
     pub name: String,
-    pub serial_log: Option<Vec<u8>>,
+    /// `serial.log` (or the bare log file), read as a stream at import:
+    /// a week-long log is 100 MB and is never held in memory whole.
+    pub serial_log: Option<SerialLogFile>,
     pub mem: Option<JsonlFile>,
     pub events: Option<JsonlFile>,
     pub tasks: Option<JsonlFile>,
@@ -119,6 +121,29 @@ pub struct ArtifactFolder {
     pub modified_us: Option<i64>,
     /// SHA-256 over the files read, to recognise a folder imported before.
     pub digest: String,
+}
+
+/// A serial log on disk: where it is and how long it was when hashed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SerialLogFile {
+    pub path: PathBuf,
+    pub len: u64,
+}
+
+/// Feeds a file through the digest in blocks; returns its length.
+fn hash_file(hasher: &mut Sha256, path: &Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut len = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(len);
+        }
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
 }
 
 impl ArtifactFolder {
@@ -143,10 +168,12 @@ impl ArtifactFolder {
         };
         let mut hasher = Sha256::new();
         if meta.is_file() {
-            let bytes = fs::read(path).map_err(io)?;
             hasher.update(b"serial.log\0");
-            hasher.update(&bytes);
-            folder.serial_log = Some(bytes);
+            let len = hash_file(&mut hasher, path).map_err(io)?;
+            folder.serial_log = Some(SerialLogFile {
+                path: path.to_owned(),
+                len,
+            });
         } else {
             for name in [
                 "serial.log",
@@ -157,6 +184,23 @@ impl ArtifactFolder {
                 "summary.json",
             ] {
                 let file = path.join(name);
+                if name == "serial.log" {
+                    match fs::metadata(&file) {
+                        Ok(_) => {
+                            hasher.update(b"serial.log\0");
+                            let len = hash_file(&mut hasher, &file).map_err(|source| {
+                                ArtifactError::Io {
+                                    path: file.clone(),
+                                    source,
+                                }
+                            })?;
+                            folder.serial_log = Some(SerialLogFile { path: file, len });
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(source) => return Err(ArtifactError::Io { path: file, source }),
+                    }
+                    continue;
+                }
                 let bytes = match fs::read(&file) {
                     Ok(b) => b,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -167,7 +211,6 @@ impl ArtifactFolder {
                 hasher.update(&bytes);
                 let text = || String::from_utf8_lossy(&bytes).into_owned();
                 match name {
-                    "serial.log" => folder.serial_log = Some(bytes),
                     "mem.jsonl" => folder.mem = Some(JsonlFile::parse(&text())),
                     "events.jsonl" => folder.events = Some(JsonlFile::parse(&text())),
                     "tasks.jsonl" => folder.tasks = Some(JsonlFile::parse(&text())),

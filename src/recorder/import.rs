@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use tokio::io::AsyncBufReadExt;
 
 use super::RunTracker;
 use crate::harness::{parse_ts, ArtifactError, ArtifactFolder};
@@ -182,16 +183,28 @@ async fn produce(
 
     if let Some(log) = &folder.serial_log {
         // serial.log is the source of truth; mem.jsonl only lends each
-        // snapshot its host timestamp (matched in order by tag).
-        let total = log.len() as u64;
+        // snapshot its host timestamp (matched in order by tag). The file is
+        // streamed: memory stays at one batch whatever its size.
+        let total = log.len;
+        let io = |source| {
+            ImportError::Artifact(ArtifactError::Io {
+                path: log.path.clone(),
+                source,
+            })
+        };
+        let file = tokio::fs::File::open(&log.path).await.map_err(io)?;
+        let mut reader = tokio::io::BufReader::with_capacity(1 << 20, file);
+        let mut raw = Vec::with_capacity(256);
         let mut next_mem = 0;
         let mut done = 0u64;
-        for raw in log.split(|&b| b == b'\n') {
-            done += raw.len() as u64 + 1;
-            if raw.is_empty() && done >= total {
+        loop {
+            raw.clear();
+            let n = reader.read_until(b'\n', &mut raw).await.map_err(io)?;
+            if n == 0 {
                 break;
             }
-            let line = parse_line(raw);
+            done += n as u64;
+            let line = parse_line(&raw);
             if let LineKind::Snapshot(snap) = &line.kind {
                 if let Some(offset) = mem_rows[next_mem.min(mem_rows.len())..]
                     .iter()
