@@ -90,8 +90,6 @@ CREATE INDEX experiments_date ON experiments(date, position);
 CREATE INDEX snapshots_time ON snapshots(run_id, ts_us);
 CREATE INDEX events_time ON events(run_id, ts_us);
 CREATE INDEX health_time ON health_samples(run_id, ts_us);
--- Retention's cutoff across all runs.
-CREATE INDEX serial_lines_time ON serial_lines(ts_us);
 
 COMMIT;
 PRAGMA foreign_keys = ON;

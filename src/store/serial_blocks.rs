@@ -70,12 +70,7 @@ impl Store {
             cutoff_us,
             ..Default::default()
         };
-        let runs: Vec<i64> =
-            sqlx::query_scalar("SELECT DISTINCT run_id FROM serial_lines WHERE ts_us < ?")
-                .bind(cutoff_us)
-                .fetch_all(&self.pool)
-                .await?;
-        for run in runs {
+        for run in self.runs_started_before(cutoff_us).await? {
             loop {
                 let lines: Vec<SerialLineRow> = sqlx::query_as(
                     "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = ? \
@@ -130,22 +125,40 @@ impl Store {
             cutoff_us,
             ..Default::default()
         };
-        loop {
-            // Batches keep each write transaction short while ingest goes on.
-            let n = sqlx::query(
-                "DELETE FROM serial_lines WHERE (run_id, line_no) IN \
-             (SELECT run_id, line_no FROM serial_lines WHERE ts_us < ? LIMIT 20000)",
-            )
-            .bind(cutoff_us)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-            report.lines_dropped += n;
-            if n < 20_000 {
-                break;
+        for run in self.runs_started_before(cutoff_us).await? {
+            loop {
+                // Batches keep each write transaction short while ingest
+                // goes on; old lines lead a run, so each scan stops early.
+                let n = sqlx::query(
+                    "DELETE FROM serial_lines WHERE run_id = ? AND line_no IN \
+                     (SELECT line_no FROM serial_lines WHERE run_id = ? AND ts_us < ? \
+                     ORDER BY line_no LIMIT 20000)",
+                )
+                .bind(run)
+                .bind(run)
+                .bind(cutoff_us)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                report.lines_dropped += n;
+                if n < 20_000 {
+                    break;
+                }
             }
         }
         Ok(report)
+    }
+
+    /// Runs that began before `cutoff_us`: only they can hold lines older
+    /// than it (the runs table is small; the lines table is not, and an
+    /// index on line times would cost every insert).
+    async fn runs_started_before(&self, cutoff_us: i64) -> Result<Vec<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM runs WHERE started_us < ? ORDER BY id")
+                .bind(cutoff_us)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// True when the run has compacted lines.
