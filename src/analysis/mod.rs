@@ -16,10 +16,9 @@ pub use compare::{
     compare_runs, MetricDelta, RunComparison, SnapshotValues, TagDelta, TagPresence,
 };
 pub use derived::{derive, Derived, PanicSummary, TripwireSummary};
-pub use summary::{RunSummary, TagSummary, SUMMARY_EVENT_KINDS, SUMMARY_VERSION};
+pub use summary::{RunSummary, TagSummary, TaskMargin, SUMMARY_EVENT_KINDS, SUMMARY_VERSION};
 pub use verdict::{judge, AcceptanceCriteria, Check, RunVerdict};
 
-use crate::protocol::TaskStack;
 use crate::store::{EventRow, SnapshotRow};
 
 /// Everything analysis says about one run.
@@ -31,7 +30,7 @@ pub struct RunReport {
     /// Per tag, in order of first appearance: count, last and worst values.
     pub per_tag: Vec<TagSummary>,
     /// The tightest stack margin seen per task, tightest first.
-    pub task_stacks: Vec<TaskStack>,
+    pub task_stacks: Vec<TaskMargin>,
     /// All `[Task]` lines of the run (listed, paged, by the events API).
     pub task_lines: i64,
     /// Host time of the latest snapshot.

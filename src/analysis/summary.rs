@@ -46,6 +46,19 @@ pub struct TagSummary {
     pub pf_min: Option<i64>,
 }
 
+/// The tightest stack margin seen for one task, and where: the run page's
+/// task table (one row per task, not one per `[Task]` line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskMargin {
+    #[serde(flatten)]
+    pub task: TaskStack,
+    /// The tag of the task dump it was printed in.
+    pub dump_tag: Option<String>,
+    pub line_no: Option<i64>,
+    /// `[Task]` lines seen for this task.
+    pub lines: i64,
+}
+
 /// The previous snapshot, for the cliff between it and the next one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct LastSnapshot {
@@ -66,7 +79,7 @@ pub struct RunSummary {
     pub tags: Vec<TagSummary>,
     pub cliffs: Cliffs,
     /// The lowest `stack_rem` seen per task name, tightest first.
-    pub stacks: Vec<TaskStack>,
+    pub stacks: Vec<TaskMargin>,
     /// `[Task]` lines in the run (the run page links to them, paged).
     pub task_lines: i64,
     /// Events folded (of [`SUMMARY_EVENT_KINDS`]), for progress and checks.
@@ -252,13 +265,32 @@ impl RunSummary {
             self.derived.tripwire.worst_stacks = worst;
         }
         let margin = |t: &TaskStack| t.stack_rem.unwrap_or(i64::MAX);
-        match self.stacks.iter_mut().find(|t| t.name == task.name) {
-            Some(known) if margin(&task) < margin(known) => *known = task,
-            Some(_) => return,
-            None => self.stacks.push(task),
+        let seen = TaskMargin {
+            dump_tag: text(&event.data, "dump_tag"),
+            line_no: event.line_no,
+            lines: 1,
+            task,
+        };
+        match self
+            .stacks
+            .iter_mut()
+            .find(|t| t.task.name == seen.task.name)
+        {
+            Some(known) => {
+                known.lines += 1;
+                if margin(&seen.task) >= margin(&known.task) {
+                    return;
+                }
+                let lines = known.lines;
+                *known = TaskMargin { lines, ..seen };
+            }
+            None => self.stacks.push(seen),
         }
-        self.stacks
-            .sort_by(|a, b| margin(a).cmp(&margin(b)).then(a.name.cmp(&b.name)));
+        self.stacks.sort_by(|a, b| {
+            margin(&a.task)
+                .cmp(&margin(&b.task))
+                .then(a.task.name.cmp(&b.task.name))
+        });
     }
 }
 

@@ -10,15 +10,30 @@
 //! Everything here is synchronous and CPU-bound: call it from
 //! `spawn_blocking`. See `docs/charts.md`.
 
+mod compare;
 pub mod downsample;
+#[cfg(test)]
+mod fixtures;
+mod hover;
+mod marks;
+mod plot;
 pub mod render;
+mod run;
+mod scale;
+mod sparkline;
 pub mod spec;
+#[cfg(test)]
+mod svg_check;
+mod text;
 
+pub use compare::{compare_chart, compare_groups_chart, CompareAlign};
 pub use downsample::{m4, Point, M4};
-pub use render::{
-    compare_chart, compare_groups_chart, run_chart, sparkline, CompareAlign, HoverData, HoverPoint,
-    HoverSeries, PlotArea, RenderedChart, XKind, FLOOR_BYTES,
-};
+pub use hover::{HoverData, HoverPoint, HoverSeries, PlotArea};
+pub use plot::FLOOR_BYTES;
+pub use render::RenderedChart;
+pub use run::run_chart;
+pub use scale::XKind;
+pub use sparkline::sparkline;
 pub use spec::{ChartRequest, Metric, XAxis};
 
 /// Why a chart could not be produced.

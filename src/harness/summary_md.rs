@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::analysis::{RunReport, TagSummary};
-use crate::store::{RunRecord, SnapshotRow};
+use crate::analysis::{Derived, RunReport, TagSummary};
+use crate::store::RunRecord;
 
 /// Escapes a device-supplied string for a Markdown table cell.
 fn cell(text: &str) -> String {
@@ -43,9 +43,21 @@ pub fn per_tag_table(tags: &[TagSummary]) -> String {
 }
 
 /// The whole `summary.md` for a run.
-pub fn summary_markdown(run: &RunRecord, report: &RunReport, snapshots: &[SnapshotRow]) -> String {
-    let d = &report.derived;
+pub fn summary_markdown(run: &RunRecord, report: &RunReport) -> String {
     let mut out = String::new();
+    write_header(&mut out, run, report);
+    write_derived(&mut out, &report.derived);
+    write_checks(&mut out, report);
+    write_tripwire(&mut out, &report.derived);
+    write_panic(&mut out, &report.derived);
+    write_cliffs(&mut out, report);
+    out.push_str("\n## Snapshots per tag\n\n");
+    out.push_str(&per_tag_table(&report.per_tag));
+    out
+}
+
+/// The title and the run's identity: times, firmware, commit, verdict.
+fn write_header(out: &mut String, run: &RunRecord, report: &RunReport) {
     let _ = writeln!(
         out,
         "# Run {} — {}\n",
@@ -77,7 +89,9 @@ pub fn summary_markdown(run: &RunRecord, report: &RunReport, snapshots: &[Snapsh
         );
     }
     let _ = writeln!(out, "- Verdict: **{}**\n", report.verdict.label());
+}
 
+fn write_derived(out: &mut String, d: &Derived) {
     out.push_str("## Derived metrics\n\n| metric | value |\n|---|---:|\n");
     for (name, value, unit) in [
         ("hin_min", d.hin_min, "B"),
@@ -92,7 +106,9 @@ pub fn summary_markdown(run: &RunRecord, report: &RunReport, snapshots: &[Snapsh
     let _ = writeln!(out, "| alloc_failures | {} |", d.alloc_failures);
     let _ = writeln!(out, "| reboots | {} |", d.reboots);
     let _ = writeln!(out, "| snapshots | {} |\n", d.snapshots);
+}
 
+fn write_checks(out: &mut String, report: &RunReport) {
     out.push_str("## Verdict\n\n| check | threshold | measured | result |\n|---|---|---:|---|\n");
     for c in &report.verdict.checks {
         let _ = writeln!(
@@ -105,30 +121,35 @@ pub fn summary_markdown(run: &RunRecord, report: &RunReport, snapshots: &[Snapsh
             if c.pass { "pass" } else { "**FAIL**" }
         );
     }
+}
 
+/// Where the tripwire fired and the tightest task stacks at that moment.
+fn write_tripwire(out: &mut String, d: &Derived) {
     out.push_str("\n## Tripwire\n\n");
-    if d.tripwire.fired {
+    if !d.tripwire.fired {
+        out.push_str("Not fired.\n");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Fired at `{}`: hin {} B < threshold {} B.\n\n| task | prio | core | stack_rem (B) |\n|---|---:|---:|---:|",
+        cell(d.tripwire.tag.as_deref().unwrap_or("?")),
+        num(d.tripwire.hin),
+        num(d.tripwire.threshold)
+    );
+    for t in &d.tripwire.worst_stacks {
         let _ = writeln!(
             out,
-            "Fired at `{}`: hin {} B < threshold {} B.\n\n| task | prio | core | stack_rem (B) |\n|---|---:|---:|---:|",
-            cell(d.tripwire.tag.as_deref().unwrap_or("?")),
-            num(d.tripwire.hin),
-            num(d.tripwire.threshold)
+            "| {} | {} | {} | {} |",
+            cell(&t.name),
+            num(t.prio),
+            num(t.core),
+            num(t.stack_rem)
         );
-        for t in &d.tripwire.worst_stacks {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} |",
-                cell(&t.name),
-                num(t.prio),
-                num(t.core),
-                num(t.stack_rem)
-            );
-        }
-    } else {
-        out.push_str("Not fired.\n");
     }
+}
 
+fn write_panic(out: &mut String, d: &Derived) {
     out.push_str("\n## Panic\n\n");
     if d.panic.detected {
         let _ = writeln!(
@@ -141,7 +162,9 @@ pub fn summary_markdown(run: &RunRecord, report: &RunReport, snapshots: &[Snapsh
     } else {
         out.push_str("None detected.\n");
     }
+}
 
+fn write_cliffs(out: &mut String, report: &RunReport) {
     out.push_str("\n## Cliffs\n\n| metric | drop (B) | from tag | to tag |\n|---|---:|---|---|\n");
     for c in report.cliffs.hin.iter().chain(&report.cliffs.hi) {
         let _ = writeln!(
@@ -153,8 +176,4 @@ pub fn summary_markdown(run: &RunRecord, report: &RunReport, snapshots: &[Snapsh
             cell(&c.tag_after)
         );
     }
-
-    out.push_str("\n## Snapshots per tag\n\n");
-    out.push_str(&per_tag_table(&report.per_tag));
-    out
 }

@@ -48,10 +48,7 @@ pub fn write_folder(dir: &Path, r: &ExportedRun<'_>) -> std::io::Result<()> {
         dir.join("summary.json"),
         serde_json::to_string_pretty(&summary_json(r))?,
     )?;
-    fs::write(
-        dir.join("summary.md"),
-        summary_markdown(r.run, r.report, r.snapshots),
-    )?;
+    fs::write(dir.join("summary.md"), summary_markdown(r.run, r.report))?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod error;
 pub mod groups;
 pub mod model;
 pub mod runner;
+mod steps;
 
 pub use error::ScenarioError;
 pub use model::{builtin, Scenario, Step, StepKind, BUILTINS};

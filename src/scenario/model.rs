@@ -233,122 +233,23 @@ impl Scenario {
                 message: e.message().trim().to_owned(),
             }
         })?;
-        let mut params = BTreeMap::new();
-        for (k, v) in raw.params {
-            let value = match v {
-                toml::Value::String(s) => s,
-                toml::Value::Integer(i) => i.to_string(),
-                toml::Value::Float(f) => f.to_string(),
-                toml::Value::Boolean(b) => b.to_string(),
-                other => {
-                    return Err(ScenarioError::Parse {
-                        source_name: source.to_owned(),
-                        line: None,
-                        step: None,
-                        message: format!(
-                            "param {k:?} must be a string, number or boolean, not {}",
-                            other.type_str()
-                        ),
-                    })
-                }
-            };
-            params.insert(k, value);
-        }
+        let params = parse_params(source, raw.params)?;
         let mut steps = Vec::with_capacity(raw.step.len());
         for (i, spanned) in raw.step.into_iter().enumerate() {
             let line = line_of(text, spanned.span().start);
-            let mut table = spanned.into_inner();
+            let table = spanned.into_inner();
             let type_name = table
                 .get("type")
                 .and_then(|t| t.as_str())
                 .unwrap_or("?")
                 .to_owned();
-            let err = |message: String| ScenarioError::Parse {
-                source_name: source.to_owned(),
-                line: Some(line),
-                step: Some(format!("step {} ({type_name})", i + 1)),
-                message,
-            };
-            let mut common = toml::Table::new();
-            for key in COMMON_KEYS {
-                if let Some(v) = table.remove(key) {
-                    common.insert(key.to_owned(), v);
-                }
-            }
-            let text_of = |key: &str| -> Result<Option<String>, ScenarioError> {
-                match common.get(key) {
-                    None => Ok(None),
-                    Some(toml::Value::String(s)) => Ok(Some(s.clone())),
-                    Some(other) => Err(err(format!(
-                        "`{key}` must be a string, not {}",
-                        other.type_str()
-                    ))),
-                }
-            };
-            let name = text_of("name")?;
-            let when = text_of("when")?;
-            let otherwise = text_of("otherwise")?;
-            let optional = match common.get("optional") {
-                None => false,
-                Some(toml::Value::Boolean(b)) => *b,
-                Some(other) => {
-                    return Err(err(format!(
-                        "`optional` must be true or false, not {}",
-                        other.type_str()
-                    )))
-                }
-            };
-            if !table.contains_key("type") {
-                return Err(err(
-                    "missing `type` (reboot, wait_for, wait_ready, wait_heartbeat, http, burst, \
-                     sleep, health, mark, pause)"
-                        .into(),
-                ));
-            }
-            let kind = StepKind::deserialize(toml::Value::Table(table))
-                .map_err(|e| err(e.message().trim().to_owned()))?;
-            if let StepKind::Http {
-                body,
-                body_from,
-                body_bytes,
-                ..
-            } = &kind
-            {
-                let bodies = [body.is_some(), body_from.is_some(), body_bytes.is_some()];
-                if bodies.iter().filter(|b| **b).count() > 1 {
-                    return Err(err(
-                        "give at most one of `body`, `body_from` and `body_bytes`".into(),
-                    ));
-                }
-                if let Some(from) = body_from {
-                    if !steps.iter().any(|s: &Step| &s.name == from) {
-                        return Err(err(format!(
-                            "body_from = {from:?} names no earlier step (give that step `name = {from:?}`)"
-                        )));
-                    }
-                }
-            }
-            if let StepKind::Burst { paths, .. } = &kind {
-                if paths.is_empty() {
-                    return Err(err("`paths` is empty".into()));
-                }
-            }
-            if let Some(w) = &when {
-                let Some((step, _field)) = w.split_once('.') else {
-                    return Err(err(format!("when = {w:?} is not \"step.field\"")));
-                };
-                if !steps.iter().any(|s: &Step| s.name == step) {
-                    return Err(err(format!("when = {w:?} names no earlier step {step:?}")));
-                }
-            }
-            steps.push(Step {
-                name: name.unwrap_or_else(|| kind.default_name()),
+            let at = StepSite {
+                source,
                 line,
-                when,
-                otherwise,
-                optional,
-                kind,
-            });
+                label: format!("step {} ({type_name})", i + 1),
+            };
+            let step = parse_step(&at, table, &steps)?;
+            steps.push(step);
         }
         if steps.is_empty() {
             return Err(ScenarioError::Parse {
@@ -372,6 +273,174 @@ impl Scenario {
             steps,
         })
     }
+}
+
+/// `[params]` defaults as text, the form `{{name}}` substitution uses.
+fn parse_params(
+    source: &str,
+    raw: BTreeMap<String, toml::Value>,
+) -> Result<BTreeMap<String, String>, ScenarioError> {
+    let mut params = BTreeMap::new();
+    for (k, v) in raw {
+        let value = match v {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(ScenarioError::Parse {
+                    source_name: source.to_owned(),
+                    line: None,
+                    step: None,
+                    message: format!(
+                        "param {k:?} must be a string, number or boolean, not {}",
+                        other.type_str()
+                    ),
+                })
+            }
+        };
+        params.insert(k, value);
+    }
+    Ok(params)
+}
+
+/// Where a `[[step]]` table is, so every error about it can say so.
+struct StepSite<'s> {
+    source: &'s str,
+    line: usize,
+    /// `step N (type)`.
+    label: String,
+}
+
+impl StepSite<'_> {
+    fn err(&self, message: String) -> ScenarioError {
+        ScenarioError::Parse {
+            source_name: self.source.to_owned(),
+            line: Some(self.line),
+            step: Some(self.label.clone()),
+            message,
+        }
+    }
+}
+
+/// The keys every step may have ([`COMMON_KEYS`]), taken out of the table
+/// so the rest can be read as its [`StepKind`].
+struct CommonFields {
+    name: Option<String>,
+    when: Option<String>,
+    otherwise: Option<String>,
+    optional: bool,
+}
+
+impl CommonFields {
+    fn take(at: &StepSite<'_>, table: &mut toml::Table) -> Result<CommonFields, ScenarioError> {
+        let mut common = toml::Table::new();
+        for key in COMMON_KEYS {
+            if let Some(v) = table.remove(key) {
+                common.insert(key.to_owned(), v);
+            }
+        }
+        let text_of = |key: &str| -> Result<Option<String>, ScenarioError> {
+            match common.get(key) {
+                None => Ok(None),
+                Some(toml::Value::String(s)) => Ok(Some(s.clone())),
+                Some(other) => Err(at.err(format!(
+                    "`{key}` must be a string, not {}",
+                    other.type_str()
+                ))),
+            }
+        };
+        let name = text_of("name")?;
+        let when = text_of("when")?;
+        let otherwise = text_of("otherwise")?;
+        let optional = match common.get("optional") {
+            None => false,
+            Some(toml::Value::Boolean(b)) => *b,
+            Some(other) => {
+                return Err(at.err(format!(
+                    "`optional` must be true or false, not {}",
+                    other.type_str()
+                )))
+            }
+        };
+        Ok(CommonFields {
+            name,
+            when,
+            otherwise,
+            optional,
+        })
+    }
+}
+
+/// One `[[step]]` table; `earlier` are the steps before it, which
+/// `body_from` and `when` may name.
+fn parse_step(
+    at: &StepSite<'_>,
+    mut table: toml::Table,
+    earlier: &[Step],
+) -> Result<Step, ScenarioError> {
+    let common = CommonFields::take(at, &mut table)?;
+    if !table.contains_key("type") {
+        return Err(at.err(
+            "missing `type` (reboot, wait_for, wait_ready, wait_heartbeat, http, burst, \
+             sleep, health, mark, pause)"
+                .into(),
+        ));
+    }
+    let kind = StepKind::deserialize(toml::Value::Table(table))
+        .map_err(|e| at.err(e.message().trim().to_owned()))?;
+    check_step(at, &kind, common.when.as_deref(), earlier)?;
+    Ok(Step {
+        name: common.name.unwrap_or_else(|| kind.default_name()),
+        line: at.line,
+        when: common.when,
+        otherwise: common.otherwise,
+        optional: common.optional,
+        kind,
+    })
+}
+
+/// What serde cannot check: one body source at most, `body_from` and
+/// `when` naming earlier steps, a burst with paths.
+fn check_step(
+    at: &StepSite<'_>,
+    kind: &StepKind,
+    when: Option<&str>,
+    earlier: &[Step],
+) -> Result<(), ScenarioError> {
+    if let StepKind::Http {
+        body,
+        body_from,
+        body_bytes,
+        ..
+    } = kind
+    {
+        let bodies = [body.is_some(), body_from.is_some(), body_bytes.is_some()];
+        if bodies.iter().filter(|b| **b).count() > 1 {
+            return Err(at.err("give at most one of `body`, `body_from` and `body_bytes`".into()));
+        }
+        if let Some(from) = body_from {
+            if !earlier.iter().any(|s: &Step| &s.name == from) {
+                return Err(at.err(format!(
+                    "body_from = {from:?} names no earlier step (give that step `name = {from:?}`)"
+                )));
+            }
+        }
+    }
+    if let StepKind::Burst { paths, .. } = kind {
+        if paths.is_empty() {
+            return Err(at.err("`paths` is empty".into()));
+        }
+    }
+    if let Some(w) = when {
+        let Some((step, _field)) = w.split_once('.') else {
+            return Err(at.err(format!("when = {w:?} is not \"step.field\"")));
+        };
+        if !earlier.iter().any(|s: &Step| s.name == step) {
+            return Err(at.err(format!("when = {w:?} names no earlier step {step:?}")));
+        }
+    }
+    Ok(())
 }
 
 /// Replaces every `{{name}}` with its parameter; an unknown name is an error.

@@ -8,7 +8,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::{render, PageResult};
-use crate::analysis::{SnapshotValues, TagPresence};
+use crate::analysis::{MetricDelta, SnapshotValues, TagPresence};
 use crate::report;
 use crate::units::{bytes, delta_bytes, delta_pct, pct, Direction};
 use crate::web::error::WebError;
@@ -202,79 +202,7 @@ async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -
     }
     let (a, b) = (parse_id(&q.a, "A")?, parse_id(&q.b, "B")?);
     let cmp = match (a, b) {
-        (Some(a), Some(b)) => {
-            let doc = report::compare(&state.store, a, b, &state.config.criteria).await?;
-            let c = &doc.comparison;
-            let overall = vec![
-                {
-                    let dir = Direction::of(c.hin_min.delta, true);
-                    Overall {
-                        name: "hin_min",
-                        a: bytes(c.hin_min.a),
-                        b: bytes(c.hin_min.b),
-                        delta: delta_bytes(c.hin_min.delta),
-                        class: dir.class(),
-                        word: dir.word(),
-                    }
-                },
-                {
-                    let dir = Direction::of(c.frag_max.delta, false);
-                    Overall {
-                        name: "frag_max",
-                        a: pct(c.frag_max.a),
-                        b: pct(c.frag_max.b),
-                        delta: delta_pct(c.frag_max.delta),
-                        class: dir.class(),
-                        word: dir.word(),
-                    }
-                },
-                {
-                    let dir = Direction::of(c.pf_min.delta, true);
-                    Overall {
-                        name: "pf_min",
-                        a: bytes(c.pf_min.a),
-                        b: bytes(c.pf_min.b),
-                        delta: delta_bytes(c.pf_min.delta),
-                        class: dir.class(),
-                        word: dir.word(),
-                    }
-                },
-            ];
-            let tags = c
-                .tags
-                .iter()
-                .map(|t| TagRow {
-                    tag: t.tag.clone(),
-                    presence: match t.presence {
-                        TagPresence::Both => "A and B",
-                        TagPresence::OnlyA => "only A",
-                        TagPresence::OnlyB => "only B",
-                    },
-                    cells: cells(t.last_delta, t.min_delta),
-                })
-                .collect();
-            Some(ComparisonView {
-                a_id: a,
-                b_id: b,
-                a_label: doc
-                    .a
-                    .label
-                    .clone()
-                    .or(doc.a.scenario.clone())
-                    .unwrap_or_default(),
-                b_label: doc
-                    .b
-                    .label
-                    .clone()
-                    .or(doc.b.scenario.clone())
-                    .unwrap_or_default(),
-                pass_a: c.pass_a,
-                pass_b: c.pass_b,
-                verdict_change: c.verdict_change.clone(),
-                overall,
-                tags,
-            })
-        }
+        (Some(a), Some(b)) => Some(comparison_view(&state, a, b).await?),
         _ => None,
     };
     render(&ComparePage {
@@ -283,4 +211,69 @@ async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -
         cmp,
         groups: None,
     })
+}
+
+/// Run `a` against run `b`: the whole-run numbers, then tag by tag.
+async fn comparison_view(state: &AppState, a: i64, b: i64) -> Result<ComparisonView, WebError> {
+    let doc = report::compare(&state.store, a, b, &state.config.criteria).await?;
+    let c = &doc.comparison;
+    let tags = c
+        .tags
+        .iter()
+        .map(|t| TagRow {
+            tag: t.tag.clone(),
+            presence: match t.presence {
+                TagPresence::Both => "A and B",
+                TagPresence::OnlyA => "only A",
+                TagPresence::OnlyB => "only B",
+            },
+            cells: cells(t.last_delta, t.min_delta),
+        })
+        .collect();
+    Ok(ComparisonView {
+        a_id: a,
+        b_id: b,
+        a_label: doc
+            .a
+            .label
+            .clone()
+            .or(doc.a.scenario.clone())
+            .unwrap_or_default(),
+        b_label: doc
+            .b
+            .label
+            .clone()
+            .or(doc.b.scenario.clone())
+            .unwrap_or_default(),
+        pass_a: c.pass_a,
+        pass_b: c.pass_b,
+        verdict_change: c.verdict_change.clone(),
+        overall: vec![
+            overall("hin_min", &c.hin_min, true, false),
+            overall("frag_max", &c.frag_max, false, true),
+            overall("pf_min", &c.pf_min, true, false),
+        ],
+        tags,
+    })
+}
+
+/// A value or delta formatter from `units`.
+type Format = fn(Option<i64>) -> String;
+
+/// One whole-run number on both sides, in bytes or percent.
+fn overall(name: &'static str, m: &MetricDelta, more_is_better: bool, percent: bool) -> Overall {
+    let dir = Direction::of(m.delta, more_is_better);
+    let (value, delta): (Format, Format) = if percent {
+        (pct, delta_pct)
+    } else {
+        (bytes, delta_bytes)
+    };
+    Overall {
+        name,
+        a: value(m.a),
+        b: value(m.b),
+        delta: delta(m.delta),
+        class: dir.class(),
+        word: dir.word(),
+    }
 }

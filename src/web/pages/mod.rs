@@ -6,6 +6,7 @@ mod assets;
 mod compare;
 mod devices;
 mod experiments;
+mod run_page;
 mod runs;
 
 use askama::Template;
