@@ -73,7 +73,7 @@ fn week() -> (Vec<SnapshotRow>, Vec<EventRow>) {
         line_no: None,
         ts_us: T0 + 401_234_000_000,
         boot: 4,
-        kind: "tripwire".to_owned(),
+        kind: heaplab::store::EventKind::Tripwire,
         message: String::new(),
         data: json!({"tag": "img decode start", "hin": 24000, "threshold": 30720}),
     }];

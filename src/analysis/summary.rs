@@ -14,7 +14,7 @@ use super::cliffs::{Cliff, Cliffs, CLIFFS_PER_METRIC};
 use super::compare::SnapshotValues;
 use super::derived::{Derived, PanicSummary, TripwireSummary, WORST_STACKS};
 use crate::protocol::{TaskStack, HEARTBEAT_TAG};
-use crate::store::{EventRow, SnapshotRow};
+use crate::store::{EventKind, EventRow, SnapshotRow};
 
 /// Bumped whenever what a summary holds changes; a stored summary of
 /// another version is recomputed from the rows.
@@ -23,13 +23,13 @@ pub const SUMMARY_VERSION: u32 = 1;
 /// The event kinds that change a summary; every other kind (status, ip,
 /// http steps, notes) passes through without effect, also between a
 /// tripwire and its task dump.
-pub const SUMMARY_EVENT_KINDS: [&str; 6] = [
-    "tripwire",
-    "task",
-    "task_dump",
-    "crash",
-    "alloc_failed",
-    "boot",
+pub const SUMMARY_EVENT_KINDS: [EventKind; 6] = [
+    EventKind::Tripwire,
+    EventKind::Task,
+    EventKind::TaskDump,
+    EventKind::Crash,
+    EventKind::AllocFailed,
+    EventKind::Boot,
 ];
 
 /// One tag's snapshots in a run.
@@ -217,19 +217,19 @@ impl RunSummary {
     }
 
     pub fn add_event(&mut self, event: &EventRow) {
-        let kind = event.kind.as_str();
+        let kind = event.kind;
         if !SUMMARY_EVENT_KINDS.contains(&kind) {
             return;
         }
         self.events += 1;
         let d = &mut self.derived;
         d.reboots = d.reboots.max(event.boot);
-        if self.dump_open && !matches!(kind, "task" | "task_dump") {
+        if self.dump_open && !matches!(kind, EventKind::Task | EventKind::TaskDump) {
             self.dump_open = false;
         }
         match kind {
-            "alloc_failed" => d.alloc_failures += 1,
-            "tripwire" if !d.tripwire.fired => {
+            EventKind::AllocFailed => d.alloc_failures += 1,
+            EventKind::Tripwire if !d.tripwire.fired => {
                 d.tripwire = TripwireSummary {
                     fired: true,
                     tag: text(&event.data, "tag"),
@@ -239,7 +239,7 @@ impl RunSummary {
                 };
                 self.dump_open = true;
             }
-            "crash" if !d.panic.detected => {
+            EventKind::Crash if !d.panic.detected => {
                 d.panic = PanicSummary {
                     detected: true,
                     kind: text(&event.data, "kind"),
@@ -247,7 +247,7 @@ impl RunSummary {
                     line_no: event.line_no,
                 }
             }
-            "task" => self.add_task(event),
+            EventKind::Task => self.add_task(event),
             _ => {}
         }
     }

@@ -60,7 +60,7 @@ pub(super) fn event(seq: i64, ts_us: i64, kind: &str, data: serde_json::Value) -
         line_no: None,
         ts_us,
         boot: 0,
-        kind: kind.to_owned(),
+        kind: crate::store::EventKind::parse(kind).expect("a known event kind"),
         message: String::new(),
         data,
     }

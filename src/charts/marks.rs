@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::hover::PlotArea;
-use super::plot::{EventKind, Plot, Threshold, FONT, TAG_COLOR};
+use super::plot::{MarkerKind, Plot, Threshold, FONT, TAG_COLOR};
 use super::render::{draw_err, Chart, Root};
 use super::scale::YUnit;
 use super::text::estimate_text_px;
@@ -147,7 +147,7 @@ pub(super) fn draw_events(
         let color = e.kind.color();
         if last_px[slot] != Some(px) {
             last_px[slot] = Some(px);
-            if e.kind != EventKind::AllocFailed {
+            if e.kind != MarkerKind::AllocFailed {
                 root.draw(&DashedPathElement::new(
                     vec![(px, area.top), (px, area.bottom)],
                     4,
@@ -157,11 +157,11 @@ pub(super) fn draw_events(
                 .map_err(draw_err)?;
             }
             match e.kind {
-                EventKind::Tripwire => {
+                MarkerKind::Tripwire => {
                     root.draw(&TriangleMarker::new((px, base), 6, color.filled()))
                 }
-                EventKind::Crash => root.draw(&Cross::new((px, base), 5, color.stroke_width(2))),
-                EventKind::AllocFailed => root.draw(&Rectangle::new(
+                MarkerKind::Crash => root.draw(&Cross::new((px, base), 5, color.stroke_width(2))),
+                MarkerKind::AllocFailed => root.draw(&Rectangle::new(
                     [(px - 4, base - 4), (px + 4, base + 4)],
                     color.filled(),
                 )),

@@ -7,7 +7,7 @@ use plotters::style::RGBColor;
 use super::downsample::Point;
 use super::scale::{XScale, YUnit};
 use super::spec::Metric;
-use crate::store::SnapshotRow;
+use crate::store::{EventKind, SnapshotRow};
 
 /// The acceptance floor for the internal low-water mark: 100 KB.
 pub const FLOOR_BYTES: i64 = 102_400;
@@ -57,34 +57,46 @@ pub(super) struct Threshold {
     pub(super) dash: (u32, u32),
 }
 
+/// The events a run chart marks, each with its own shape and colour: a
+/// drawing vocabulary, made from the stored [`EventKind`] by [`Self::of`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum EventKind {
+pub(super) enum MarkerKind {
     Tripwire,
     Crash,
     AllocFailed,
 }
 
-impl EventKind {
+impl MarkerKind {
+    /// The marker an event gets, if the chart marks it.
+    pub(super) fn of(kind: EventKind) -> Option<Self> {
+        match kind {
+            EventKind::Tripwire => Some(MarkerKind::Tripwire),
+            EventKind::Crash => Some(MarkerKind::Crash),
+            EventKind::AllocFailed => Some(MarkerKind::AllocFailed),
+            _ => None,
+        }
+    }
+
     pub(super) fn label(self) -> &'static str {
         match self {
-            EventKind::Tripwire => "tripwire",
-            EventKind::Crash => "crash",
-            EventKind::AllocFailed => "alloc failed",
+            MarkerKind::Tripwire => "tripwire",
+            MarkerKind::Crash => "crash",
+            MarkerKind::AllocFailed => "alloc failed",
         }
     }
 
     pub(super) fn color(self) -> RGBColor {
         match self {
-            EventKind::Tripwire => RGBColor(0xC0, 0x00, 0x00),
-            EventKind::Crash => RGBColor(0x00, 0x00, 0x00),
-            EventKind::AllocFailed => RGBColor(0x6A, 0x3D, 0x9A),
+            MarkerKind::Tripwire => RGBColor(0xC0, 0x00, 0x00),
+            MarkerKind::Crash => RGBColor(0x00, 0x00, 0x00),
+            MarkerKind::AllocFailed => RGBColor(0x6A, 0x3D, 0x9A),
         }
     }
 }
 
 pub(super) struct EventMark {
     pub(super) x: i64,
-    pub(super) kind: EventKind,
+    pub(super) kind: MarkerKind,
     pub(super) label: String,
 }
 

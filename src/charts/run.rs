@@ -4,7 +4,7 @@
 //! most twice and never copied.
 
 use super::downsample::{Point, M4};
-use super::plot::{clamp_dim, metric_style, EventKind, EventMark, Mark, Plot, Series, Threshold};
+use super::plot::{clamp_dim, metric_style, EventMark, Mark, MarkerKind, Plot, Series, Threshold};
 use super::plot::{XOf, TRIP_LINE_COLOR};
 use super::render::{draw, RenderedChart};
 use super::scale::{XScale, YUnit};
@@ -12,7 +12,7 @@ use super::spec::{ChartRequest, Metric};
 use super::text::{clean, kb, utc, MAX_LABEL_CHARS, MAX_TITLE_CHARS};
 use super::ChartError;
 use crate::analysis::HEARTBEAT_TAG;
-use crate::store::{EventRow, SnapshotRow};
+use crate::store::{EventKind, EventRow, SnapshotRow};
 
 /// One run: every requested metric over host time, with lifecycle tags,
 /// thresholds and tripwire/crash/alloc-failure markers.
@@ -173,7 +173,7 @@ fn push_thresholds(plot: &mut Plot<'_>, metrics: &[Metric], events: &[EventRow])
     if has_bytes && internal {
         let threshold = events
             .iter()
-            .find(|e| e.kind == "tripwire")
+            .find(|e| e.kind == EventKind::Tripwire)
             .and_then(|e| e.data.get("threshold"))
             .and_then(serde_json::Value::as_i64);
         if let Some(bytes) = threshold {
@@ -194,16 +194,11 @@ fn event_marks(events: &[EventRow], x: XScale) -> Vec<EventMark> {
         .iter()
         .filter(|e| e.ts_us >= x.min && e.ts_us <= x.max)
         .filter_map(|e| {
-            let kind = match e.kind.as_str() {
-                "tripwire" => EventKind::Tripwire,
-                "crash" => EventKind::Crash,
-                "alloc_failed" => EventKind::AllocFailed,
-                _ => return None,
-            };
+            let kind = MarkerKind::of(e.kind)?;
             let detail = match kind {
-                EventKind::Crash => e.data.get("kind").and_then(|k| k.as_str()),
-                EventKind::Tripwire => e.data.get("tag").and_then(|k| k.as_str()),
-                EventKind::AllocFailed => None,
+                MarkerKind::Crash => e.data.get("kind").and_then(|k| k.as_str()),
+                MarkerKind::Tripwire => e.data.get("tag").and_then(|k| k.as_str()),
+                MarkerKind::AllocFailed => None,
             };
             let label = match detail {
                 Some(d) if !d.is_empty() => format!("{} ({})", kind.label(), d),

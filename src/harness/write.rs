@@ -10,7 +10,7 @@ use super::summary_md::summary_markdown;
 use super::time::{format_ts, iso};
 use crate::analysis::RunReport;
 use crate::protocol::MEM_KEYS;
-use crate::store::{EventRow, HealthRow, RunRecord, SerialLineRow, SnapshotRow};
+use crate::store::{EventKind, EventRow, HealthRow, RunRecord, SerialLineRow, SnapshotRow};
 
 /// Everything an export needs, read by the caller.
 pub struct ExportedRun<'a> {
@@ -39,7 +39,7 @@ pub fn write_folder(dir: &Path, r: &ExportedRun<'_>) -> std::io::Result<()> {
         &dir.join("tasks.jsonl"),
         r.events
             .iter()
-            .filter(|e| matches!(e.kind.as_str(), "task" | "stack_watermark"))
+            .filter(|e| matches!(e.kind, EventKind::Task | EventKind::StackWatermark))
             .map(event_json),
     )?;
     write_jsonl(&dir.join("health.jsonl"), r.health.iter().map(health_json))?;
@@ -82,9 +82,16 @@ pub fn mem_json(row: &SnapshotRow) -> Value {
 }
 
 /// The harness's event types, from heaplab's event kinds.
-fn harness_type(kind: &str) -> &str {
+/// The harness's `type` for an event: its own name for the types the
+/// harness writes, `event` for the rest.
+fn harness_type(kind: EventKind) -> &'static str {
     match kind {
-        "tripwire" | "task" | "stack_watermark" | "ready" | "http" | "note" => kind,
+        EventKind::Tripwire
+        | EventKind::Task
+        | EventKind::StackWatermark
+        | EventKind::Ready
+        | EventKind::Http
+        | EventKind::Note => kind.as_str(),
         _ => "event",
     }
 }
@@ -92,8 +99,8 @@ fn harness_type(kind: &str) -> &str {
 fn event_json(e: &EventRow) -> Value {
     let mut m = Map::new();
     m.insert("ts".into(), format_ts(e.ts_us));
-    m.insert("type".into(), harness_type(&e.kind).into());
-    m.insert("kind".into(), e.kind.clone().into());
+    m.insert("type".into(), harness_type(e.kind).into());
+    m.insert("kind".into(), e.kind.as_str().into());
     m.insert("line".into(), e.message.clone().into());
     if let Some(n) = e.line_no {
         m.insert("line_no".into(), n.into());

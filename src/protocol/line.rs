@@ -41,26 +41,6 @@ pub enum LineKind {
     Unrecognized,
 }
 
-impl LineKind {
-    /// The stable name stored in the `events.kind` column and used in the API.
-    pub fn name(&self) -> &'static str {
-        match self {
-            LineKind::Snapshot(_) => "snapshot",
-            LineKind::Tripwire(_) => "tripwire",
-            LineKind::TaskDump(_) => "task_dump",
-            LineKind::Task(_) => "task",
-            LineKind::StackWatermark(_) => "stack_watermark",
-            LineKind::AllocFailed(_) => "alloc_failed",
-            LineKind::Boot(_) => "boot",
-            LineKind::Firmware { .. } => "firmware",
-            LineKind::GotIp { .. } => "ip",
-            LineKind::Ready => "ready",
-            LineKind::Crash(_) => "crash",
-            LineKind::Unrecognized => "line",
-        }
-    }
-}
-
 /// Parses one line of serial output. Never fails: whatever the bytes, the
 /// result is a line (possibly `Unrecognized`). The line ending, if any, is
 /// removed first.

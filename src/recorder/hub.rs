@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::protocol::{HealthSample, MemSnapshot};
-use crate::store::RunKind;
+use crate::store::{EventKind, RunKind};
 
 /// Points kept per device for the overview's sparkline.
 const SPARK_POINTS: usize = 120;
@@ -24,6 +24,19 @@ pub struct LiveEvent {
     pub kind: &'static str,
     pub ts_us: i64,
     pub data: Arc<Value>,
+}
+
+impl LiveEvent {
+    /// For an `event`, which one (`data.kind`); `None` for the other kinds.
+    pub fn event_kind(&self) -> Option<EventKind> {
+        if self.kind != "event" {
+            return None;
+        }
+        self.data
+            .get("kind")
+            .and_then(Value::as_str)
+            .and_then(EventKind::parse)
+    }
 }
 
 /// The latest known state of one device.

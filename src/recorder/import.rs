@@ -11,7 +11,7 @@ use tokio::io::AsyncBufReadExt;
 use super::RunTracker;
 use crate::harness::{parse_ts, ArtifactError, ArtifactFolder};
 use crate::protocol::{parse_line, LineKind, MemSnapshot, TaskStack, Tripwire};
-use crate::store::{Batch, NewRun, RunKind, RunStatus, Store, StoreError};
+use crate::store::{Batch, EventKind, NewRun, RunKind, RunStatus, Store, StoreError};
 
 /// Rows buffered before a write; big batches keep SQLite's commits rare.
 const IMPORT_BATCH_ROWS: usize = 50_000;
@@ -238,7 +238,7 @@ async fn produce(
                     tracker.record_event(
                         &mut batch,
                         ts,
-                        kind,
+                        EventKind::parse(kind).unwrap_or(EventKind::Event),
                         &message,
                         Value::Object(row.clone()),
                     );
@@ -399,9 +399,13 @@ fn record_from_jsonl(
                 let message = message_of(row, kind);
                 match meaning {
                     Some(k) => tracker.record_kind(batch, None, ts, None, &k, &message),
-                    None => {
-                        tracker.record_event(batch, ts, kind, &message, Value::Object(row.clone()))
-                    }
+                    None => tracker.record_event(
+                        batch,
+                        ts,
+                        EventKind::parse(kind).unwrap_or(EventKind::Event),
+                        &message,
+                        Value::Object(row.clone()),
+                    ),
                 }
             }
         }

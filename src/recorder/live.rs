@@ -19,7 +19,7 @@ mod device_events;
 use super::hub::{LiveEvent, LiveHub};
 use super::RunTracker;
 use crate::ingest::DeviceEvent;
-use crate::store::{now_us, Batch, NewRun, RunKind, RunStatus, Store, StoreError};
+use crate::store::{now_us, Batch, EventKind, NewRun, RunKind, RunStatus, Store, StoreError};
 
 /// Rows buffered before a write even if the timer has not fired.
 const FLUSH_ROWS: usize = 500;
@@ -52,7 +52,7 @@ pub enum RecorderCommand {
     /// An event that did not come from the device (scenario step, note).
     Note {
         device_id: i64,
-        kind: String,
+        kind: EventKind,
         message: String,
         data: Value,
     },
@@ -379,7 +379,7 @@ impl State {
             } => {
                 if let Some(run) = self.active(device_id, now).await {
                     run.tracker
-                        .record_event(&mut run.batch, now, &kind, &message, data.clone());
+                        .record_event(&mut run.batch, now, kind, &message, data.clone());
                     self.pending_rows += 1;
                     if self.hub.has_subscribers() {
                         self.publish(

@@ -4,7 +4,9 @@ use serde_json::Value;
 
 use crate::analysis::{RunSummary, SUMMARY_VERSION};
 use crate::protocol::{parse_line, DeviceLine, HealthSample, LineKind};
-use crate::store::{Batch, EventRow, HealthRow, SerialLineRow, SnapshotRow, StoredSummary};
+use crate::store::{
+    Batch, EventKind, EventRow, HealthRow, SerialLineRow, SnapshotRow, StoredSummary,
+};
 
 /// Numbers lines, snapshots and events of one run and tracks its boot
 /// segments, so a run's rows are ordered and self-describing.
@@ -164,6 +166,9 @@ impl RunTracker {
                 self.dump_tag = None;
             }
             other => {
+                let Some(kind) = EventKind::of_line(other) else {
+                    return;
+                };
                 let mut data = serde_json::to_value(other).unwrap_or(Value::Null);
                 match other {
                     LineKind::TaskDump(header) => self.dump_tag = header.tag.clone(),
@@ -176,7 +181,7 @@ impl RunTracker {
                     LineKind::GotIp { ip } => self.last_ip = Some(ip.clone()),
                     _ => {}
                 }
-                self.push_event(batch, line_no, ts_us, other.name(), message, data);
+                self.push_event(batch, line_no, ts_us, kind, message, data);
             }
         }
     }
@@ -187,7 +192,7 @@ impl RunTracker {
         &mut self,
         batch: &mut Batch,
         ts_us: i64,
-        kind: &str,
+        kind: EventKind,
         message: &str,
         data: Value,
     ) {
@@ -199,7 +204,7 @@ impl RunTracker {
         batch: &mut Batch,
         line_no: Option<i64>,
         ts_us: i64,
-        kind: &str,
+        kind: EventKind,
         message: &str,
         data: Value,
     ) {
@@ -208,7 +213,7 @@ impl RunTracker {
             line_no,
             ts_us,
             boot: self.boot,
-            kind: kind.to_owned(),
+            kind,
             message: message.to_owned(),
             data,
         };

@@ -18,7 +18,7 @@ pub use super::steps::{generated_image, strip_secrets};
 use crate::analysis::AcceptanceCriteria;
 use crate::recorder::{Recorder, RecorderCommand};
 use crate::report::RunDocument;
-use crate::store::{DeviceRecord, RunKind, RunStatus, Store};
+use crate::store::{DeviceRecord, EventKind, RunKind, RunStatus, Store};
 
 /// Wait steps without their own `timeout` (and without `--timeout`).
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
@@ -150,13 +150,13 @@ impl Runner<'_> {
         }
     }
 
-    pub(super) async fn note(&self, kind: &str, message: String, data: Value) {
+    pub(super) async fn note(&self, kind: EventKind, message: String, data: Value) {
         let _ = self
             .ctx
             .recorder
             .command(RecorderCommand::Note {
                 device_id: self.device.id,
-                kind: kind.to_owned(),
+                kind,
                 message,
                 data,
             })
@@ -186,7 +186,7 @@ impl Runner<'_> {
             step_type,
         });
         self.note(
-            "step",
+            EventKind::Step,
             format!("{}: running", step.name),
             json!({"name": step.name, "type": step_type, "index": index, "status": "running", "ms": 0, "detail": ""}),
         )
@@ -195,7 +195,7 @@ impl Runner<'_> {
             Err(e) => (StepStatus::Failed, e),
             Ok(Some(reason)) => {
                 self.note(
-                    "note",
+                    EventKind::Note,
                     format!("{}: skipped: {reason}", step.name),
                     json!({"step": step.name, "reason": reason}),
                 )
@@ -206,7 +206,7 @@ impl Runner<'_> {
                 Ok(detail) => (StepStatus::Passed, detail),
                 Err(e) if step.optional => {
                     self.note(
-                        "note",
+                        EventKind::Note,
                         format!("{}: optional step did not complete: {e}", step.name),
                         json!({"step": step.name}),
                     )
@@ -247,7 +247,7 @@ impl Runner<'_> {
             };
             if !(failed && status == StepStatus::Skipped) {
                 self.note(
-                    "step",
+                    EventKind::Step,
                     format!("{}: {}", outcome.name, status.as_str()),
                     json!({"name": outcome.name, "type": step_type, "index": index, "status": status.as_str(), "ms": ms, "detail": outcome.detail}),
                 )
@@ -350,7 +350,7 @@ pub async fn run_scenario(
     });
     runner
         .note(
-            "scenario",
+            EventKind::Scenario,
             format!("scenario {} started", scenario.name),
             json!({"scenario": scenario.name, "title": scenario.title, "options": opts}),
         )

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::symbolize::{symbolize, Frame};
 use super::timeline::backtrace_of;
-use crate::store::{Result, Store};
+use crate::store::{EventKind, Result, Store};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CrashEntry {
@@ -35,7 +35,7 @@ pub struct RunCrashes {
 impl RunCrashes {
     pub async fn load(store: &Store, run_id: i64) -> Result<Self> {
         let run = store.run(run_id).await?;
-        let events = store.events(run_id, &["crash"]).await?;
+        let events = store.events(run_id, &[EventKind::Crash]).await?;
         let mut crashes: Vec<CrashEntry> = events
             .iter()
             .map(|e| CrashEntry {

@@ -11,7 +11,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::{now_us, EventRow, Result, Store};
+use crate::store::{now_us, EventKind, EventRow, Result, Store};
 
 const US_PER_HOUR: f64 = 3_600_000_000.0;
 
@@ -185,7 +185,7 @@ async fn build(store: &Store, s: Scope) -> Result<Timeline> {
         // The boot running when the window opens (a soak starts mid-boot).
         let mut prev_boot = store.last_reset_before(&s.runs, s.from_us).await?;
         for (run_id, e) in &markers {
-            if e.kind == "crash" {
+            if e.kind == EventKind::Crash {
                 crashes_total += usize::from(pending.is_none());
                 match &mut pending {
                     None => pending = Some(crash_ref(*run_id, e)),

@@ -4,7 +4,7 @@
 
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::{EventRow, Result, Store};
+use super::{EventKind, EventRow, Result, Store};
 
 /// A run's id and the span it covers (`ended_us` is `None` while active).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
@@ -92,10 +92,11 @@ impl Store {
             .push_bind(from_us)
             .push(" AND ts_us <= ")
             .push_bind(to_us)
-            .push(
-                " AND (kind = 'crash' OR (kind = 'boot' AND json_extract(data, '$.marker') = 'reset')) \
-                 ORDER BY ts_us, run_id, seq",
-            );
+            .push(" AND (kind = ")
+            .push_bind(EventKind::Crash)
+            .push(" OR (kind = ")
+            .push_bind(EventKind::Boot)
+            .push(" AND json_extract(data, '$.marker') = 'reset')) ORDER BY ts_us, run_id, seq");
         let rows: Vec<sqlx::sqlite::SqliteRow> = q.build().fetch_all(&self.pool).await?;
         use sqlx::{FromRow, Row};
         rows.iter()
@@ -110,7 +111,9 @@ impl Store {
     pub async fn last_reset_before(&self, runs: &[i64], before_us: i64) -> Result<Option<i64>> {
         let mut q = QueryBuilder::<Sqlite>::new("SELECT MAX(ts_us) FROM events WHERE");
         push_in_runs(&mut q, runs);
-        q.push(" AND kind = 'boot' AND json_extract(data, '$.marker') = 'reset' AND ts_us < ")
+        q.push(" AND kind = ")
+            .push_bind(EventKind::Boot)
+            .push(" AND json_extract(data, '$.marker') = 'reset' AND ts_us < ")
             .push_bind(before_us);
         Ok(q.build_query_scalar().fetch_one(&self.pool).await?)
     }
@@ -131,7 +134,11 @@ impl Store {
         let mut q = QueryBuilder::<Sqlite>::new("SELECT MAX(ts_us) FROM events WHERE");
         push_in_runs(&mut q, runs);
         push_window(&mut q, from_us, to_us);
-        q.push(" AND kind NOT IN ('boot', 'status')");
+        q.push(" AND kind NOT IN (")
+            .push_bind(EventKind::Boot)
+            .push(", ")
+            .push_bind(EventKind::Status)
+            .push(")");
         let event: Option<i64> = q.build_query_scalar().fetch_one(&self.pool).await?;
         Ok(snapshot.max(event))
     }

@@ -5,7 +5,7 @@
 
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::{EventRow, HealthRow, Result, SerialLineRow, SnapshotRow, Store};
+use super::{EventKind, EventRow, HealthRow, Result, SerialLineRow, SnapshotRow, Store};
 
 /// Which rows of a run, from where, and how many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +35,7 @@ impl Store {
     pub async fn events_page(
         &self,
         run_id: i64,
-        kinds: &[&str],
+        kinds: &[EventKind],
         page: PageRequest,
     ) -> Result<Vec<EventRow>> {
         let mut q = QueryBuilder::<Sqlite>::new(
@@ -48,7 +48,7 @@ impl Store {
             q.push(" AND kind IN (");
             let mut list = q.separated(", ");
             for kind in kinds {
-                list.push_bind(kind.to_string());
+                list.push_bind(*kind);
             }
             q.push(")");
         }
@@ -108,11 +108,14 @@ impl Store {
     pub async fn marker_events(&self, run_id: i64, limit: i64) -> Result<Vec<EventRow>> {
         Ok(sqlx::query_as(
             "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events WHERE run_id = ? \
-             AND (kind IN ('tripwire', 'crash', 'alloc_failed') \
-             OR (kind = 'boot' AND json_extract(data, '$.marker') = 'reset')) \
+             AND (kind IN (?, ?, ?) OR (kind = ? AND json_extract(data, '$.marker') = 'reset')) \
              ORDER BY seq LIMIT ?",
         )
         .bind(run_id)
+        .bind(EventKind::Tripwire)
+        .bind(EventKind::Crash)
+        .bind(EventKind::AllocFailed)
+        .bind(EventKind::Boot)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)

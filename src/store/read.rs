@@ -3,7 +3,7 @@
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
 
-use super::{EventRow, HealthRow, Result, SerialLineRow, SnapshotRow, Store};
+use super::{EventKind, EventRow, HealthRow, Result, SerialLineRow, SnapshotRow, Store};
 use crate::protocol::HEARTBEAT_TAG;
 
 /// One page of serial lines plus the total that matched.
@@ -28,7 +28,7 @@ impl Store {
 
     /// Events of a run in order, optionally only the given kinds.
     #[tracing::instrument(skip(self))]
-    pub async fn events(&self, run_id: i64, kinds: &[&str]) -> Result<Vec<EventRow>> {
+    pub async fn events(&self, run_id: i64, kinds: &[EventKind]) -> Result<Vec<EventRow>> {
         let mut q = QueryBuilder::<Sqlite>::new(
             "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events WHERE run_id = ",
         );
@@ -37,7 +37,7 @@ impl Store {
             q.push(" AND kind IN (");
             let mut list = q.separated(", ");
             for kind in kinds {
-                list.push_bind(kind.to_string());
+                list.push_bind(*kind);
             }
             q.push(")");
         }
@@ -115,91 +115,19 @@ impl Store {
     }
 }
 
-/// Whole-run numbers computed in SQL, for listings that must not load every
-/// snapshot of every run (a week-long soak has hundreds of thousands).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RunAggregates {
-    pub snapshots: i64,
-    pub hin_min: Option<i64>,
-    pub hm_min: Option<i64>,
-    pub pf_min: Option<i64>,
-    pub pm_min: Option<i64>,
-    pub frag_max: Option<i64>,
-    pub steady_frag_max: Option<i64>,
-    pub tripwires: i64,
-    pub crashes: i64,
-    pub alloc_failures: i64,
-    pub reboots: i64,
-    pub last_ts_us: Option<i64>,
-}
-
-#[derive(sqlx::FromRow)]
-struct SnapshotAggregates {
-    n: i64,
-    hin_min: Option<i64>,
-    hm_min: Option<i64>,
-    pf_min: Option<i64>,
-    pm_min: Option<i64>,
-    frag_max: Option<i64>,
-    steady_frag_max: Option<i64>,
-    boot_max: Option<i64>,
-    last_ts_us: Option<i64>,
-}
-
 impl Store {
-    #[tracing::instrument(skip(self))]
-    pub async fn run_aggregates(&self, run_id: i64) -> Result<RunAggregates> {
-        let row: SnapshotAggregates = sqlx::query_as(
-            "SELECT COUNT(*) AS n, MIN(hin) AS hin_min, MIN(hm) AS hm_min, MIN(pf) AS pf_min, \
-             MIN(pm) AS pm_min, MAX(frag) AS frag_max, \
-             MAX(CASE WHEN tag = ? THEN frag END) AS steady_frag_max, MAX(boot) AS boot_max, \
-             MAX(ts_us) AS last_ts_us FROM snapshots WHERE run_id = ?",
-        )
-        .bind(HEARTBEAT_TAG)
-        .bind(run_id)
-        .fetch_one(&self.pool)
-        .await?;
-        let counts: Vec<(String, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT kind, COUNT(*), MAX(boot) FROM events WHERE run_id = ? \
-             AND kind IN ('tripwire', 'crash', 'alloc_failed', 'boot') GROUP BY kind",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
-        let count = |k: &str| counts.iter().find(|c| c.0 == k).map_or(0, |c| c.1);
-        let event_boot = counts.iter().filter_map(|c| c.2).max();
-        Ok(RunAggregates {
-            snapshots: row.n,
-            hin_min: row.hin_min,
-            hm_min: row.hm_min,
-            pf_min: row.pf_min,
-            pm_min: row.pm_min,
-            frag_max: row.frag_max,
-            steady_frag_max: row.steady_frag_max,
-            tripwires: count("tripwire"),
-            crashes: count("crash"),
-            alloc_failures: count("alloc_failed"),
-            reboots: row
-                .boot_max
-                .into_iter()
-                .chain(event_boot)
-                .max()
-                .unwrap_or(0),
-            last_ts_us: row.last_ts_us,
-        })
-    }
-
     /// Reboots of a device since `since_us`: every boot prints one ROM
     /// `rst:` line; those that are not a power-on (`POWERON…`) are resets
     /// of a running device (software, panic, watchdog, brownout).
     pub async fn device_reboots_since(&self, device_id: i64, since_us: i64) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM events e JOIN runs r ON r.id = e.run_id \
-             WHERE r.device_id = ? AND e.kind = 'boot' AND e.ts_us >= ? \
+             WHERE r.device_id = ? AND e.kind = ? AND e.ts_us >= ? \
              AND json_extract(e.data, '$.marker') = 'reset' \
              AND COALESCE(json_extract(e.data, '$.reason'), '') NOT LIKE 'POWERON%'",
         )
         .bind(device_id)
+        .bind(EventKind::Boot)
         .bind(since_us)
         .fetch_one(&self.pool)
         .await?)
@@ -211,7 +139,7 @@ impl Store {
     pub async fn device_events(
         &self,
         device_id: i64,
-        kinds: &[&str],
+        kinds: &[EventKind],
         limit: i64,
     ) -> Result<Vec<(i64, EventRow)>> {
         let mut q = QueryBuilder::<Sqlite>::new(
@@ -222,7 +150,7 @@ impl Store {
         q.push(" AND e.kind IN (");
         let mut list = q.separated(", ");
         for kind in kinds {
-            list.push_bind(kind.to_string());
+            list.push_bind(*kind);
         }
         q.push(") ORDER BY e.ts_us DESC, e.seq DESC LIMIT ")
             .push_bind(limit);
@@ -283,9 +211,10 @@ impl Store {
     pub async fn tripwire_threshold(&self, run_id: i64) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT json_extract(data, '$.threshold') FROM events WHERE run_id = ? \
-             AND kind = 'tripwire' ORDER BY seq LIMIT 1",
+             AND kind = ? ORDER BY seq LIMIT 1",
         )
         .bind(run_id)
+        .bind(EventKind::Tripwire)
         .fetch_optional(&self.pool)
         .await?
         .flatten())

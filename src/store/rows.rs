@@ -5,7 +5,7 @@ use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{FromRow, Row};
 
-use crate::protocol::{HealthSample, MemSnapshot};
+use crate::protocol::{HealthSample, LineKind, MemSnapshot};
 
 /// One stored `[Mem]` snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -52,6 +52,127 @@ impl FromRow<'_, SqliteRow> for SnapshotRow {
     }
 }
 
+/// What an event is: the `events.kind` column, the API's `kind`, and the
+/// one spelling of each name in the code (stored as text through
+/// `sqlx::Type`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    sqlx::Type,
+)]
+#[sqlx(type_name = "TEXT", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A boot marker: ROM banner, `rst:` line (`data.marker = "reset"`), or
+    /// `[System Boot]`.
+    Boot,
+    Tripwire,
+    TaskDump,
+    Task,
+    StackWatermark,
+    AllocFailed,
+    Firmware,
+    Ip,
+    Ready,
+    Crash,
+    /// A source went online or offline.
+    Status,
+    /// A scenario's HTTP request and its answer.
+    Http,
+    Note,
+    /// A scenario's `mark` step.
+    Mark,
+    /// A scenario step starting or ending.
+    Step,
+    /// A scenario run starting, with its options.
+    Scenario,
+    /// A harness `events.jsonl` row of a type heaplab has no meaning for;
+    /// its `data.type` keeps the original.
+    Event,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 17] = [
+        EventKind::Boot,
+        EventKind::Tripwire,
+        EventKind::TaskDump,
+        EventKind::Task,
+        EventKind::StackWatermark,
+        EventKind::AllocFailed,
+        EventKind::Firmware,
+        EventKind::Ip,
+        EventKind::Ready,
+        EventKind::Crash,
+        EventKind::Status,
+        EventKind::Http,
+        EventKind::Note,
+        EventKind::Mark,
+        EventKind::Step,
+        EventKind::Scenario,
+        EventKind::Event,
+    ];
+
+    /// The stored and serialised name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Boot => "boot",
+            EventKind::Tripwire => "tripwire",
+            EventKind::TaskDump => "task_dump",
+            EventKind::Task => "task",
+            EventKind::StackWatermark => "stack_watermark",
+            EventKind::AllocFailed => "alloc_failed",
+            EventKind::Firmware => "firmware",
+            EventKind::Ip => "ip",
+            EventKind::Ready => "ready",
+            EventKind::Crash => "crash",
+            EventKind::Status => "status",
+            EventKind::Http => "http",
+            EventKind::Note => "note",
+            EventKind::Mark => "mark",
+            EventKind::Step => "step",
+            EventKind::Scenario => "scenario",
+            EventKind::Event => "event",
+        }
+    }
+
+    /// The kind named `name`, if heaplab knows it.
+    pub fn parse(name: &str) -> Option<Self> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The event a serial line is, when it is one (snapshots are rows of
+    /// their own; unrecognised lines are only lines).
+    pub fn of_line(kind: &LineKind) -> Option<Self> {
+        Some(match kind {
+            LineKind::Snapshot(_) | LineKind::Unrecognized => return None,
+            LineKind::Tripwire(_) => EventKind::Tripwire,
+            LineKind::TaskDump(_) => EventKind::TaskDump,
+            LineKind::Task(_) => EventKind::Task,
+            LineKind::StackWatermark(_) => EventKind::StackWatermark,
+            LineKind::AllocFailed(_) => EventKind::AllocFailed,
+            LineKind::Boot(_) => EventKind::Boot,
+            LineKind::Firmware { .. } => EventKind::Firmware,
+            LineKind::GotIp { .. } => EventKind::Ip,
+            LineKind::Ready => EventKind::Ready,
+            LineKind::Crash(_) => EventKind::Crash,
+        })
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Anything notable that is not a snapshot: boot markers, tripwires, tasks,
 /// crashes, IP changes, HTTP steps of a scenario, notes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -60,7 +181,7 @@ pub struct EventRow {
     pub line_no: Option<i64>,
     pub ts_us: i64,
     pub boot: i64,
-    pub kind: String,
+    pub kind: EventKind,
     /// The serial line (trimmed) or a human sentence for non-serial events.
     pub message: String,
     pub data: Value,

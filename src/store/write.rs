@@ -81,7 +81,7 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<()> {
                 .push_bind(r.line_no)
                 .push_bind(r.ts_us)
                 .push_bind(r.boot)
-                .push_bind(r.kind.as_str())
+                .push_bind(r.kind)
                 .push_bind(r.message.as_str())
                 .push_bind(data);
         });

@@ -15,7 +15,7 @@ use crate::charts::{
     compare_groups_chart, run_chart, sparkline, ChartError, ChartRequest, CompareAlign, Metric,
     RenderedChart,
 };
-use crate::store::{tier_for, SnapshotRow};
+use crate::store::{tier_for, EventKind, SnapshotRow};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -92,7 +92,15 @@ async fn run(
     };
     let events = state
         .store
-        .events(id, &["tripwire", "crash", "alloc_failed", "boot"])
+        .events(
+            id,
+            &[
+                EventKind::Tripwire,
+                EventKind::Crash,
+                EventKind::AllocFailed,
+                EventKind::Boot,
+            ],
+        )
         .await?;
     let title = format!(
         "run #{id} · {} · {}",

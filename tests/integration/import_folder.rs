@@ -7,6 +7,7 @@ use std::path::Path;
 use heaplab::analysis::AcceptanceCriteria;
 use heaplab::harness::per_tag_table;
 use heaplab::report;
+use heaplab::store::EventKind;
 use serde_json::Value;
 
 use crate::helpers::*;
@@ -66,7 +67,7 @@ async fn harness_folder_imports_with_its_metadata_and_reports_the_corrupt_line()
 
     // HTTP steps and notes from events.jsonl are kept beside serial events.
     let events = store
-        .events(outcome.run_id, &["http", "note"])
+        .events(outcome.run_id, &[EventKind::Http, EventKind::Note])
         .await
         .expect("events");
     assert_eq!(events.len(), 3);

@@ -2,6 +2,7 @@
 //! out by hand in the comments below.
 
 use heaplab::protocol::TaskStack;
+use heaplab::store::EventKind;
 
 use crate::helpers::*;
 
@@ -153,7 +154,7 @@ async fn serial_log_keeps_unknown_keys_events_and_firmware() {
     assert_eq!(firmware.snapshot.hin, Some(115_000));
 
     let events = store.events(outcome.run_id, &[]).await.expect("events");
-    let kinds = |k: &str| events.iter().filter(|e| e.kind == k).count();
+    let kinds = |k: &str| events.iter().filter(|e| e.kind.as_str() == k).count();
     assert_eq!(
         kinds("boot"),
         6,
@@ -183,7 +184,7 @@ async fn serial_log_keeps_unknown_keys_events_and_firmware() {
     assert_eq!(
         events
             .iter()
-            .filter(|e| e.kind == "ip")
+            .filter(|e| e.kind == EventKind::Ip)
             .map(|e| e.boot)
             .collect::<Vec<_>>(),
         [0, 1]

@@ -10,7 +10,7 @@ use heaplab::cli::scenario::{execute, DeviceTarget, RunArgs, RunSummary};
 use heaplab::report::RunDocument;
 use heaplab::scenario::groups;
 use heaplab::sim::{Profile, Twin, TwinConfig};
-use heaplab::store::{DeviceSpec, Store};
+use heaplab::store::{DeviceSpec, EventKind, Store};
 
 use crate::helpers::{eventually, get_json, server_config, start_server};
 
@@ -168,11 +168,17 @@ async fn builtin_exact_requests(scenario: &str, profile: Profile) {
         r.document.report.verdict
     );
     let store = Store::open(&db).await.expect("store");
-    let steps = store.events(r.run_id, &["step"]).await.expect("events");
+    let steps = store
+        .events(r.run_id, &[EventKind::Step])
+        .await
+        .expect("events");
     assert!(steps
         .iter()
         .any(|e| e.data["status"] == "passed" && e.data["ms"].is_u64()));
-    let http = store.events(r.run_id, &["http"]).await.expect("events");
+    let http = store
+        .events(r.run_id, &[EventKind::Http])
+        .await
+        .expect("events");
     assert_eq!(
         http.len(),
         expected(scenario).len(),

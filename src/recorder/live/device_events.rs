@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::State;
 use crate::ingest::{DeviceEvent, SourceKind};
 use crate::protocol::{parse_line, DeviceLine, LineKind};
-use crate::store::{RunKind, RunStatus, SerialLineRow};
+use crate::store::{EventKind, RunKind, RunStatus, SerialLineRow};
 
 impl State {
     pub(super) async fn handle_event(&mut self, event: DeviceEvent) {
@@ -114,7 +114,7 @@ impl State {
         run.tracker.record_event(
             &mut run.batch,
             ts_us,
-            "status",
+            EventKind::Status,
             &message,
             json!({"source": what, "online": online, "detail": detail}),
         );
@@ -259,7 +259,7 @@ impl State {
                 "event",
                 ts_us,
                 json!({
-                    "run_id": run_id, "line_no": line_no, "kind": kind.name(),
+                    "run_id": run_id, "line_no": line_no, "kind": EventKind::of_line(kind).map(EventKind::as_str),
                     "message": line.text.trim(), "data": kind,
                 }),
             ),

@@ -11,6 +11,7 @@ use super::body::BodySource;
 use crate::ingest::device_url;
 use crate::scenario::model::{substitute, ExpectStatus, Num};
 use crate::scenario::runner::Runner;
+use crate::store::EventKind;
 
 /// One HTTP request.
 pub(super) const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -99,7 +100,7 @@ impl Runner<'_> {
             Err(e) => (None, Some(e.to_string())),
         };
         self.note(
-            "http",
+            EventKind::Http,
             format!(
                 "{method} {path} → {}",
                 status.map_or_else(|| "error".to_owned(), |s| s.to_string())

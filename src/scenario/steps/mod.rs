@@ -21,6 +21,7 @@ use http::{is_health, is_page};
 
 use super::model::{substitute, Step, StepKind};
 use super::runner::Runner;
+use crate::store::EventKind;
 
 impl Runner<'_> {
     /// Runs one step; `Ok(detail)` passed, `Err(detail)` failed.
@@ -105,7 +106,8 @@ impl Runner<'_> {
             }
             StepKind::Mark { tag } => {
                 let tag = substitute(tag, &self.params)?;
-                self.note("mark", tag.clone(), json!({"tag": tag})).await;
+                self.note(EventKind::Mark, tag.clone(), json!({"tag": tag}))
+                    .await;
                 Ok(format!("marker {tag}"))
             }
             StepKind::Pause { message } => {

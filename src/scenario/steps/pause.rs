@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::scenario::model::{Step, StepKind};
 use crate::scenario::runner::Runner;
+use crate::store::EventKind;
 
 impl Runner<'_> {
     /// Waits for Enter on a terminal; otherwise records a note.
@@ -15,8 +16,12 @@ impl Runner<'_> {
         let interactive = !self.opts.non_interactive && std::io::stdin().is_terminal();
         if !interactive {
             let note = format!("checkpoint skipped (non-interactive): {message}");
-            self.note("note", note.clone(), json!({"checkpoint": message}))
-                .await;
+            self.note(
+                EventKind::Note,
+                note.clone(),
+                json!({"checkpoint": message}),
+            )
+            .await;
             return note;
         }
         eprint!("⏸  {message} [Enter] ");
@@ -26,7 +31,7 @@ impl Runner<'_> {
         })
         .await;
         self.note(
-            "note",
+            EventKind::Note,
             format!("checkpoint: {message}"),
             json!({"checkpoint": message}),
         )

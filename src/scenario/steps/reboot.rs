@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::serial_wait::is_boot;
 use crate::scenario::runner::Runner;
+use crate::store::EventKind;
 
 impl Runner<'_> {
     /// `POST /api/reboot`, then a boot marker within `timeout`.
@@ -23,7 +24,7 @@ impl Runner<'_> {
             let _ = req.send().await;
         });
         self.note(
-            "http",
+            EventKind::Http,
             "POST /api/reboot (fire and forget)".into(),
             json!({"method": "POST", "path": "/api/reboot", "status": null}),
         )

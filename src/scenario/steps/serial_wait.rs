@@ -8,7 +8,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::protocol::HEARTBEAT_TAG;
 use crate::recorder::LiveEvent;
+use crate::store::EventKind;
 
 /// The serial stream of one device, from the hub.
 pub(in crate::scenario) struct Serial {
@@ -60,20 +62,16 @@ impl Serial {
     }
 }
 
-fn event_kind(e: &LiveEvent) -> Option<&str> {
-    e.data.get("kind").and_then(Value::as_str)
-}
-
 pub(super) fn is_boot(e: &LiveEvent) -> bool {
-    e.kind == "event" && event_kind(e) == Some("boot")
+    e.event_kind() == Some(EventKind::Boot)
 }
 
 pub(super) fn is_ready(e: &LiveEvent) -> bool {
-    e.kind == "event" && event_kind(e) == Some("ready")
+    e.event_kind() == Some(EventKind::Ready)
 }
 
 pub(super) fn is_heartbeat(e: &LiveEvent) -> bool {
-    e.kind == "snapshot" && e.data.get("tag").and_then(Value::as_str) == Some("hb")
+    e.kind == "snapshot" && e.data.get("tag").and_then(Value::as_str) == Some(HEARTBEAT_TAG)
 }
 
 pub(super) fn line_text(e: &LiveEvent) -> Option<&str> {

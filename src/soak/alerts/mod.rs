@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::{AlertKind, AlertRule, AlertsConfig, Webhook};
 use crate::recorder::{LiveEvent, LiveHub};
 pub use crate::store::AlertRecord;
-use crate::store::{now_us, AlertDelivery, NewAlert, Result, Store};
+use crate::store::{now_us, AlertDelivery, EventKind, NewAlert, Result, Store};
 use crate::units::bytes;
 
 pub use deliver::Delivery;
@@ -135,8 +135,8 @@ impl Engine {
             if !rule.applies_to(&name) {
                 continue;
             }
-            let text = match (kind, e.kind) {
-                (AlertKind::Tripwire, "event") if data["kind"] == "tripwire" => {
+            let text = match (kind, e.event_kind()) {
+                (AlertKind::Tripwire, Some(EventKind::Tripwire)) => {
                     let d = &data["data"];
                     Some(format!(
                         "heaplab: {name}: TRIPWIRE at {}: hin {} < {}",
@@ -145,34 +145,32 @@ impl Engine {
                         bytes(d["threshold"].as_i64())
                     ))
                 }
-                (AlertKind::Crash, "event") if data["kind"] == "crash" => Some(format!(
+                (AlertKind::Crash, Some(EventKind::Crash)) => Some(format!(
                     "heaplab: {name}: crash ({}): {}",
                     data["data"]["kind"].as_str().unwrap_or("crash"),
                     data["message"].as_str().unwrap_or("")
                 )),
-                (AlertKind::Reboot, "event")
-                    if data["kind"] == "boot" && data["data"]["marker"] == "reset" =>
-                {
+                (AlertKind::Reboot, Some(EventKind::Boot)) if data["data"]["marker"] == "reset" => {
                     Some(format!(
                         "heaplab: {name}: rebooted (reset reason {})",
                         data["data"]["reason"].as_str().unwrap_or("unknown")
                     ))
                 }
-                (AlertKind::AllocFailure, "event") if data["kind"] == "alloc_failed" => {
-                    Some(format!(
-                        "heaplab: {name}: allocation failed: {}",
-                        data["message"].as_str().unwrap_or("")
-                    ))
+                (AlertKind::AllocFailure, Some(EventKind::AllocFailed)) => Some(format!(
+                    "heaplab: {name}: allocation failed: {}",
+                    data["message"].as_str().unwrap_or("")
+                )),
+                (AlertKind::HinBelow, None) if e.kind == "snapshot" => {
+                    match (data["hin"].as_i64(), rule.bytes) {
+                        (Some(hin), Some(limit)) if hin < limit => Some(format!(
+                            "heaplab: {name}: internal minimum free {} is below {} (tag {})",
+                            bytes(Some(hin)),
+                            bytes(Some(limit)),
+                            data["tag"].as_str().unwrap_or("?")
+                        )),
+                        _ => None,
+                    }
                 }
-                (AlertKind::HinBelow, "snapshot") => match (data["hin"].as_i64(), rule.bytes) {
-                    (Some(hin), Some(limit)) if hin < limit => Some(format!(
-                        "heaplab: {name}: internal minimum free {} is below {} (tag {})",
-                        bytes(Some(hin)),
-                        bytes(Some(limit)),
-                        data["tag"].as_str().unwrap_or("?")
-                    )),
-                    _ => None,
-                },
                 _ => None,
             };
             if let Some(text) = text {

@@ -190,7 +190,7 @@ fn event_csv(e: &EventRow) -> String {
         e.ts_us,
         e.boot,
         opt(e.line_no),
-        field(&e.kind),
+        e.kind,
         field(&e.message)
     )
 }

@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::report::{self, ComparisonDocument, RunDocument};
-use crate::store::{PageRequest, RunFilter, RunRecord, RunStatus, SerialPage};
+use crate::store::{EventKind, PageRequest, RunFilter, RunRecord, RunStatus, SerialPage};
 use crate::web::error::{WebError, WebResult};
 use crate::web::state::AppState;
 
@@ -200,11 +200,21 @@ async fn events(
 ) -> WebResult<Response> {
     state.store.run(id).await?;
     let page = q.page()?;
-    let kinds: Vec<&str> = q
+    let kinds = q
         .kind
         .as_deref()
-        .map(|k| k.split(',').filter(|s| !s.is_empty()).collect())
-        .unwrap_or_default();
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|k| {
+            EventKind::parse(k).ok_or_else(|| {
+                WebError::BadRequest(format!(
+                    "kind {k:?} is not one of {}",
+                    EventKind::ALL.map(EventKind::as_str).join(", ")
+                ))
+            })
+        })
+        .collect::<WebResult<Vec<EventKind>>>()?;
     let rows = state.store.events_page(id, &kinds, page).await?;
     Ok(paged(&uri, page, rows, |r| r.seq))
 }

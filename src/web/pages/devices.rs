@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::{render, PageResult};
 use crate::recorder::DeviceLive;
-use crate::store::{now_us, DeviceRecord, RunKind};
+use crate::store::{now_us, DeviceRecord, EventKind, RunKind};
 use crate::units::{bytes, duration_us, kb, pct, time};
 use crate::web::state::AppState;
 
@@ -115,7 +115,7 @@ async fn overview(State(state): State<AppState>) -> PageResult {
 }
 
 pub struct EventView {
-    pub kind: String,
+    pub kind: &'static str,
     pub time: String,
     pub run_id: i64,
     pub line_no: i64,
@@ -190,17 +190,24 @@ async fn device(State(state): State<AppState>, Path(id): Path<i64>) -> PageResul
         .store
         .device_events(
             id,
-            &["tripwire", "crash", "boot", "ip", "alloc_failed", "status"],
+            &[
+                EventKind::Tripwire,
+                EventKind::Crash,
+                EventKind::Boot,
+                EventKind::Ip,
+                EventKind::AllocFailed,
+                EventKind::Status,
+            ],
             25,
         )
         .await?
         .into_iter()
-        .filter(|(_, e)| e.kind != "boot" || e.data["marker"] == "reset")
+        .filter(|(_, e)| e.kind != EventKind::Boot || e.data["marker"] == "reset")
         .map(|(run_id, e)| EventView {
-            kind: if e.kind == "boot" {
-                "reboot".into()
+            kind: if e.kind == EventKind::Boot {
+                "reboot"
             } else {
-                e.kind.clone()
+                e.kind.as_str()
             },
             time: time(e.ts_us),
             run_id,

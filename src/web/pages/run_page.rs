@@ -11,7 +11,7 @@ use super::runs::duration;
 use super::PageError;
 use crate::analysis::{RunReport, TagSummary, TaskMargin};
 use crate::report::RunDocument;
-use crate::store::{EventRow, HealthRow, RunRecord, SerialLineRow, Store};
+use crate::store::{EventKind, EventRow, HealthRow, RunRecord, SerialLineRow, Store};
 use crate::units::{bytes, delta_bytes, num, pct, time};
 use crate::web::state::AppState;
 
@@ -78,7 +78,7 @@ pub struct HealthView {
 }
 
 pub struct MarkerView {
-    pub kind: String,
+    pub kind: &'static str,
     pub time: String,
     pub line_no: i64,
     pub message: String,
@@ -243,10 +243,10 @@ fn marker_views(events: &[EventRow]) -> Vec<MarkerView> {
     events
         .iter()
         .map(|e| MarkerView {
-            kind: if e.kind == "boot" {
-                "reboot".into()
+            kind: if e.kind == EventKind::Boot {
+                "reboot"
             } else {
-                e.kind.clone()
+                e.kind.as_str()
             },
             time: time(e.ts_us),
             line_no: e.line_no.unwrap_or(1),

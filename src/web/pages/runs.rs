@@ -12,7 +12,7 @@ use axum::Router;
 use serde::Deserialize;
 
 use super::{render, PageError, PageResult};
-use crate::analysis::{judge, Derived};
+use crate::analysis::judge;
 use crate::harness::summary_markdown;
 use crate::report::{self, RunDocument};
 use crate::store::{now_us, RunFilter, RunRecord};
@@ -91,22 +91,11 @@ async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Page
     let verdict = q.verdict.clone().unwrap_or_default();
     let mut rows = Vec::with_capacity(runs.len());
     for run in runs {
-        let agg = state.store.run_aggregates(run.id).await?;
-        let derived = Derived {
-            hin_min: agg.hin_min,
-            steady_frag_max: agg.steady_frag_max,
-            alloc_failures: agg.alloc_failures,
-            tripwire: crate::analysis::TripwireSummary {
-                fired: agg.tripwires > 0,
-                ..Default::default()
-            },
-            panic: crate::analysis::PanicSummary {
-                detected: agg.crashes > 0,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let pass = judge(&derived, &state.config.criteria).pass;
+        // The run's stored summary: the same verdict its page shows, for
+        // the cost of one row.
+        let summary = report::run_summary(&state.store, run.id).await?;
+        let derived = &summary.derived;
+        let pass = judge(derived, &state.config.criteria).pass;
         if (verdict == "pass" && !pass) || (verdict == "fail" && pass) {
             continue;
         }
@@ -117,10 +106,10 @@ async fn list(State(state): State<AppState>, Query(q): Query<ListQuery>) -> Page
             kind: kind_word(Some(run.kind)),
             scenario: run.scenario.clone().unwrap_or_else(|| "–".into()),
             started: time(run.started_us),
-            duration: duration(&run, agg.last_ts_us),
+            duration: duration(&run, summary.last_snapshot_us),
             status: run.status.as_str(),
-            hin_min: bytes(agg.hin_min),
-            steady_frag: pct(agg.steady_frag_max),
+            hin_min: bytes(derived.hin_min),
+            steady_frag: pct(derived.steady_frag_max),
             pass,
         });
     }
