@@ -11,8 +11,8 @@ use crate::analysis::{
     SUMMARY_VERSION,
 };
 use crate::harness::{write_folder, ExportedRun};
-use crate::soak::{LeakEstimate, LeakPoint};
-use crate::store::{RunRecord, Store, StoreError, StoredLeak, StoredSummary};
+use crate::soak::LeakEstimate;
+use crate::store::{RunRecord, Store, StoreError, StoredSummary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -101,47 +101,13 @@ pub async fn backfill_summaries(
     Ok(runs.len())
 }
 
-/// Above this many snapshots a cached leak estimate is reused until the
-/// run has grown by [`LEAK_REFRESH_FRACTION`]: Theil–Sen reads every
-/// heartbeat, and a week-long run has 600,000 of them.
-const LEAK_CACHE_MIN_SNAPSHOTS: i64 = 10_000;
-const LEAK_REFRESH_FRACTION: i64 = 100;
-
 async fn leak_estimate(
     store: &Store,
     id: i64,
     snapshots: i64,
     threshold: Option<i64>,
 ) -> Result<LeakEstimate, ReportError> {
-    if let Some(cached) = store.leak_cache(id).await? {
-        let fresh = cached.snapshots == snapshots
-            || (snapshots >= LEAK_CACHE_MIN_SNAPSHOTS
-                && snapshots - cached.snapshots < snapshots / LEAK_REFRESH_FRACTION);
-        if fresh {
-            if let Ok(leak) = serde_json::from_str(&cached.json) {
-                return Ok(leak);
-            }
-        }
-    }
-    let points: Vec<LeakPoint> = store
-        .heartbeat_points(id)
-        .await?
-        .into_iter()
-        .map(|p| LeakPoint {
-            ts_us: p.ts_us,
-            boot: p.boot,
-            hi: p.hi,
-            pf: p.pf,
-        })
-        .collect();
-    let leak = tokio::task::spawn_blocking(move || LeakEstimate::from_points(&points, threshold))
-        .await
-        .map_err(|e| ReportError::Task(e.to_string()))?;
-    let json = serde_json::to_string(&leak).map_err(StoreError::from)?;
-    store
-        .put_leak_cache(id, &StoredLeak { json, snapshots })
-        .await?;
-    Ok(leak)
+    Ok(crate::soak::views::cached_leak(store, id, snapshots, threshold).await?)
 }
 
 /// Two runs compared, with their identities.

@@ -14,7 +14,7 @@
 
 use serde::Serialize;
 
-use crate::store::SnapshotRow;
+use crate::store::{HeapPoint, SnapshotRow};
 
 /// The firmware's default tripwire threshold (`hin` below this fires it).
 pub const DEFAULT_TRIPWIRE_BYTES: i64 = 30_720;
@@ -94,6 +94,21 @@ impl LeakEstimate {
                 boot: r.boot,
                 hi: r.snapshot.hi,
                 pf: r.snapshot.pf,
+            })
+            .collect();
+        Self::from_points(&points, tripwire_bytes)
+    }
+
+    /// Estimates from the store's heartbeat points (read without whole
+    /// snapshots), ordered by time.
+    pub fn from_heap_points(points: &[HeapPoint], tripwire_bytes: Option<i64>) -> Self {
+        let points: Vec<LeakPoint> = points
+            .iter()
+            .map(|p| LeakPoint {
+                ts_us: p.ts_us,
+                boot: p.boot,
+                hi: p.hi,
+                pf: p.pf,
             })
             .collect();
         Self::from_points(&points, tripwire_bytes)

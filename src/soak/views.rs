@@ -100,26 +100,68 @@ impl LeakView {
 }
 
 use super::crashes::RunCrashes;
-use super::leak::LeakPoint;
 use super::timeline::Timeline;
-use crate::store::{RunKind, RunRecord, Store, StoreError};
+use crate::analysis::RunSummary;
+use crate::store::{RunKind, RunRecord, Store, StoreError, StoredLeak};
 use crate::units::time;
 
-/// A run's steady-state points, read without loading whole snapshots.
+/// Above this many snapshots a cached leak estimate is reused until the
+/// run has grown by one [`LEAK_REFRESH_FRACTION`]th: Theil–Sen reads every
+/// heartbeat, and a week-long run has 600,000 of them.
+const LEAK_CACHE_MIN_SNAPSHOTS: i64 = 10_000;
+const LEAK_REFRESH_FRACTION: i64 = 100;
+
+/// A run's leak estimate, from the cache beside its summary while that is
+/// fresh for `snapshots`, else computed from its heartbeats and cached.
+pub async fn cached_leak(
+    store: &Store,
+    run_id: i64,
+    snapshots: i64,
+    threshold: Option<i64>,
+) -> Result<LeakEstimate, StoreError> {
+    if let Some(cached) = store.leak_cache(run_id).await? {
+        let fresh = cached.snapshots == snapshots
+            || (snapshots >= LEAK_CACHE_MIN_SNAPSHOTS
+                && snapshots - cached.snapshots < snapshots / LEAK_REFRESH_FRACTION);
+        if fresh {
+            if let Ok(leak) = serde_json::from_str(&cached.json) {
+                return Ok(leak);
+            }
+        }
+    }
+    let points = store.heartbeat_points(run_id).await?;
+    let leak =
+        tokio::task::spawn_blocking(move || LeakEstimate::from_heap_points(&points, threshold))
+            .await
+            .map_err(|e| StoreError::Conflict(format!("leak estimate task: {e}")))?;
+    store
+        .put_leak_cache(
+            run_id,
+            &StoredLeak {
+                json: serde_json::to_string(&leak)?,
+                snapshots,
+            },
+        )
+        .await?;
+    Ok(leak)
+}
+
+/// A run's leak estimate for views that have no summary at hand: the
+/// snapshot count and tripwire threshold from the stored summary (or the
+/// rows when there is none), the estimate through [`cached_leak`].
 pub async fn leak_for_run(store: &Store, run_id: i64) -> Result<LeakEstimate, StoreError> {
-    let threshold = store.tripwire_threshold(run_id).await?;
-    let points: Vec<LeakPoint> = store
-        .heartbeat_points(run_id)
+    let summary: Option<RunSummary> = store
+        .run_summary(run_id)
         .await?
-        .into_iter()
-        .map(|p| LeakPoint {
-            ts_us: p.ts_us,
-            boot: p.boot,
-            hi: p.hi,
-            pf: p.pf,
-        })
-        .collect();
-    Ok(LeakEstimate::from_points(&points, threshold))
+        .and_then(|s| serde_json::from_str(&s.json).ok());
+    let (snapshots, threshold) = match summary {
+        Some(s) => (s.derived.snapshots, s.derived.tripwire.threshold),
+        None => (
+            store.snapshot_count(run_id).await?,
+            store.tripwire_threshold(run_id).await?,
+        ),
+    };
+    cached_leak(store, run_id, snapshots, threshold).await
 }
 
 pub struct BootRow {

@@ -125,22 +125,12 @@ impl Store {
 
     /// Inserts a device; a taken name is [`StoreError::Conflict`].
     pub async fn create_device(&self, spec: &DeviceSpec) -> Result<DeviceRecord> {
-        let id = sqlx::query(
-            "INSERT INTO devices (name, serial_path, baud, url, health_interval_s, auth, board, \
-             created_us) VALUES (?,?,?,?,?,?,?,?)",
-        )
-        .bind(&spec.name)
-        .bind(&spec.serial)
-        .bind(spec.baud)
-        .bind(&spec.url)
-        .bind(spec.health_interval_s)
-        .bind(&spec.auth)
-        .bind(&spec.board)
-        .bind(now_us())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| conflict(e, &spec.name))?
-        .last_insert_rowid();
+        let id = bind_spec(sqlx::query(INSERT_DEVICE), spec)
+            .bind(now_us())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| conflict(e, &spec.name))?
+            .last_insert_rowid();
         self.device(id).await
     }
 
@@ -174,24 +164,17 @@ impl Store {
     /// One statement, so two servers starting at once cannot both insert.
     #[tracing::instrument(skip(self))]
     pub async fn upsert_device(&self, spec: &DeviceSpec) -> Result<DeviceRecord> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO devices (name, serial_path, baud, url, health_interval_s, auth, board, \
-             created_us) VALUES (?,?,?,?,?,?,?,?) \
-             ON CONFLICT(name) DO UPDATE SET serial_path = excluded.serial_path, \
+        let upsert = format!(
+            "{INSERT_DEVICE} ON CONFLICT(name) DO UPDATE SET serial_path = excluded.serial_path, \
              baud = excluded.baud, url = excluded.url, \
              health_interval_s = excluded.health_interval_s, auth = excluded.auth, \
-             board = excluded.board RETURNING id",
-        )
-        .bind(&spec.name)
-        .bind(&spec.serial)
-        .bind(spec.baud)
-        .bind(&spec.url)
-        .bind(spec.health_interval_s)
-        .bind(&spec.auth)
-        .bind(&spec.board)
-        .bind(now_us())
-        .fetch_one(&self.pool)
-        .await?;
+             board = excluded.board RETURNING id"
+        );
+        let row = bind_spec(sqlx::query(sqlx::AssertSqlSafe(upsert)), spec)
+            .bind(now_us())
+            .fetch_one(&self.pool)
+            .await?;
+        let id: i64 = sqlx::Row::try_get(&row, "id")?;
         self.device(id).await
     }
 
@@ -209,6 +192,23 @@ impl Store {
         }
         Ok(())
     }
+}
+
+const INSERT_DEVICE: &str = "INSERT INTO devices (name, serial_path, baud, url, \
+     health_interval_s, auth, board, created_us) VALUES (?,?,?,?,?,?,?,?)";
+
+/// Binds a spec's seven columns in [`INSERT_DEVICE`]'s order.
+fn bind_spec<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    spec: &'q DeviceSpec,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    q.bind(&spec.name)
+        .bind(&spec.serial)
+        .bind(spec.baud)
+        .bind(&spec.url)
+        .bind(spec.health_interval_s)
+        .bind(&spec.auth)
+        .bind(&spec.board)
 }
 
 fn conflict(e: sqlx::Error, name: &str) -> StoreError {

@@ -15,6 +15,17 @@ pub struct PageRequest {
     pub limit: i64,
 }
 
+impl PageRequest {
+    /// Every row: what a whole-run read is.
+    pub const ALL: PageRequest = PageRequest {
+        after: 0,
+        limit: i64::MAX,
+    };
+}
+
+const HEALTH_COLUMNS: &str =
+    "SELECT seq, ts_us, http_status, latency_ms, raw, error FROM health_samples WHERE run_id = ?";
+
 impl Store {
     /// Snapshots with `seq > after`, in order.
     #[tracing::instrument(skip(self))]
@@ -59,10 +70,9 @@ impl Store {
     /// Health polls with `seq > after`, in order.
     #[tracing::instrument(skip(self))]
     pub async fn health_page(&self, run_id: i64, page: PageRequest) -> Result<Vec<HealthRow>> {
-        Ok(sqlx::query_as(
-            "SELECT seq, ts_us, http_status, latency_ms, raw, error FROM health_samples \
-             WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{HEALTH_COLUMNS} AND seq > ? ORDER BY seq LIMIT ?"
+        )))
         .bind(run_id)
         .bind(page.after)
         .bind(page.limit)
@@ -73,10 +83,9 @@ impl Store {
     /// The newest `limit` health polls, newest first (the run page's table).
     #[tracing::instrument(skip(self))]
     pub async fn latest_health(&self, run_id: i64, limit: i64) -> Result<Vec<HealthRow>> {
-        Ok(sqlx::query_as(
-            "SELECT seq, ts_us, http_status, latency_ms, raw, error FROM health_samples \
-             WHERE run_id = ? ORDER BY seq DESC LIMIT ?",
-        )
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{HEALTH_COLUMNS} ORDER BY seq DESC LIMIT ?"
+        )))
         .bind(run_id)
         .bind(limit)
         .fetch_all(&self.pool)

@@ -3,7 +3,9 @@
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
 
-use super::{EventKind, EventRow, HealthRow, Result, SerialLineRow, SnapshotRow, Store};
+use super::{
+    EventKind, EventRow, HealthRow, PageRequest, Result, SerialLineRow, SnapshotRow, Store,
+};
 use crate::protocol::HEARTBEAT_TAG;
 
 /// One page of serial lines plus the total that matched.
@@ -14,46 +16,20 @@ pub struct SerialPage {
 }
 
 impl Store {
-    /// Every snapshot of a run in order.
-    #[tracing::instrument(skip(self))]
+    /// Every snapshot of a run in order (a whole run: for exports and
+    /// recomputation, never for a page).
     pub async fn snapshots(&self, run_id: i64) -> Result<Vec<SnapshotRow>> {
-        Ok(sqlx::query_as(
-            "SELECT seq, line_no, ts_us, elapsed_ms, boot, tag, hf, hm, hl, hi, hin, frag, pf, \
-             pm, pl, extras FROM snapshots WHERE run_id = ? ORDER BY seq",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?)
+        self.snapshots_page(run_id, PageRequest::ALL).await
     }
 
     /// Events of a run in order, optionally only the given kinds.
-    #[tracing::instrument(skip(self))]
     pub async fn events(&self, run_id: i64, kinds: &[EventKind]) -> Result<Vec<EventRow>> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events WHERE run_id = ",
-        );
-        q.push_bind(run_id);
-        if !kinds.is_empty() {
-            q.push(" AND kind IN (");
-            let mut list = q.separated(", ");
-            for kind in kinds {
-                list.push_bind(*kind);
-            }
-            q.push(")");
-        }
-        q.push(" ORDER BY seq");
-        Ok(q.build_query_as().fetch_all(&self.pool).await?)
+        self.events_page(run_id, kinds, PageRequest::ALL).await
     }
 
-    #[tracing::instrument(skip(self))]
+    /// Every `/api/health` poll of a run in order.
     pub async fn health(&self, run_id: i64) -> Result<Vec<HealthRow>> {
-        Ok(sqlx::query_as(
-            "SELECT seq, ts_us, http_status, latency_ms, raw, error FROM health_samples \
-             WHERE run_id = ? ORDER BY seq",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?)
+        self.health_page(run_id, PageRequest::ALL).await
     }
 
     /// A page of serial lines, optionally only those containing `search`
@@ -228,5 +204,18 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT COUNT(*) FROM serial_lines")
             .fetch_one(&self.pool)
             .await?)
+    }
+}
+
+impl Store {
+    /// Snapshots stored for a run (a count over the run's key range).
+    #[tracing::instrument(skip(self))]
+    pub async fn snapshot_count(&self, run_id: i64) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE run_id = ?")
+                .bind(run_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 }

@@ -119,14 +119,7 @@ pub(super) struct RunPage {
     health: Vec<HealthView>,
     /// Older polls exist (they are paged in the API).
     health_more: bool,
-    q: String,
-    q_url: String,
-    lines: Vec<LineView>,
-    total_lines: i64,
-    first_line: i64,
-    last_line: i64,
-    prev_offset: Option<i64>,
-    next_offset: Option<i64>,
+    serial: SerialSection,
     /// (id, "date change") of every experiment, for "add to experiment".
     experiments: Vec<(i64, String)>,
     leak: crate::soak::views::LeakView,
@@ -198,15 +191,8 @@ impl RunPage {
             task_lines: doc.report.task_lines,
             health: health_views(&health_rows),
             health_more,
-            q_url: urlencode(serial.search.as_deref().unwrap_or("")),
-            q: serial.search.unwrap_or_default(),
-            first_line: serial.first_line,
-            last_line: serial.last_line,
-            total_lines: serial.total_lines,
-            prev_offset: serial.prev_offset,
-            next_offset: serial.next_offset,
+            serial,
             experiments: experiment_choices(store).await?,
-            lines: serial.lines,
             leak: crate::soak::views::LeakView::of(&doc.leak),
             soak: crate::soak::views::RunSoakView::load(store, run).await?,
         })
@@ -362,7 +348,9 @@ async fn experiment_choices(store: &Store) -> Result<Vec<(i64, String)>, PageErr
 
 /// One page of the serial log, searched or not.
 struct SerialSection {
-    search: Option<String>,
+    /// The search as typed, and URL-encoded for the paging links.
+    q: String,
+    q_url: String,
     lines: Vec<LineView>,
     total_lines: i64,
     first_line: i64,
@@ -393,7 +381,8 @@ impl SerialSection {
             })
             .collect();
         Ok(SerialSection {
-            search,
+            q_url: urlencode(search.as_deref().unwrap_or("")),
+            q: search.unwrap_or_default(),
             lines,
             total_lines: page.total,
             first_line: if page.lines.is_empty() { 0 } else { offset + 1 },
