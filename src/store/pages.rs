@@ -5,7 +5,7 @@
 
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::{EventKind, EventRow, HealthRow, Result, SerialLineRow, SnapshotRow, Store};
+use super::{EventKind, EventRow, HealthRow, Result, SnapshotRow, Store};
 
 /// Which rows of a run, from where, and how many.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,25 +88,6 @@ impl Store {
         )))
         .bind(run_id)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
-    }
-
-    /// Raw serial lines with `line_no > after`, in order (compacted blocks
-    /// are read through [`Store::serial_lines`]).
-    #[tracing::instrument(skip(self))]
-    pub async fn raw_lines_page(
-        &self,
-        run_id: i64,
-        page: PageRequest,
-    ) -> Result<Vec<SerialLineRow>> {
-        Ok(sqlx::query_as(
-            "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = ? \
-             AND line_no > ? ORDER BY line_no LIMIT ?",
-        )
-        .bind(run_id)
-        .bind(page.after)
-        .bind(page.limit)
         .fetch_all(&self.pool)
         .await?)
     }
