@@ -59,6 +59,9 @@ impl Store {
         limit: i64,
         search: Option<&str>,
     ) -> Result<SerialPage> {
+        if search.is_none() {
+            return self.serial_lines_by_number(run_id, offset, limit).await;
+        }
         let pattern = search.map(|s| {
             let escaped = s
                 .replace('\\', "\\\\")
@@ -88,6 +91,43 @@ impl Store {
         let total = count.fetch_one(&self.pool).await?;
         let lines = page.bind(limit).bind(offset).fetch_all(&self.pool).await?;
         Ok(SerialPage { total, lines })
+    }
+
+    /// An unsearched page read by line number, so page 5,000 of a week-long
+    /// log costs what page 1 does (an `OFFSET` reads and skips every line
+    /// before it, a `COUNT` reads them all). A run's raw lines are numbered
+    /// without gaps from its first kept line (retention only ever removes a
+    /// run's oldest lines), so the range gives the total and the offset.
+    async fn serial_lines_by_number(
+        &self,
+        run_id: i64,
+        offset: i64,
+        limit: i64,
+    ) -> Result<SerialPage> {
+        let (first, last): (Option<i64>, Option<i64>) =
+            sqlx::query_as("SELECT MIN(line_no), MAX(line_no) FROM serial_lines WHERE run_id = ?")
+                .bind(run_id)
+                .fetch_one(&self.pool)
+                .await?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(SerialPage {
+                total: 0,
+                lines: Vec::new(),
+            });
+        };
+        let lines = sqlx::query_as(
+            "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = ? \
+             AND line_no >= ? ORDER BY line_no LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(first.saturating_add(offset.max(0)))
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(SerialPage {
+            total: last - first + 1,
+            lines,
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The snapshot pyramid: per run, the count, first and last time, and the
-//! minimum and maximum of each charted metric in buckets of 10 s, 1 min,
-//! 10 min and 1 h. The writer folds every batch of snapshots into it in the
+//! minimum and maximum of each charted metric in buckets from 10 s to 1 h,
+//! two to five times apart so a chart of any window finds a tier with one
+//! to a few buckets per pixel column. The writer folds every batch of snapshots into it in the
 //! batch's transaction; a chart picks the coarsest tier whose bucket is no
 //! wider than one pixel column, so it reads O(pixels) rows at any zoom
 //! while every bucket's minimum (and so every dip) is still drawn.
@@ -13,7 +14,7 @@ use super::{Result, SnapshotRow, Store};
 use crate::protocol::{MemSnapshot, HEARTBEAT_TAG};
 
 /// Bucket widths in seconds, finest first.
-pub const TIERS_S: [i64; 4] = [10, 60, 600, 3600];
+pub const TIERS_S: [i64; 7] = [10, 30, 60, 300, 600, 1800, 3600];
 const US_PER_S: i64 = 1_000_000;
 /// `hi, hin, hl, pf, frag`: the metrics a run chart draws.
 const METRICS: usize = 5;
@@ -244,9 +245,10 @@ mod tests {
     #[test]
     fn the_coarsest_tier_that_fits_a_column() {
         let week = 7 * 86_400 * US_PER_S;
-        assert_eq!(tier_for(week, 1200), Some(60));
+        assert_eq!(tier_for(week, 1200), Some(300));
         assert_eq!(tier_for(week, 100), Some(3600));
         assert_eq!(tier_for(86_400 * US_PER_S, 1200), Some(60));
+        assert_eq!(tier_for(12 * 3600 * US_PER_S, 1200), Some(30));
         assert_eq!(tier_for(6 * 3600 * US_PER_S, 1200), Some(10));
         assert_eq!(tier_for(3600 * US_PER_S, 1200), None);
         assert_eq!(tier_for(0, 0), None);

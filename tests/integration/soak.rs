@@ -697,7 +697,7 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     assert_eq!(search_after.total, 1);
     assert_eq!(search_after.lines, search_before.lines);
 
-    // The week chart reads the pyramid's 1-minute tier and keeps the dip.
+    // The week chart reads the pyramid's 5-minute tier and keeps the dip.
     let chart = get_json(&format!(
         "{}/charts/runs/{run}.json?metric=hin&width=1200",
         server.url()
