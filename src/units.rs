@@ -30,6 +30,16 @@ pub fn kb(v: Option<i64>) -> String {
     v.map_or_else(|| DASH.into(), |v| format!("{:.1} KB", v as f64 / 1024.0))
 }
 
+/// `100 KB`, `1.5 KB`: a round threshold in KB, without a needless `.0`.
+pub fn kb_round(v: i64) -> String {
+    let k = v as f64 / 1024.0;
+    if k.fract() == 0.0 {
+        format!("{k:.0} KB")
+    } else {
+        format!("{k:.1} KB")
+    }
+}
+
 /// `+1,024 B` / `-512 B` / `±0 B`
 pub fn delta_bytes(v: Option<i64>) -> String {
     match v {

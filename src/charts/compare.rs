@@ -27,17 +27,25 @@ pub enum CompareAlign {
     SinceBoot,
 }
 
+/// What a comparison chart shows and how: the metric, the alignment, the
+/// size, and the acceptance floor it draws (the configured `hin_min`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompareLayout {
+    pub metric: Metric,
+    pub align: CompareAlign,
+    pub width: u32,
+    pub height: u32,
+    pub floor_bytes: i64,
+}
+
 /// Two runs, one metric, lined up by tag order or by time since boot.
 pub fn compare_chart(
     a: &[SnapshotRow],
     b: &[SnapshotRow],
-    metric: Metric,
-    align: CompareAlign,
+    layout: &CompareLayout,
     labels: (&str, &str),
-    width: u32,
-    height: u32,
 ) -> Result<RenderedChart, ChartError> {
-    compare_impl(&[a], &[b], metric, align, labels, width, height)
+    compare_impl(&[a], &[b], layout, labels)
 }
 
 /// Two groups of runs, one metric: every member drawn as a thin line, group
@@ -46,25 +54,26 @@ pub fn compare_chart(
 pub fn compare_groups_chart(
     a_runs: &[&[SnapshotRow]],
     b_runs: &[&[SnapshotRow]],
-    metric: Metric,
-    align: CompareAlign,
+    layout: &CompareLayout,
     labels: (&str, &str),
-    width: u32,
-    height: u32,
 ) -> Result<RenderedChart, ChartError> {
-    compare_impl(a_runs, b_runs, metric, align, labels, width, height)
+    compare_impl(a_runs, b_runs, layout, labels)
 }
 
 /// Both entry points: one run per side is just a group of one.
 fn compare_impl(
     a_runs: &[&[SnapshotRow]],
     b_runs: &[&[SnapshotRow]],
-    metric: Metric,
-    align: CompareAlign,
+    layout: &CompareLayout,
     labels: (&str, &str),
-    width: u32,
-    height: u32,
 ) -> Result<RenderedChart, ChartError> {
+    let CompareLayout {
+        metric,
+        align,
+        width,
+        height,
+        floor_bytes,
+    } = *layout;
     let (label_a, label_b) = (
         clean(labels.0, MAX_LABEL_CHARS),
         clean(labels.1, MAX_LABEL_CHARS),
@@ -102,7 +111,7 @@ fn compare_impl(
     }
 
     if matches!(metric, Metric::Hin | Metric::Hi) {
-        plot.thresholds.push(Threshold::floor());
+        plot.thresholds.push(Threshold::floor(floor_bytes));
     }
     if align == CompareAlign::TagOrder {
         if let Some(run) = a_runs.iter().find(|r| !r.is_empty()) {
@@ -244,11 +253,14 @@ mod tests {
         let chart = compare_chart(
             &a,
             &b,
-            Metric::Hin,
-            CompareAlign::TagOrder,
+            &CompareLayout {
+                metric: Metric::Hin,
+                align: CompareAlign::TagOrder,
+                width: 800,
+                height: 300,
+                floor_bytes: 102_400,
+            },
             ("v1.2 <old>", "v1.3"),
-            800,
-            300,
         )
         .unwrap();
         well_formed(&chart.svg).unwrap();
@@ -262,11 +274,14 @@ mod tests {
         let chart = compare_chart(
             &a,
             &b,
-            Metric::Hl,
-            CompareAlign::SinceBoot,
+            &CompareLayout {
+                metric: Metric::Hl,
+                align: CompareAlign::SinceBoot,
+                width: 800,
+                height: 300,
+                floor_bytes: 102_400,
+            },
             ("a", "b"),
-            800,
-            300,
         )
         .unwrap();
         assert_eq!(chart.hover.x_kind, XKind::SinceStartUs);
@@ -280,11 +295,14 @@ mod tests {
         let empty = compare_chart(
             &[],
             &[],
-            Metric::Hin,
-            CompareAlign::TagOrder,
+            &CompareLayout {
+                metric: Metric::Hin,
+                align: CompareAlign::TagOrder,
+                width: 800,
+                height: 300,
+                floor_bytes: 102_400,
+            },
             ("a", "b"),
-            800,
-            300,
         )
         .unwrap();
         assert!(empty.svg.contains("no snapshots"));
@@ -298,17 +316,23 @@ mod tests {
         let chart = compare_groups_chart(
             &a,
             &b,
-            Metric::Hin,
-            CompareAlign::SinceBoot,
+            &CompareLayout {
+                metric: Metric::Hin,
+                align: CompareAlign::SinceBoot,
+                width: 900,
+                height: 320,
+                floor_bytes: 51_200,
+            },
             ("before", "after"),
-            900,
-            320,
         )
         .unwrap();
         well_formed(&chart.svg).unwrap();
         assert_eq!(chart.hover.series.len(), 5);
         assert!(chart.svg.contains("before (3 runs) [B]"));
         assert!(chart.svg.contains("after (2 runs) [B]"));
+        // The floor is the configured one, not a constant.
+        assert!(chart.svg.contains("50 KB floor"), "configured floor drawn");
+        assert!(!chart.svg.contains("100 KB floor"));
         // Five data polylines plus the two legend samples.
         assert!(chart.svg.matches("<polyline").count() >= 5);
     }

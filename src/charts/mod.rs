@@ -26,10 +26,9 @@ pub mod spec;
 mod svg_check;
 mod text;
 
-pub use compare::{compare_chart, compare_groups_chart, CompareAlign};
+pub use compare::{compare_chart, compare_groups_chart, CompareAlign, CompareLayout};
 pub use downsample::{m4, Point, M4};
 pub use hover::{HoverData, HoverPoint, HoverSeries, PlotArea};
-pub use plot::FLOOR_BYTES;
 pub use render::RenderedChart;
 pub use run::run_chart;
 pub use scale::XKind;

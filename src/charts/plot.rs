@@ -9,9 +9,6 @@ use super::scale::{XScale, YUnit};
 use super::spec::Metric;
 use crate::store::{EventKind, SnapshotRow};
 
-/// The acceptance floor for the internal low-water mark: 100 KB.
-pub const FLOOR_BYTES: i64 = 102_400;
-
 pub(super) const FONT: &str = "sans-serif";
 pub(super) const MARGIN: u32 = 10;
 pub(super) const LEFT_AREA: u32 = 64;
@@ -150,11 +147,11 @@ impl<'a> Plot<'a> {
 }
 
 impl Threshold {
-    /// The dashed line at [`FLOOR_BYTES`].
-    pub(super) fn floor() -> Threshold {
+    /// The dashed line at the acceptance floor (the configured `hin_min`).
+    pub(super) fn floor(bytes: i64) -> Threshold {
         Threshold {
-            bytes: FLOOR_BYTES,
-            label: "100 KB floor".to_owned(),
+            bytes,
+            label: format!("{} floor", crate::units::kb_round(bytes)),
             color: FLOOR_COLOR,
             dash: (8, 4),
         }

@@ -55,7 +55,7 @@ pub fn run_chart(
         return draw(&plot);
     };
     push_series(&mut plot, accs, snapshots);
-    push_thresholds(&mut plot, &metrics, events);
+    push_thresholds(&mut plot, &metrics, events, req.floor_bytes);
     plot.events = event_marks(events, plot.x);
     draw(&plot)
 }
@@ -155,14 +155,14 @@ fn push_series<'a>(plot: &mut Plot<'a>, accs: Vec<(Metric, M4)>, snapshots: &'a 
 
 /// The floor under the low-water metrics, and the tripwire's threshold
 /// under any internal-RAM metric.
-fn push_thresholds(plot: &mut Plot<'_>, metrics: &[Metric], events: &[EventRow]) {
+fn push_thresholds(plot: &mut Plot<'_>, metrics: &[Metric], events: &[EventRow], floor_bytes: i64) {
     let has_bytes = metrics.iter().any(|m| !m.is_percent());
     if has_bytes
         && metrics
             .iter()
             .any(|m| matches!(m, Metric::Hin | Metric::Hi))
     {
-        plot.thresholds.push(Threshold::floor());
+        plot.thresholds.push(Threshold::floor(floor_bytes));
     }
     let internal = metrics.iter().any(|m| {
         matches!(

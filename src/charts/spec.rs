@@ -159,6 +159,9 @@ pub struct ChartRequest {
     pub width: u32,
     /// SVG height in pixels, 120..=2000.
     pub height: u32,
+    /// The acceptance floor drawn as a dashed line: the configured
+    /// `hin_min`, set by the caller (not a query parameter).
+    pub floor_bytes: i64,
 }
 
 impl Default for ChartRequest {
@@ -169,6 +172,7 @@ impl Default for ChartRequest {
             to_us: None,
             width: ChartRequest::DEFAULT_WIDTH,
             height: ChartRequest::DEFAULT_HEIGHT,
+            floor_bytes: crate::analysis::AcceptanceCriteria::default().hin_min_bytes,
         }
     }
 }

@@ -475,15 +475,4 @@ mod tests {
             assert!(hb.frag.expect("frag") < 40, "{hb:?}");
         }
     }
-
-    #[test]
-    fn print_numbers() {
-        for p in [Profile::Baseline, Profile::Tuned] {
-            for l in session(p) {
-                if l.contains("[Mem]") {
-                    println!("{p}: {l}");
-                }
-            }
-        }
-    }
 }

@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use super::error::{WebError, WebResult};
 use super::state::AppState;
 use crate::charts::{
-    compare_groups_chart, run_chart, sparkline, ChartError, ChartRequest, CompareAlign, Metric,
-    RenderedChart,
+    compare_groups_chart, run_chart, sparkline, ChartError, ChartRequest, CompareAlign,
+    CompareLayout, Metric, RenderedChart,
 };
 use crate::store::{tier_for, EventKind, SnapshotRow};
 
@@ -65,7 +65,8 @@ async fn run(
     let id: i64 = id
         .parse()
         .map_err(|_| WebError::NotFound(format!("chart {file}")))?;
-    let req = ChartRequest::parse(query.as_deref().unwrap_or(""))?;
+    let mut req = ChartRequest::parse(query.as_deref().unwrap_or(""))?;
+    req.floor_bytes = state.config.criteria.hin_min_bytes;
     let run = state.store.run(id).await?;
     // The window's width picks the pyramid tier: O(pixels) rows at any
     // zoom; a window narrow enough to show single snapshots reads them.
@@ -210,17 +211,21 @@ async fn compare_chart_for(state: &AppState, query: Option<&str>) -> WebResult<R
         format!("A: {}", group_label(&p.a)),
         format!("B: {}", group_label(&p.b)),
     );
+    let floor_bytes = state.config.criteria.hin_min_bytes;
     blocking(move || {
         let a_refs: Vec<&[SnapshotRow]> = a.iter().map(Vec::as_slice).collect();
         let b_refs: Vec<&[SnapshotRow]> = b.iter().map(Vec::as_slice).collect();
         compare_groups_chart(
             &a_refs,
             &b_refs,
-            p.metric,
-            p.align,
+            &CompareLayout {
+                metric: p.metric,
+                align: p.align,
+                width: p.width,
+                height: p.height,
+                floor_bytes,
+            },
             (&labels.0, &labels.1),
-            p.width,
-            p.height,
         )
     })
     .await
