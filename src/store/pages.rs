@@ -92,6 +92,33 @@ impl Store {
         .await?)
     }
 
+    /// Events of the given kinds inside `[from_us, to_us]` (a chart's
+    /// window), in order, through the kind index.
+    #[tracing::instrument(skip(self))]
+    pub async fn events_in_window(
+        &self,
+        run_id: i64,
+        kinds: &[EventKind],
+        from_us: Option<i64>,
+        to_us: Option<i64>,
+    ) -> Result<Vec<EventRow>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events \
+             INDEXED BY events_kind WHERE run_id = ",
+        );
+        q.push_bind(run_id).push(" AND kind IN (");
+        let mut list = q.separated(", ");
+        for kind in kinds {
+            list.push_bind(*kind);
+        }
+        q.push(") AND ts_us >= ")
+            .push_bind(from_us.unwrap_or(i64::MIN))
+            .push(" AND ts_us <= ")
+            .push_bind(to_us.unwrap_or(i64::MAX))
+            .push(" ORDER BY seq");
+        Ok(q.build_query_as().fetch_all(&self.pool).await?)
+    }
+
     /// Boot resets, tripwires, crashes and allocation failures, the first
     /// `limit` in order: the markers of a run page and its chart.
     #[tracing::instrument(skip(self))]

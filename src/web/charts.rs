@@ -15,7 +15,7 @@ use crate::charts::{
     compare_groups_chart, run_chart, sparkline, ChartError, ChartRequest, CompareAlign,
     CompareLayout, Metric, RenderedChart,
 };
-use crate::store::{tier_for, EventKind, SnapshotRow};
+use crate::store::{tier_for, EventKind, PageRequest, SnapshotRow};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -91,9 +91,10 @@ async fn run(
                 .await?
         }
     };
-    let events = state
+    // Markers inside the window only: a week's whole list is not drawn.
+    let mut events = state
         .store
-        .events(
+        .events_in_window(
             id,
             &[
                 EventKind::Tripwire,
@@ -101,8 +102,21 @@ async fn run(
                 EventKind::AllocFailed,
                 EventKind::Boot,
             ],
+            req.from_us,
+            req.to_us,
         )
         .await?;
+    // The tripwire threshold line comes from the run's first tripwire, in
+    // the window or not (marks outside the window are not drawn).
+    if !events.iter().any(|e| e.kind == EventKind::Tripwire) {
+        let first = PageRequest { after: 0, limit: 1 };
+        events.extend(
+            state
+                .store
+                .events_page(id, &[EventKind::Tripwire], first)
+                .await?,
+        );
+    }
     let title = format!(
         "run #{id} · {} · {}",
         run.device_name
