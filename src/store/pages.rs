@@ -49,9 +49,17 @@ impl Store {
         kinds: &[EventKind],
         page: PageRequest,
     ) -> Result<Vec<EventRow>> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events WHERE run_id = ",
-        );
+        // With kinds, the kind index (whose entries end in seq, the table's
+        // key) reads just those events in order; the planner would rather
+        // walk the whole run by key.
+        let index = if kinds.is_empty() {
+            ""
+        } else {
+            " INDEXED BY events_kind"
+        };
+        let mut q = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events{index} WHERE run_id = "
+        ));
         q.push_bind(run_id)
             .push(" AND seq > ")
             .push_bind(page.after);

@@ -104,11 +104,20 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> Result<SerialPage> {
-        let (first, last): (Option<i64>, Option<i64>) =
-            sqlx::query_as("SELECT MIN(line_no), MAX(line_no) FROM serial_lines WHERE run_id = ?")
-                .bind(run_id)
-                .fetch_one(&self.pool)
-                .await?;
+        // Two one-row reads from the ends of the run's key range: SQLite
+        // optimises a lone MIN or MAX, not both in one query (that scans).
+        let first: Option<i64> = sqlx::query_scalar(
+            "SELECT line_no FROM serial_lines WHERE run_id = ? ORDER BY line_no LIMIT 1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let last: Option<i64> = sqlx::query_scalar(
+            "SELECT line_no FROM serial_lines WHERE run_id = ? ORDER BY line_no DESC LIMIT 1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
         let (Some(first), Some(last)) = (first, last) else {
             return Ok(SerialPage {
                 total: 0,
