@@ -372,70 +372,76 @@ async fn measure_size(
 
 /// The table, in the order.
 fn rows(r: &SoakReport) -> Vec<Row> {
-    use report::{bytes_row, mb_of_kb, ms, time_row, value_row};
     let mut rows = Vec::new();
+    request_rows(r, &mut rows);
+    device_rows(r, &mut rows);
+    server_memory_rows(r, &mut rows);
+    import_rows(r, &mut rows);
+    rows
+}
+
+/// A timed request's rows: its time target, and whether a bytes row
+/// follows (with its target).
+struct Timed {
+    key: &'static str,
+    figure: &'static str,
+    max_ms: Option<f64>,
+    bytes: bool,
+    max_kb: Option<u64>,
+}
+
+/// The timed requests, in the order, with their targets.
+const TIMED: [Timed; 6] = [
+    Timed {
+        key: "run_page",
+        figure: "run page `GET /runs/{id}`",
+        max_ms: Some(150.0),
+        bytes: true,
+        max_kb: Some(300),
+    },
+    Timed {
+        key: "run_json",
+        figure: "run JSON `GET /api/v1/runs/{id}`",
+        max_ms: Some(50.0),
+        bytes: false,
+        max_kb: None,
+    },
+    Timed {
+        key: "chart",
+        figure: "chart `GET /charts/runs/{id}.svg`",
+        max_ms: Some(100.0),
+        bytes: false,
+        max_kb: None,
+    },
+    Timed {
+        key: "chart_zoom",
+        figure: "chart zoomed to 1 h (`?from=…&to=…`)",
+        max_ms: Some(100.0),
+        bytes: false,
+        max_kb: None,
+    },
+    Timed {
+        key: "snapshots",
+        figure: "snapshots `GET /api/v1/runs/{id}/snapshots?limit=1000`",
+        max_ms: None,
+        bytes: true,
+        max_kb: None,
+    },
+    Timed {
+        key: "compare",
+        figure: "compare `GET /compare?a={id}&b={id2}`",
+        max_ms: Some(300.0),
+        bytes: false,
+        max_kb: None,
+    },
+];
+
+/// A time row per timed request measured at both sizes, each followed by
+/// its bytes row where the table shows one.
+fn request_rows(r: &SoakReport, rows: &mut Vec<Row>) {
+    use report::{bytes_row, time_row};
     let pair = |key: &str| Some((r.big.request(key)?, r.small.request(key)?));
-    /// A timed request's rows: its time target, and whether a bytes row
-    /// follows (with its target).
-    struct Timed {
-        key: &'static str,
-        figure: &'static str,
-        max_ms: Option<f64>,
-        bytes: bool,
-        max_kb: Option<u64>,
-    }
-    let timed = |key, figure, max_ms, bytes, max_kb| Timed {
-        key,
-        figure,
-        max_ms,
-        bytes,
-        max_kb,
-    };
-    let figures = [
-        timed(
-            "run_page",
-            "run page `GET /runs/{id}`",
-            Some(150.0),
-            true,
-            Some(300),
-        ),
-        timed(
-            "run_json",
-            "run JSON `GET /api/v1/runs/{id}`",
-            Some(50.0),
-            false,
-            None,
-        ),
-        timed(
-            "chart",
-            "chart `GET /charts/runs/{id}.svg`",
-            Some(100.0),
-            false,
-            None,
-        ),
-        timed(
-            "chart_zoom",
-            "chart zoomed to 1 h (`?from=…&to=…`)",
-            Some(100.0),
-            false,
-            None,
-        ),
-        timed(
-            "snapshots",
-            "snapshots `GET /api/v1/runs/{id}/snapshots?limit=1000`",
-            None,
-            true,
-            None,
-        ),
-        timed(
-            "compare",
-            "compare `GET /compare?a={id}&b={id2}`",
-            Some(300.0),
-            false,
-            None,
-        ),
-    ];
-    for f in figures {
+    for f in &TIMED {
         let Some((big, small)) = pair(f.key) else {
             continue;
         };
@@ -449,6 +455,12 @@ fn rows(r: &SoakReport) -> Vec<Row> {
             ));
         }
     }
+}
+
+/// The device page and SSE latency while a twin records, or one row saying
+/// they were left out.
+fn device_rows(r: &SoakReport, rows: &mut Vec<Row>) {
+    use report::{ms, value_row};
     match &r.device {
         Some(d) => {
             rows.push(value_row(
@@ -471,6 +483,12 @@ fn rows(r: &SoakReport) -> Vec<Row> {
             None,
         )),
     }
+}
+
+/// The server's memory after the requests and with the viewers at once,
+/// and the slowest viewer.
+fn server_memory_rows(r: &SoakReport, rows: &mut Vec<Row>) {
+    use report::{mb_of_kb, ms, value_row};
     let rss = |s: &SizeReport| {
         format!(
             "{} (peak {})",
@@ -496,6 +514,11 @@ fn rows(r: &SoakReport) -> Vec<Row> {
         ms(r.small.viewers.slowest_ms),
         None,
     ));
+}
+
+/// `heaplab import` of the bare log (speed, memory) and of a run folder.
+fn import_rows(r: &SoakReport, rows: &mut Vec<Row>) {
+    use report::{mb_of_kb, value_row};
     let imp = &r.log_import;
     rows.push(value_row(
         &format!("`heaplab import` of the {}-line log — lines/s", imp.lines),
@@ -527,7 +550,6 @@ fn rows(r: &SoakReport) -> Vec<Row> {
         folder(&r.small),
         None,
     ));
-    rows
 }
 
 fn print(r: &SoakReport, args: &SoakBenchArgs) {

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::analysis::AcceptanceCriteria;
 use crate::config::{ConfigError, ServeArgs, Settings, SharedArgs};
 use crate::experiments::ExperimentError;
 use crate::recorder::{import_path, ImportError, ImportOptions};
@@ -221,6 +222,15 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         other => other,
     };
     let store = Store::open(&settings.db).await?;
+    run_on_store(&store, command, settings).await
+}
+
+/// The commands that work on the opened database.
+async fn run_on_store(
+    store: &Store,
+    command: Command,
+    settings: Settings,
+) -> Result<ExitCode, CliError> {
     let criteria = &settings.criteria;
     match command {
         Command::Serve(_)
@@ -231,13 +241,28 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         | Command::Experiment(_) => {
             unreachable!("handled above")
         }
-        Command::Import(args) => import(&store, args).await,
-        Command::Experiments(command) => experiments::run(&store, command, criteria).await,
-        Command::Runs(RunsCommand::List {
+        Command::Import(args) => import(store, args).await,
+        Command::Experiments(command) => experiments::run(store, command, criteria).await,
+        Command::Runs(command) => runs(store, command, criteria).await,
+        Command::Compare(args) => compare(store, args, criteria).await,
+        Command::Retention(command) => {
+            retention::run(store, command, settings.file.retention).await
+        }
+    }
+}
+
+/// `heaplab runs list|show|export`.
+async fn runs(
+    store: &Store,
+    command: RunsCommand,
+    criteria: &AcceptanceCriteria,
+) -> Result<ExitCode, CliError> {
+    match command {
+        RunsCommand::List {
             scenario,
             limit,
             json,
-        }) => {
+        } => {
             let runs = store
                 .runs(&RunFilter {
                     scenario,
@@ -252,8 +277,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Runs(RunsCommand::Show { id, json }) => {
-            let doc = RunDocument::load(&store, id, criteria).await?;
+        RunsCommand::Show { id, json } => {
+            let doc = RunDocument::load(store, id, criteria).await?;
             if json {
                 print::json(&doc);
             } else {
@@ -261,35 +286,42 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Runs(RunsCommand::Export { id, out }) => {
-            report::export(&store, id, &out, criteria).await?;
+        RunsCommand::Export { id, out } => {
+            report::export(store, id, &out, criteria).await?;
             println!("run {id} exported to {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Compare(CompareArgs {
-            group_a: Some(a),
-            group_b: Some(b),
-            json,
-            ..
-        }) => Ok(scenario::compare(&store, &a, &b, criteria, json).await?),
-        Command::Compare(args) => {
-            let (Some(a), Some(b)) = (args.a, args.b) else {
-                return Err(CliError::Failed(
-                    "compare needs runs A B, or --a and --b".into(),
-                ));
-            };
-            let doc = report::compare(&store, a, b, criteria).await?;
-            if args.json {
-                print::json(&doc);
-            } else {
-                print::comparison(&doc);
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Retention(command) => {
-            retention::run(&store, command, settings.file.retention).await
-        }
     }
+}
+
+/// `heaplab compare A B` (two runs) or `heaplab compare --a … --b …` (two
+/// groups).
+async fn compare(
+    store: &Store,
+    args: CompareArgs,
+    criteria: &AcceptanceCriteria,
+) -> Result<ExitCode, CliError> {
+    if let CompareArgs {
+        group_a: Some(a),
+        group_b: Some(b),
+        json,
+        ..
+    } = &args
+    {
+        return Ok(scenario::compare(store, a, b, criteria, *json).await?);
+    }
+    let (Some(a), Some(b)) = (args.a, args.b) else {
+        return Err(CliError::Failed(
+            "compare needs runs A B, or --a and --b".into(),
+        ));
+    };
+    let doc = report::compare(store, a, b, criteria).await?;
+    if args.json {
+        print::json(&doc);
+    } else {
+        print::comparison(&doc);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn import(store: &Store, args: ImportArgs) -> Result<ExitCode, CliError> {

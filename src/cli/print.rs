@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::analysis::{SnapshotValues, TagPresence};
+use crate::analysis::{Cliffs, Derived, RunVerdict, SnapshotValues, TagPresence};
 use crate::harness::per_tag_table;
 use crate::recorder::ImportOutcome;
 use crate::report::{ComparisonDocument, RunDocument};
@@ -64,8 +64,19 @@ pub fn run_list(runs: &[RunRecord]) {
 }
 
 pub fn run_document(doc: &RunDocument) {
-    let r = &doc.run;
-    let d = &doc.report.derived;
+    run_header(&doc.run);
+    println!();
+    derived(&doc.report.derived);
+    println!();
+    verdict(&doc.report.verdict);
+    println!();
+    cliffs(&doc.report.cliffs);
+    println!();
+    print!("{}", per_tag_table(&doc.report.per_tag));
+}
+
+/// The run's metadata: label, scenario, times, status, firmware, git.
+fn run_header(r: &RunRecord) {
     println!("run {}  {}", r.id, r.label.as_deref().unwrap_or(""));
     println!("  scenario:  {}", r.scenario.as_deref().unwrap_or("-"));
     println!("  started:   {} UTC", time_short(r.started_us));
@@ -89,7 +100,10 @@ pub fn run_document(doc: &RunDocument) {
             }
         );
     }
-    println!();
+}
+
+/// The derived metrics, the tripwire and any panic.
+fn derived(d: &Derived) {
     println!("derived");
     println!("  hin_min         {:>10} B", plain(d.hin_min));
     println!("  hm_min          {:>10} B", plain(d.hm_min));
@@ -122,9 +136,12 @@ pub fn run_document(doc: &RunDocument) {
             d.panic.line.as_deref().unwrap_or("")
         );
     }
-    println!();
-    println!("verdict: {}", doc.report.verdict.label());
-    for c in &doc.report.verdict.checks {
+}
+
+/// The verdict and one line per check.
+fn verdict(v: &RunVerdict) {
+    println!("verdict: {}", v.label());
+    for c in &v.checks {
         println!(
             "  [{}] {:<16} {:>10} {:<2} (threshold {}) {}",
             if c.pass { "pass" } else { "FAIL" },
@@ -135,16 +152,17 @@ pub fn run_document(doc: &RunDocument) {
             c.detail
         );
     }
-    println!();
+}
+
+/// The largest drops of `hin`, then of `hi`.
+fn cliffs(cliffs: &Cliffs) {
     println!("cliffs (largest drops between consecutive snapshots)");
-    for c in doc.report.cliffs.hin.iter().chain(&doc.report.cliffs.hi) {
+    for c in cliffs.hin.iter().chain(&cliffs.hi) {
         println!(
             "  {:<4} -{:>7} B  {} → {}",
             c.metric, c.drop, c.tag_before, c.tag_after
         );
     }
-    println!();
-    print!("{}", per_tag_table(&doc.report.per_tag));
 }
 
 pub fn comparison(doc: &ComparisonDocument) {

@@ -294,70 +294,135 @@ pub async fn execute(
     };
     let device = resolve_device(&store, &args.target, args.auth.clone()).await?;
 
-    let stop = CancellationToken::new();
-    let (recorder, recorder_task) = Recorder::spawn(store.clone(), LiveHub::new(), stop.clone());
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("heaplab/", env!("CARGO_PKG_VERSION")))
-        .build()?;
-    let sources_stop = CancellationToken::new();
-    let sources = SourceSupervisor::new(recorder.clone(), http.clone(), sources_stop.clone());
-    let mut polled = device.clone();
-    if args.no_health {
-        polled.health_interval_s = 0;
-    }
-    sources.start(&polled);
-    wait_for_serial(&recorder, &device).await;
-
+    let ingestion = Ingestion::start(&store, &device, args.no_health)?;
+    wait_for_serial(&ingestion.recorder, &device).await;
     let ctx = RunContext {
         store: store.clone(),
-        recorder: recorder.clone(),
-        http,
+        recorder: ingestion.recorder.clone(),
+        http: ingestion.http.clone(),
         criteria: criteria.clone(),
     };
+    let (runs, failure) = run_repeats(&ctx, &device, &scenario, args, print).await?;
+    ingestion.stop().await;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    summarize(&store, args, &scenario, &device, runs, baseline, print).await
+}
+
+/// The command's own in-process ingestion: a recorder on the database and
+/// the device's serial and health sources feeding it.
+struct Ingestion {
+    recorder: Recorder,
+    recorder_task: tokio::task::JoinHandle<()>,
+    stop: CancellationToken,
+    http: reqwest::Client,
+    sources: SourceSupervisor,
+    sources_stop: CancellationToken,
+}
+
+impl Ingestion {
+    /// Starts the recorder and the device's sources (health polling off
+    /// with `--no-health`).
+    fn start(store: &Store, device: &DeviceRecord, no_health: bool) -> Result<Self, ScenarioError> {
+        let stop = CancellationToken::new();
+        let (recorder, recorder_task) =
+            Recorder::spawn(store.clone(), LiveHub::new(), stop.clone());
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("heaplab/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let sources_stop = CancellationToken::new();
+        let sources = SourceSupervisor::new(recorder.clone(), http.clone(), sources_stop.clone());
+        let mut polled = device.clone();
+        if no_health {
+            polled.health_interval_s = 0;
+        }
+        sources.start(&polled);
+        Ok(Ingestion {
+            recorder,
+            recorder_task,
+            stop,
+            http,
+            sources,
+            sources_stop,
+        })
+    }
+
+    /// Stops the sources first, then the recorder, and waits until it has
+    /// written what it holds.
+    async fn stop(self) {
+        self.sources.stop_all().await;
+        self.sources_stop.cancel();
+        self.stop.cancel();
+        let _ = self.recorder_task.await;
+    }
+}
+
+/// Runs the scenario `--repeat` times, exporting each run's artifacts. A
+/// failed run stops the repeats and comes back beside the runs done before
+/// it (`Ok`), so ingestion is stopped in order before it is returned; a
+/// failed export is returned at once (`Err`).
+async fn run_repeats(
+    ctx: &RunContext,
+    device: &DeviceRecord,
+    scenario: &model::Scenario,
+    args: &RunArgs,
+    print: bool,
+) -> Result<(Vec<ScenarioRun>, Option<ScenarioError>), ScenarioError> {
     let opts = args.options();
     let observer = print.then(printer);
     let mut runs = Vec::new();
-    let mut failure = None;
     for i in 0..args.repeat {
         if print && args.repeat > 1 {
             println!("== repeat {} of {} ==", i + 1, args.repeat);
         }
-        match run_scenario(&ctx, &device, &scenario, &opts, observer.clone()).await {
-            Ok(run) => {
-                if print {
-                    print_verdict(&run);
-                }
-                if let Some(dir) = &args.artifacts {
-                    let folder = dir.join(format!(
-                        "{}_{}",
-                        chrono::DateTime::<chrono::Utc>::from_timestamp_micros(
-                            run.document.run.started_us
-                        )
-                        .map(|t| t.format("%Y%m%d_%H%M%S").to_string())
-                        .unwrap_or_default(),
-                        run.scenario
-                    ));
-                    crate::report::export(&store, run.run_id, &folder, criteria).await?;
-                    if print {
-                        println!("  artifacts: {}", folder.display());
-                    }
-                }
-                runs.push(run);
-            }
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
+        let run = match run_scenario(ctx, device, scenario, &opts, observer.clone()).await {
+            Ok(run) => run,
+            Err(e) => return Ok((runs, Some(e))),
+        };
+        if print {
+            print_verdict(&run);
         }
+        if let Some(dir) = &args.artifacts {
+            export_artifacts(ctx, &run, dir, print).await?;
+        }
+        runs.push(run);
     }
-    sources.stop_all().await;
-    sources_stop.cancel();
-    stop.cancel();
-    let _ = recorder_task.await;
-    if let Some(e) = failure {
-        return Err(e);
-    }
+    Ok((runs, None))
+}
 
+/// Exports one run into `<dir>/<YYYYmmdd_HHMMSS>_<scenario>/`.
+async fn export_artifacts(
+    ctx: &RunContext,
+    run: &ScenarioRun,
+    dir: &Path,
+    print: bool,
+) -> Result<(), ScenarioError> {
+    let folder = dir.join(format!(
+        "{}_{}",
+        chrono::DateTime::<chrono::Utc>::from_timestamp_micros(run.document.run.started_us)
+            .map(|t| t.format("%Y%m%d_%H%M%S").to_string())
+            .unwrap_or_default(),
+        run.scenario
+    ));
+    crate::report::export(&ctx.store, run.run_id, &folder, &ctx.criteria).await?;
+    if print {
+        println!("  artifacts: {}", folder.display());
+    }
+    Ok(())
+}
+
+/// The runs' summary: a run group with statistics when repeated, and the
+/// CI gate against `--baseline` when given.
+async fn summarize(
+    store: &Store,
+    args: &RunArgs,
+    scenario: &model::Scenario,
+    device: &DeviceRecord,
+    runs: Vec<ScenarioRun>,
+    baseline: Option<(String, BTreeMap<String, f64>)>,
+    print: bool,
+) -> Result<RunSummary, ScenarioError> {
     let mut summary = RunSummary {
         pass: runs.iter().all(ScenarioRun::pass),
         runs,
@@ -369,14 +434,14 @@ pub async fn execute(
     if args.repeat > 1 {
         let ids: Vec<i64> = summary.runs.iter().map(|r| r.run_id).collect();
         let id = groups::create_group(
-            &store,
+            store,
             Some(&scenario.name),
             args.label.as_deref(),
             Some(device.id),
             &ids,
         )
         .await?;
-        let doc = groups::document_of(groups::group(&store, id).await?, &docs);
+        let doc = groups::document_of(groups::group(store, id).await?, &docs);
         if print {
             print_group(&doc);
         }

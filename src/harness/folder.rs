@@ -130,6 +130,17 @@ pub struct SerialLogFile {
     pub len: u64,
 }
 
+/// The files of a run folder, in the order they are hashed (the digest
+/// depends on it).
+const FOLDER_FILES: [&str; 6] = [
+    "serial.log",
+    "mem.jsonl",
+    "events.jsonl",
+    "tasks.jsonl",
+    "health.jsonl",
+    "summary.json",
+];
+
 /// Feeds a file through the digest in blocks; returns its length.
 fn hash_file(hasher: &mut Sha256, path: &Path) -> std::io::Result<u64> {
     use std::io::Read;
@@ -175,63 +186,73 @@ impl ArtifactFolder {
                 len,
             });
         } else {
-            for name in [
-                "serial.log",
-                "mem.jsonl",
-                "events.jsonl",
-                "tasks.jsonl",
-                "health.jsonl",
-                "summary.json",
-            ] {
-                let file = path.join(name);
-                if name == "serial.log" {
-                    match fs::metadata(&file) {
-                        Ok(_) => {
-                            hasher.update(b"serial.log\0");
-                            let len = hash_file(&mut hasher, &file).map_err(|source| {
-                                ArtifactError::Io {
-                                    path: file.clone(),
-                                    source,
-                                }
-                            })?;
-                            folder.serial_log = Some(SerialLogFile { path: file, len });
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(source) => return Err(ArtifactError::Io { path: file, source }),
-                    }
-                    continue;
-                }
-                let bytes = match fs::read(&file) {
-                    Ok(b) => b,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(source) => return Err(ArtifactError::Io { path: file, source }),
-                };
-                hasher.update(name.as_bytes());
-                hasher.update(b"\0");
-                hasher.update(&bytes);
-                let text = || String::from_utf8_lossy(&bytes).into_owned();
-                match name {
-                    "mem.jsonl" => folder.mem = Some(JsonlFile::parse(&text())),
-                    "events.jsonl" => folder.events = Some(JsonlFile::parse(&text())),
-                    "tasks.jsonl" => folder.tasks = Some(JsonlFile::parse(&text())),
-                    "health.jsonl" => folder.health = Some(JsonlFile::parse(&text())),
-                    _ => match serde_json::from_slice(&bytes) {
-                        Ok(Value::Object(map)) => folder.summary = Some(RunSummary::from_map(map)),
-                        Ok(_) => folder
-                            .warnings
-                            .push("summary.json is not a JSON object".into()),
-                        Err(e) => folder
-                            .warnings
-                            .push(format!("summary.json is corrupt: {e}")),
-                    },
-                }
-            }
-            if folder.serial_log.is_none() && folder.mem.is_none() && folder.summary.is_none() {
-                return Err(ArtifactError::Empty(path.to_owned()));
-            }
+            folder.read_run_folder(path, &mut hasher)?;
         }
         folder.digest = format!("{:x}", hasher.finalize());
         Ok(folder)
+    }
+
+    /// Reads the harness files `dir` holds, in [`FOLDER_FILES`] order, into
+    /// the digest and their fields; fails when none of serial.log, mem.jsonl
+    /// and summary.json is there.
+    fn read_run_folder(&mut self, dir: &Path, hasher: &mut Sha256) -> Result<(), ArtifactError> {
+        for name in FOLDER_FILES {
+            let file = dir.join(name);
+            if name == "serial.log" {
+                self.hash_serial_log(file, hasher)?;
+                continue;
+            }
+            let bytes = match fs::read(&file) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(ArtifactError::Io { path: file, source }),
+            };
+            hasher.update(name.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(&bytes);
+            self.keep_file(name, &bytes);
+        }
+        if self.serial_log.is_none() && self.mem.is_none() && self.summary.is_none() {
+            return Err(ArtifactError::Empty(dir.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// serial.log, when present, is only hashed and measured here: the
+    /// import streams it later.
+    fn hash_serial_log(&mut self, file: PathBuf, hasher: &mut Sha256) -> Result<(), ArtifactError> {
+        match fs::metadata(&file) {
+            Ok(_) => {
+                hasher.update(b"serial.log\0");
+                let len = hash_file(hasher, &file).map_err(|source| ArtifactError::Io {
+                    path: file.clone(),
+                    source,
+                })?;
+                self.serial_log = Some(SerialLogFile { path: file, len });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(ArtifactError::Io { path: file, source }),
+        }
+        Ok(())
+    }
+
+    /// Parses one read file into its field; a summary.json that is not a
+    /// JSON object is a warning, not an error.
+    fn keep_file(&mut self, name: &str, bytes: &[u8]) {
+        let text = || String::from_utf8_lossy(bytes).into_owned();
+        match name {
+            "mem.jsonl" => self.mem = Some(JsonlFile::parse(&text())),
+            "events.jsonl" => self.events = Some(JsonlFile::parse(&text())),
+            "tasks.jsonl" => self.tasks = Some(JsonlFile::parse(&text())),
+            "health.jsonl" => self.health = Some(JsonlFile::parse(&text())),
+            _ => match serde_json::from_slice(bytes) {
+                Ok(Value::Object(map)) => self.summary = Some(RunSummary::from_map(map)),
+                Ok(_) => self
+                    .warnings
+                    .push("summary.json is not a JSON object".into()),
+                Err(e) => self.warnings.push(format!("summary.json is corrupt: {e}")),
+            },
+        }
     }
 
     /// Corrupt JSONL lines per file, for the import report.

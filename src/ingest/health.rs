@@ -71,44 +71,7 @@ pub async fn run_health_source(
             wait = config.interval;
             continue;
         };
-        let mut request = client.get(url.clone()).timeout(config.timeout);
-        if let Some((user, pass)) = &config.auth {
-            request = request.basic_auth(user, Some(pass));
-        }
-        let started = Instant::now();
-        let result = async {
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            let body = response.text().await?;
-            Ok::<_, reqwest::Error>((status, body))
-        }
-        .await;
-        let latency_ms = started.elapsed().as_millis() as i64;
-        let ts_us = now_us();
-        let (event, ok) = match result {
-            Ok((status, body)) => (
-                DeviceEvent::Health {
-                    device_id: config.device_id,
-                    ts_us,
-                    http_status: Some(i64::from(status)),
-                    latency_ms: Some(latency_ms),
-                    body: Some(body),
-                    error: (!(200..300).contains(&status)).then(|| format!("HTTP {status}")),
-                },
-                (200..300).contains(&status),
-            ),
-            Err(e) => (
-                DeviceEvent::Health {
-                    device_id: config.device_id,
-                    ts_us,
-                    http_status: None,
-                    latency_ms: Some(latency_ms),
-                    body: None,
-                    error: Some(describe(&e, &url)),
-                },
-                false,
-            ),
-        };
+        let Poll { event, ok, ts_us } = poll(&client, &config, &url).await;
         if out.send(event).await.is_err() {
             return;
         }
@@ -137,6 +100,59 @@ pub async fn run_health_source(
             backoff.next_delay()
         };
     }
+}
+
+/// One poll's outcome.
+struct Poll {
+    /// The health event, a failure included.
+    event: DeviceEvent,
+    /// Whether the device answered with a 2xx status.
+    ok: bool,
+    /// When the answer (or the failure) arrived.
+    ts_us: i64,
+}
+
+/// One `GET` of the health URL, timed, as a health event.
+async fn poll(client: &reqwest::Client, config: &HealthSourceConfig, url: &Url) -> Poll {
+    let mut request = client.get(url.clone()).timeout(config.timeout);
+    if let Some((user, pass)) = &config.auth {
+        request = request.basic_auth(user, Some(pass));
+    }
+    let started = Instant::now();
+    let result = async {
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let body = response.text().await?;
+        Ok::<_, reqwest::Error>((status, body))
+    }
+    .await;
+    let latency_ms = started.elapsed().as_millis() as i64;
+    let ts_us = now_us();
+    let (event, ok) = match result {
+        Ok((status, body)) => (
+            DeviceEvent::Health {
+                device_id: config.device_id,
+                ts_us,
+                http_status: Some(i64::from(status)),
+                latency_ms: Some(latency_ms),
+                body: Some(body),
+                error: (!(200..300).contains(&status)).then(|| format!("HTTP {status}")),
+            },
+            (200..300).contains(&status),
+        ),
+        Err(e) => (
+            DeviceEvent::Health {
+                device_id: config.device_id,
+                ts_us,
+                http_status: None,
+                latency_ms: Some(latency_ms),
+                body: None,
+                error: Some(describe(&e, url)),
+            },
+            false,
+        ),
+    };
+    Poll { event, ok, ts_us }
 }
 
 fn describe(e: &reqwest::Error, url: &Url) -> String {

@@ -35,13 +35,6 @@ pub async fn run_serial_source(
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut reported_offline = false;
-    let status = |online: bool, detail: String| DeviceEvent::Status {
-        device_id: config.device_id,
-        ts_us: now_us(),
-        source: SourceKind::Serial,
-        online,
-        detail,
-    };
     loop {
         let port = tokio_serial::new(config.path.to_string_lossy(), config.baud)
             .timeout(Duration::from_secs(1))
@@ -53,11 +46,8 @@ pub async fn run_serial_source(
                 if !reported_offline {
                     tracing::info!(error = %e, "serial port unavailable");
                     reported_offline = true;
-                    if out
-                        .send(status(false, format!("cannot open: {e}")))
-                        .await
-                        .is_err()
-                    {
+                    let event = status(&config, false, format!("cannot open: {e}"));
+                    if out.send(event).await.is_err() {
                         return;
                     }
                 }
@@ -69,62 +59,27 @@ pub async fn run_serial_source(
         };
         backoff.reset();
         tracing::info!("serial port open");
-        if out.send(status(true, "port open".into())).await.is_err() {
+        if out
+            .send(status(&config, true, "port open".into()))
+            .await
+            .is_err()
+        {
             return;
         }
 
         let mut splitter = LineSplitter::new(MAX_LINE_BYTES);
-        let mut buf = vec![0u8; 8192];
-        let why = loop {
-            let read = tokio::select! {
-                _ = shutdown.cancelled() => None,
-                r = port.read(&mut buf) => Some(r),
-            };
-            let n = match read {
-                None => break None,
-                Some(Ok(0)) => break Some("port closed".to_owned()),
-                Some(Ok(n)) => n,
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => continue,
-                Some(Err(e)) => break Some(format!("read failed: {e}")),
-            };
-            let ts_us = now_us();
-            let mut lines = Vec::new();
-            splitter.push(&buf[..n], |line, truncated| {
-                lines.push((line.to_vec(), truncated))
-            });
-            for (line, truncated) in lines {
-                // Awaiting here is the back-pressure: a recorder that falls
-                // behind slows reads down instead of growing a queue.
-                let event = DeviceEvent::Serial {
-                    device_id: config.device_id,
-                    ts_us,
-                    line,
-                    truncated,
-                };
-                if out.send(event).await.is_err() {
-                    return;
-                }
-            }
+        let Ok(why) = read_lines(&mut port, &mut splitter, &config, &out, &shutdown).await else {
+            return;
         };
         // Whatever arrived before the port went away is kept.
-        let mut tail = Vec::new();
-        splitter.finish(|line, truncated| tail.push((line.to_vec(), truncated)));
-        for (line, truncated) in tail {
-            let event = DeviceEvent::Serial {
-                device_id: config.device_id,
-                ts_us: now_us(),
-                line,
-                truncated,
-            };
-            if out.send(event).await.is_err() {
-                return;
-            }
+        if send_tail(&mut splitter, &config, &out).await.is_err() {
+            return;
         }
         drop(port);
         let Some(why) = why else { return };
         tracing::info!(reason = %why, "serial port lost");
         reported_offline = true;
-        if out.send(status(false, why)).await.is_err() {
+        if out.send(status(&config, false, why)).await.is_err() {
             return;
         }
         tokio::select! {
@@ -132,4 +87,83 @@ pub async fn run_serial_source(
             _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
     }
+}
+
+/// The event channel is closed: the recorder is gone and the source ends.
+struct ChannelClosed;
+
+/// The source's online/offline event.
+fn status(config: &SerialSourceConfig, online: bool, detail: String) -> DeviceEvent {
+    DeviceEvent::Status {
+        device_id: config.device_id,
+        ts_us: now_us(),
+        source: SourceKind::Serial,
+        online,
+        detail,
+    }
+}
+
+/// Reads the open port and sends its lines until shutdown (`Ok(None)`) or
+/// until the port is lost (`Ok(Some(why))`).
+async fn read_lines(
+    port: &mut tokio_serial::SerialStream,
+    splitter: &mut LineSplitter,
+    config: &SerialSourceConfig,
+    out: &mpsc::Sender<DeviceEvent>,
+    shutdown: &CancellationToken,
+) -> Result<Option<String>, ChannelClosed> {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        let read = tokio::select! {
+            _ = shutdown.cancelled() => None,
+            r = port.read(&mut buf) => Some(r),
+        };
+        let n = match read {
+            None => return Ok(None),
+            Some(Ok(0)) => return Ok(Some("port closed".to_owned())),
+            Some(Ok(n)) => n,
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => continue,
+            Some(Err(e)) => return Ok(Some(format!("read failed: {e}"))),
+        };
+        let ts_us = now_us();
+        let mut lines = Vec::new();
+        splitter.push(&buf[..n], |line, truncated| {
+            lines.push((line.to_vec(), truncated))
+        });
+        for (line, truncated) in lines {
+            // Awaiting here is the back-pressure: a recorder that falls
+            // behind slows reads down instead of growing a queue.
+            let event = DeviceEvent::Serial {
+                device_id: config.device_id,
+                ts_us,
+                line,
+                truncated,
+            };
+            if out.send(event).await.is_err() {
+                return Err(ChannelClosed);
+            }
+        }
+    }
+}
+
+/// Sends the unterminated line the splitter still holds, if any.
+async fn send_tail(
+    splitter: &mut LineSplitter,
+    config: &SerialSourceConfig,
+    out: &mpsc::Sender<DeviceEvent>,
+) -> Result<(), ChannelClosed> {
+    let mut tail = Vec::new();
+    splitter.finish(|line, truncated| tail.push((line.to_vec(), truncated)));
+    for (line, truncated) in tail {
+        let event = DeviceEvent::Serial {
+            device_id: config.device_id,
+            ts_us: now_us(),
+            line,
+            truncated,
+        };
+        if out.send(event).await.is_err() {
+            return Err(ChannelClosed);
+        }
+    }
+    Ok(())
 }

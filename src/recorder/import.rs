@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use tokio::io::AsyncBufReadExt;
 
 use super::RunTracker;
-use crate::harness::{parse_ts, ArtifactError, ArtifactFolder};
+use crate::harness::{parse_ts, ArtifactError, ArtifactFolder, SerialLogFile};
 use crate::protocol::{parse_line, LineKind, MemSnapshot, TaskStack, Tripwire};
 use crate::store::{Batch, EventKind, NewRun, RunKind, RunStatus, Store, StoreError};
 
@@ -172,19 +172,60 @@ async fn produce(
     outcome: &mut ImportOutcome,
     tx: &tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<(i64, Option<String>), ImportError> {
-    let mut tracker = RunTracker::new(run_id);
-    let mut batch = Batch::new(run_id);
-    let mut now = start_us;
+    let mut out = Producer {
+        tracker: RunTracker::new(run_id),
+        batch: Batch::new(run_id),
+        tx,
+        outcome,
+    };
     let mem_rows = folder
         .mem
         .as_ref()
         .map(|f| f.rows.iter().map(|(_, r)| mem_row(r)).collect::<Vec<_>>())
         .unwrap_or_default();
 
-    if let Some(log) = &folder.serial_log {
-        // serial.log is the source of truth; mem.jsonl only lends each
-        // snapshot its host timestamp (matched in order by tag). The file is
-        // streamed: memory stays at one batch whatever its size.
+    let now = if let Some(log) = &folder.serial_log {
+        let now = out
+            .stream_serial_log(log, &mem_rows, start_us, options)
+            .await?;
+        out.keep_scenario_events(folder, now);
+        now
+    } else {
+        record_from_jsonl(
+            &mut out.tracker,
+            &mut out.batch,
+            folder,
+            &mem_rows,
+            start_us,
+        )
+    };
+    out.record_health(folder, now);
+    out.flush().await?;
+    Ok((now, out.tracker.firmware().map(str::to_owned)))
+}
+
+/// The producing side of an import: the run's tracker, the batch being
+/// filled, and where full batches go.
+struct Producer<'a> {
+    tracker: RunTracker,
+    batch: Batch,
+    tx: &'a tokio::sync::mpsc::Sender<Batch>,
+    outcome: &'a mut ImportOutcome,
+}
+
+impl Producer<'_> {
+    /// serial.log is the source of truth; mem.jsonl only lends each
+    /// snapshot its host timestamp (matched in order by tag). The file is
+    /// streamed: memory stays at one batch whatever its size. Returns the
+    /// last timestamp.
+    async fn stream_serial_log(
+        &mut self,
+        log: &SerialLogFile,
+        mem_rows: &[(Option<i64>, MemSnapshot)],
+        start_us: i64,
+        options: &ImportOptions<'_>,
+    ) -> Result<i64, ImportError> {
+        let mut now = start_us;
         let total = log.len;
         let io = |source| {
             ImportError::Artifact(ArtifactError::Io {
@@ -206,20 +247,13 @@ async fn produce(
             done += n as u64;
             let line = parse_line(&raw);
             if let LineKind::Snapshot(snap) = &line.kind {
-                if let Some(offset) = mem_rows[next_mem.min(mem_rows.len())..]
-                    .iter()
-                    .take(4)
-                    .position(|(_, m)| m.tag == snap.tag && m.hin == snap.hin)
-                {
-                    if let Some(ts) = mem_rows[next_mem + offset].0 {
-                        now = ts;
-                    }
-                    next_mem += offset + 1;
+                if let Some(ts) = mem_timestamp(mem_rows, &mut next_mem, snap) {
+                    now = ts;
                 }
             }
-            tracker.record_line(&mut batch, now, &line, 0);
-            if batch.len() >= IMPORT_BATCH_ROWS {
-                flush(tx, &tracker, &mut batch, outcome).await?;
+            self.tracker.record_line(&mut self.batch, now, &line, 0);
+            if self.batch.len() >= IMPORT_BATCH_ROWS {
+                self.flush().await?;
                 if let Some(progress) = options.progress {
                     progress(done.min(total), total);
                 }
@@ -228,57 +262,77 @@ async fn produce(
         if let Some(progress) = options.progress {
             progress(total, total);
         }
-        // Scenario steps and notes never appear on serial; keep them.
-        if let Some(events) = &folder.events {
-            for (_, row) in &events.rows {
-                let kind = row.get("type").and_then(Value::as_str).unwrap_or("event");
-                if matches!(kind, "http" | "note") {
-                    let ts = row.get("ts").and_then(parse_ts).unwrap_or(now);
-                    let message = message_of(row, kind);
-                    tracker.record_event(
-                        &mut batch,
-                        ts,
-                        EventKind::parse(kind).unwrap_or(EventKind::Event),
-                        &message,
-                        Value::Object(row.clone()),
-                    );
-                }
+        Ok(now)
+    }
+
+    /// Scenario steps and notes never appear on serial; keep them from
+    /// events.jsonl (undated ones at `now`).
+    fn keep_scenario_events(&mut self, folder: &ArtifactFolder, now: i64) {
+        let Some(events) = &folder.events else {
+            return;
+        };
+        for (_, row) in &events.rows {
+            let kind = row.get("type").and_then(Value::as_str).unwrap_or("event");
+            if matches!(kind, "http" | "note") {
+                let ts = row.get("ts").and_then(parse_ts).unwrap_or(now);
+                let message = message_of(row, kind);
+                self.tracker.record_event(
+                    &mut self.batch,
+                    ts,
+                    EventKind::parse(kind).unwrap_or(EventKind::Event),
+                    &message,
+                    Value::Object(row.clone()),
+                );
             }
         }
-    } else {
-        now = record_from_jsonl(&mut tracker, &mut batch, folder, &mem_rows, start_us);
     }
 
-    for health in folder.health_lines() {
-        let ts = health.ts_us.unwrap_or(now);
-        tracker.record_health(
-            &mut batch,
-            ts,
-            health.http_status,
-            health.latency_ms,
-            health.body.as_deref(),
-            health.error,
-        );
+    /// The health polls (undated ones at `now`).
+    fn record_health(&mut self, folder: &ArtifactFolder, now: i64) {
+        for health in folder.health_lines() {
+            let ts = health.ts_us.unwrap_or(now);
+            self.tracker.record_health(
+                &mut self.batch,
+                ts,
+                health.http_status,
+                health.latency_ms,
+                health.body.as_deref(),
+                health.error,
+            );
+        }
     }
-    flush(tx, &tracker, &mut batch, outcome).await?;
-    Ok((now, tracker.firmware().map(str::to_owned)))
+
+    /// Counts the batch into the outcome and hands it to the writer.
+    async fn flush(&mut self) -> Result<(), ImportError> {
+        let outcome = &mut *self.outcome;
+        let batch = &mut self.batch;
+        outcome.lines += batch.lines.len() as i64;
+        outcome.snapshots += batch.snapshots.len() as i64;
+        outcome.events += batch.events.len() as i64;
+        outcome.health_samples += batch.health.len() as i64;
+        let full = self.tracker.take_batch(batch);
+        // A closed channel means the writer failed; the caller reports its
+        // error when it joins the writer.
+        let _ = self.tx.send(full).await;
+        Ok(())
+    }
 }
 
-async fn flush(
-    tx: &tokio::sync::mpsc::Sender<Batch>,
-    tracker: &RunTracker,
-    batch: &mut Batch,
-    outcome: &mut ImportOutcome,
-) -> Result<(), ImportError> {
-    outcome.lines += batch.lines.len() as i64;
-    outcome.snapshots += batch.snapshots.len() as i64;
-    outcome.events += batch.events.len() as i64;
-    outcome.health_samples += batch.health.len() as i64;
-    let full = tracker.take_batch(batch);
-    // A closed channel means the writer failed; the caller reports its
-    // error when it joins the writer.
-    let _ = tx.send(full).await;
-    Ok(())
+/// The host timestamp mem.jsonl holds for a serial snapshot: the row among
+/// the next four unmatched ones with the same tag and `hin`. A match moves
+/// `next_mem` past it, whether or not it carries a timestamp.
+fn mem_timestamp(
+    mem_rows: &[(Option<i64>, MemSnapshot)],
+    next_mem: &mut usize,
+    snap: &MemSnapshot,
+) -> Option<i64> {
+    let offset = mem_rows[(*next_mem).min(mem_rows.len())..]
+        .iter()
+        .take(4)
+        .position(|(_, m)| m.tag == snap.tag && m.hin == snap.hin)?;
+    let ts = mem_rows[*next_mem + offset].0;
+    *next_mem += offset + 1;
+    ts
 }
 
 /// One `mem.jsonl` row as a snapshot with its timestamp.
@@ -336,10 +390,47 @@ fn record_from_jsonl(
     mem_rows: &[(Option<i64>, MemSnapshot)],
     start_us: i64,
 ) -> i64 {
-    enum Item<'a> {
-        Snapshot(&'a MemSnapshot),
-        Event(&'a Map<String, Value>),
+    let mut now = start_us;
+    for (ts, _, item) in jsonl_items(folder, mem_rows, start_us) {
+        now = ts;
+        match item {
+            Item::Snapshot(snap) => {
+                tracker.record_kind(batch, None, ts, None, &LineKind::Snapshot(snap.clone()), "")
+            }
+            Item::Event(row) => {
+                let kind = row.get("type").and_then(Value::as_str).unwrap_or("event");
+                let message = message_of(row, kind);
+                match meaning_of(row, kind) {
+                    Some(k) => tracker.record_kind(batch, None, ts, None, &k, &message),
+                    None => tracker.record_event(
+                        batch,
+                        ts,
+                        EventKind::parse(kind).unwrap_or(EventKind::Event),
+                        &message,
+                        Value::Object(row.clone()),
+                    ),
+                }
+            }
+        }
     }
+    now
+}
+
+/// One JSONL row to record without `serial.log`.
+enum Item<'a> {
+    Snapshot(&'a MemSnapshot),
+    Event(&'a Map<String, Value>),
+}
+
+/// The rows of `mem.jsonl` and of `events.jsonl` (plus `tasks.jsonl` when
+/// the events hold no task rows), each as (timestamp, file order, row),
+/// sorted by time then file order. An undated row takes the timestamp of
+/// the row before it in its file.
+fn jsonl_items<'a>(
+    folder: &'a ArtifactFolder,
+    mem_rows: &'a [(Option<i64>, MemSnapshot)],
+    start_us: i64,
+) -> Vec<(i64, usize, Item<'a>)> {
     let mut items: Vec<(i64, usize, Item)> = Vec::new();
     let mut last = start_us;
     for (ts, snap) in mem_rows {
@@ -371,44 +462,23 @@ fn record_from_jsonl(
         items.push((last, items.len(), Item::Event(row)));
     }
     items.sort_by_key(|(ts, order, _)| (*ts, *order));
+    items
+}
 
-    let mut now = start_us;
-    for (ts, _, item) in items {
-        now = ts;
-        match item {
-            Item::Snapshot(snap) => {
-                tracker.record_kind(batch, None, ts, None, &LineKind::Snapshot(snap.clone()), "")
-            }
-            Item::Event(row) => {
-                let kind = row.get("type").and_then(Value::as_str).unwrap_or("event");
-                let line = row.get("line").and_then(Value::as_str);
-                let parsed = line.map(|l| parse_line(l.as_bytes()).kind);
-                let meaning = match (parsed, kind) {
-                    (Some(k), _) if k != LineKind::Unrecognized => Some(k),
-                    (_, "mem") => Some(LineKind::Snapshot(mem_row(row).1)),
-                    (_, "tripwire") => Some(LineKind::Tripwire(
-                        serde_json::from_value::<Tripwire>(Value::Object(row.clone()))
-                            .unwrap_or_default(),
-                    )),
-                    (_, "task") => Some(LineKind::Task(
-                        serde_json::from_value::<TaskStack>(Value::Object(row.clone()))
-                            .unwrap_or_default(),
-                    )),
-                    _ => None,
-                };
-                let message = message_of(row, kind);
-                match meaning {
-                    Some(k) => tracker.record_kind(batch, None, ts, None, &k, &message),
-                    None => tracker.record_event(
-                        batch,
-                        ts,
-                        EventKind::parse(kind).unwrap_or(EventKind::Event),
-                        &message,
-                        Value::Object(row.clone()),
-                    ),
-                }
-            }
-        }
+/// What an events row means: its `line` parsed as serial output, or else
+/// a snapshot, tripwire or task row by its `type`; `None` for a plain event.
+fn meaning_of(row: &Map<String, Value>, kind: &str) -> Option<LineKind> {
+    let line = row.get("line").and_then(Value::as_str);
+    let parsed = line.map(|l| parse_line(l.as_bytes()).kind);
+    match (parsed, kind) {
+        (Some(k), _) if k != LineKind::Unrecognized => Some(k),
+        (_, "mem") => Some(LineKind::Snapshot(mem_row(row).1)),
+        (_, "tripwire") => Some(LineKind::Tripwire(
+            serde_json::from_value::<Tripwire>(Value::Object(row.clone())).unwrap_or_default(),
+        )),
+        (_, "task") => Some(LineKind::Task(
+            serde_json::from_value::<TaskStack>(Value::Object(row.clone())).unwrap_or_default(),
+        )),
+        _ => None,
     }
-    now
 }

@@ -4,7 +4,7 @@
 
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use super::{Batch, Result, Store};
+use super::{Batch, EventRow, HealthRow, Result, SerialLineRow, SnapshotRow, Store};
 
 /// SQLite's bound-parameter limit is 32766; staying well under it keeps each
 /// statement's SQL text cached and reused.
@@ -23,9 +23,25 @@ impl Store {
     }
 }
 
+/// Writes one batch's rows table by table (lines, snapshots, events, health),
+/// then folds the snapshots into the pyramid and keeps the summary in step.
 async fn write_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<()> {
     let run = batch.run_id;
-    for chunk in batch.lines.chunks(MAX_PARAMS / 5) {
+    insert_lines(conn, run, &batch.lines).await?;
+    insert_snapshots(conn, run, &batch.snapshots).await?;
+    insert_events(conn, run, &batch.events).await?;
+    insert_health(conn, run, &batch.health).await?;
+    super::tiers::fold_batch(conn, run, &batch.snapshots).await?;
+    write_summary(conn, run, batch).await
+}
+
+/// Five parameters a row.
+async fn insert_lines(
+    conn: &mut SqliteConnection,
+    run: i64,
+    lines: &[SerialLineRow],
+) -> Result<()> {
+    for chunk in lines.chunks(MAX_PARAMS / 5) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT OR IGNORE INTO serial_lines (run_id, line_no, ts_us, text, flags) ",
         );
@@ -38,7 +54,17 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<()> {
         });
         q.build().execute(&mut *conn).await?;
     }
-    for chunk in batch.snapshots.chunks(MAX_PARAMS / 17) {
+    Ok(())
+}
+
+/// Seventeen parameters a row; the extras map is stored as JSON, or NULL
+/// when empty.
+async fn insert_snapshots(
+    conn: &mut SqliteConnection,
+    run: i64,
+    snapshots: &[SnapshotRow],
+) -> Result<()> {
+    for chunk in snapshots.chunks(MAX_PARAMS / 17) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT OR IGNORE INTO snapshots (run_id, seq, line_no, ts_us, elapsed_ms, boot, tag, \
              hf, hm, hl, hi, hin, frag, pf, pm, pl, extras) ",
@@ -67,7 +93,12 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<()> {
         });
         q.build().execute(&mut *conn).await?;
     }
-    for chunk in batch.events.chunks(MAX_PARAMS / 8) {
+    Ok(())
+}
+
+/// Eight parameters a row; the event's data is stored as JSON.
+async fn insert_events(conn: &mut SqliteConnection, run: i64, events: &[EventRow]) -> Result<()> {
+    for chunk in events.chunks(MAX_PARAMS / 8) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT OR IGNORE INTO events (run_id, seq, line_no, ts_us, boot, kind, message, data) ",
         );
@@ -87,7 +118,13 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<()> {
         });
         q.build().execute(&mut *conn).await?;
     }
-    for chunk in batch.health.chunks(MAX_PARAMS / 17) {
+    Ok(())
+}
+
+/// Seventeen parameters a row; a failed poll has no sample and stores its
+/// fields as the sample's defaults.
+async fn insert_health(conn: &mut SqliteConnection, run: i64, health: &[HealthRow]) -> Result<()> {
+    for chunk in health.chunks(MAX_PARAMS / 17) {
         let mut q = QueryBuilder::<Sqlite>::new(
             "INSERT OR IGNORE INTO health_samples (run_id, seq, ts_us, http_status, latency_ms, \
              uptime_seconds, heap_internal_free, heap_internal_min, heap_internal_largest, \
@@ -116,7 +153,11 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<()> {
         });
         q.build().execute(&mut *conn).await?;
     }
-    super::tiers::fold_batch(conn, run, &batch.snapshots).await?;
+    Ok(())
+}
+
+/// Stores the batch's summary, or drops a stored one the rows made stale.
+async fn write_summary(conn: &mut SqliteConnection, run: i64, batch: &Batch) -> Result<()> {
     match &batch.summary {
         Some(summary) => super::summaries::upsert_summary(conn, run, summary).await?,
         // Rows written without a summary (a tool writing rows directly)

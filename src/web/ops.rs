@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::error::WebResult;
 use super::state::AppState;
+use crate::store::DeviceRecord;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,6 +40,14 @@ fn label(value: &str) -> String {
 async fn metrics(State(state): State<AppState>) -> WebResult<impl IntoResponse> {
     let devices = state.store.devices().await?;
     let mut out = String::new();
+    device_metrics(&mut out, &state, &devices);
+    recorder_metrics(&mut out, &state);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
+
+/// Per-device gauges from the live hub (and the reboot counter), one
+/// sample per device that has a value.
+fn device_metrics(out: &mut String, state: &AppState, devices: &[DeviceRecord]) {
     let gauges: [(&str, &str); 6] = [
         (
             "heaplab_device_internal_free_bytes",
@@ -62,7 +71,7 @@ async fn metrics(State(state): State<AppState>) -> WebResult<impl IntoResponse> 
     for (i, (name, help)) in gauges.iter().enumerate() {
         let kind = if i == 5 { "counter" } else { "gauge" };
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for d in &devices {
+        for d in devices {
             let live = state.hub.device(d.id).unwrap_or_default();
             let snap = live.last_snapshot.as_ref();
             let value = match i {
@@ -78,6 +87,10 @@ async fn metrics(State(state): State<AppState>) -> WebResult<impl IntoResponse> 
             }
         }
     }
+}
+
+/// The recorder's counters and queue depth.
+fn recorder_metrics(out: &mut String, state: &AppState) {
     let c = &state.hub.counters;
     for (name, help, kind, value) in [
         (
@@ -116,5 +129,4 @@ async fn metrics(State(state): State<AppState>) -> WebResult<impl IntoResponse> 
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
         );
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }

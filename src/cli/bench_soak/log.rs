@@ -97,6 +97,36 @@ struct Heap {
     since_boot: i64,
 }
 
+impl Heap {
+    fn at_boot() -> Self {
+        Heap {
+            hin: i64::MAX,
+            hm: i64::MAX,
+            pm: i64::MAX,
+            since_boot: 0,
+        }
+    }
+}
+
+/// One snapshot's figures that the tripwire line after it repeats.
+struct Reported {
+    hf: i64,
+    hl: i64,
+    frag: i64,
+    pf: i64,
+}
+
+/// The run folder's two files while they are written, with the PRNG and the
+/// line count. Every random draw goes through `rng` in the order the parts
+/// are called, so the same seed keeps writing the same bytes.
+struct Writer {
+    serial: BufWriter<std::fs::File>,
+    mem: BufWriter<std::fs::File>,
+    rng: Rng,
+    /// Lines written to `serial.log` so far.
+    lines: u64,
+}
+
 /// Writes `<dir>/<YYYYmmdd_HHMMSS>_<name>/` with `snapshots` snapshots.
 pub fn write(dir: &Path, name: &str, snapshots: u64, seed: u64) -> std::io::Result<SoakLog> {
     let stamp = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(START_US)
@@ -104,58 +134,101 @@ pub fn write(dir: &Path, name: &str, snapshots: u64, seed: u64) -> std::io::Resu
         .unwrap_or_else(|| "20260105_000000".into());
     let folder = dir.join(format!("{stamp}_{name}"));
     std::fs::create_dir_all(&folder)?;
-    let mut serial =
-        BufWriter::with_capacity(1 << 20, std::fs::File::create(folder.join("serial.log"))?);
-    let mut mem =
-        BufWriter::with_capacity(1 << 20, std::fs::File::create(folder.join("mem.jsonl"))?);
-    let mut rng = Rng(seed);
-    let mut lines = 0u64;
-    let mut line = |out: &mut BufWriter<std::fs::File>, text: &str| -> std::io::Result<()> {
-        lines += 1;
-        out.write_all(text.as_bytes())?;
-        out.write_all(b"\r\n")
-    };
+    let mut w = Writer::create(&folder, seed)?;
     let reboot_every = (snapshots / REBOOTS).max(1);
     let crash_at = [2 * reboot_every, 5 * reboot_every];
-    let mut heap = Heap {
-        hin: i64::MAX,
-        hm: i64::MAX,
-        pm: i64::MAX,
-        since_boot: 0,
-    };
+    let mut heap = Heap::at_boot();
     let mut t_s = 0i64;
     let mut dumps = 0u64;
     let mut last_us = START_US;
     for s in 0..snapshots {
         if s % reboot_every == 0 {
             if s > 0 && crash_at.contains(&s) {
-                line(&mut serial, "Guru Meditation Error: Core  1 panic'ed (LoadProhibited). Exception was unhandled.")?;
-                line(
-                    &mut serial,
-                    "Backtrace: 0x4200a1b2:0x3fcebf10 0x4200c3d4:0x3fcebf30 0x4037ff12:0x3fcebf50",
-                )?;
+                w.crash()?;
             }
             if s > 0 {
                 t_s += 4; // a reboot takes a few seconds
             }
-            for text in [
-                "ESP-ROM:esp32s3-20210327",
-                "rst:0xc (RTC_SW_CPU_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)",
-                "[System Boot] Starting...",
-                "  Firmware: v1.5.0",
-                "[WiFi] Got IP: 192.168.1.112 (0ms)",
-                "[Main] Setup complete (0ms)",
-            ] {
-                line(&mut serial, text)?;
-            }
-            heap = Heap {
-                hin: i64::MAX,
-                hm: i64::MAX,
-                pm: i64::MAX,
-                since_boot: 0,
-            };
+            w.boot_banner()?;
+            heap = Heap::at_boot();
         }
         let lifecycle = s % DUMP_EVERY == DUMP_EVERY - 1;
+        let (ts_us, reported) = w.snapshot(&mut heap, t_s, lifecycle)?;
+        last_us = ts_us;
+        if lifecycle {
+            dumps += 1;
+            if dumps % 50 == 0 {
+                w.tripwire(&reported)?;
+            }
+            w.task_dump()?;
+        }
+        w.chatter()?;
+        t_s += 1;
+    }
+    w.serial.flush()?;
+    w.mem.flush()?;
+    Ok(SoakLog {
+        folder,
+        lines: w.lines,
+        snapshots,
+        first_us: START_US,
+        last_us,
+    })
+}
+
+impl Writer {
+    fn create(folder: &Path, seed: u64) -> std::io::Result<Self> {
+        let serial =
+            BufWriter::with_capacity(1 << 20, std::fs::File::create(folder.join("serial.log"))?);
+        let mem =
+            BufWriter::with_capacity(1 << 20, std::fs::File::create(folder.join("mem.jsonl"))?);
+        Ok(Writer {
+            serial,
+            mem,
+            rng: Rng(seed),
+            lines: 0,
+        })
+    }
+
+    /// One `serial.log` line with the board's CRLF.
+    fn line(&mut self, text: &str) -> std::io::Result<()> {
+        self.lines += 1;
+        self.serial.write_all(text.as_bytes())?;
+        self.serial.write_all(b"\r\n")
+    }
+
+    /// The panic and backtrace before a reboot that is a crash.
+    fn crash(&mut self) -> std::io::Result<()> {
+        self.line(
+            "Guru Meditation Error: Core  1 panic'ed (LoadProhibited). Exception was unhandled.",
+        )?;
+        self.line("Backtrace: 0x4200a1b2:0x3fcebf10 0x4200c3d4:0x3fcebf30 0x4037ff12:0x3fcebf50")
+    }
+
+    /// The ROM and firmware lines of every boot.
+    fn boot_banner(&mut self) -> std::io::Result<()> {
+        for text in [
+            "ESP-ROM:esp32s3-20210327",
+            "rst:0xc (RTC_SW_CPU_RST),boot:0x8 (SPI_FAST_FLASH_BOOT)",
+            "[System Boot] Starting...",
+            "  Firmware: v1.5.0",
+            "[WiFi] Got IP: 192.168.1.112 (0ms)",
+            "[Main] Setup complete (0ms)",
+        ] {
+            self.line(text)?;
+        }
+        Ok(())
+    }
+
+    /// The `[Mem]` line at `t_s` seconds and its `mem.jsonl` row; returns
+    /// the row's host time and what a tripwire line would repeat.
+    fn snapshot(
+        &mut self,
+        heap: &mut Heap,
+        t_s: i64,
+        lifecycle: bool,
+    ) -> std::io::Result<(i64, Reported)> {
+        let rng = &mut self.rng;
         let tag = if lifecycle { "http_root" } else { "hb" };
         // Internal free: a slow daily swing, a small leak since boot, noise,
         // and a dip while a page is served.
@@ -174,55 +247,56 @@ pub fn write(dir: &Path, name: &str, snapshots: u64, seed: u64) -> std::io::Resu
         heap.hm = heap.hm.min(hf);
         heap.pm = heap.pm.min(pf);
         heap.since_boot += 1;
-        line(
-            &mut serial,
-            &format!(
-                "[Mem] {tag} hf={hf} hm={} hl={hl} hi={hi} hin={} frag={frag} pf={pf} pm={} pl={} (0ms)",
-                heap.hm,
-                heap.hin,
-                heap.pm,
-                pf - 120_000
-            ),
-        )?;
+        self.line(&format!(
+            "[Mem] {tag} hf={hf} hm={} hl={hl} hi={hi} hin={} frag={frag} pf={pf} pm={} pl={} (0ms)",
+            heap.hm,
+            heap.hin,
+            heap.pm,
+            pf - 120_000
+        ))?;
         let ts_us = START_US + t_s * 1_000_000;
-        last_us = ts_us;
         writeln!(
-            mem,
+            self.mem,
             "{{\"ts\":{}.0,\"tag\":\"{tag}\",\"hin\":{}}}",
             ts_us / 1_000_000,
             heap.hin
         )?;
-        if lifecycle {
-            dumps += 1;
-            if dumps % 50 == 0 {
-                line(
-                    &mut serial,
-                    &format!(
-                        "[Mem] TRIPWIRE fired tag=http_root hin={}B < 30720B (hf={hf}B hl={hl}B frag={frag}% pf={pf}B pl={}B)",
-                        21_532 + rng.signed(2_000),
-                        pf - 120_000
-                    ),
-                )?;
-            }
-            line(
-                &mut serial,
-                &format!(
-                    "[Mem] Task dump ({} tasks, sorted by stack margin) tag=http_root",
-                    TASKS.len()
-                ),
-            )?;
-            for (i, task) in TASKS.iter().enumerate() {
-                let core = if i % 3 == 2 { -1 } else { (i % 2) as i64 };
-                line(
-                    &mut serial,
-                    &format!(
-                        "[Task] name={task} prio={} core={core} stack_rem={}B",
-                        24 - i.min(24),
-                        76 + 180 * i as u64 + rng.below(64)
-                    ),
-                )?;
-            }
+        Ok((ts_us, Reported { hf, hl, frag, pf }))
+    }
+
+    /// A tripwire line after a lifecycle snapshot (every 50th dump).
+    fn tripwire(&mut self, r: &Reported) -> std::io::Result<()> {
+        let hin = 21_532 + self.rng.signed(2_000);
+        self.line(&format!(
+            "[Mem] TRIPWIRE fired tag=http_root hin={hin}B < 30720B (hf={}B hl={}B frag={}% pf={}B pl={}B)",
+            r.hf,
+            r.hl,
+            r.frag,
+            r.pf,
+            r.pf - 120_000
+        ))
+    }
+
+    /// The task dump after a lifecycle snapshot: a header and one line per task.
+    fn task_dump(&mut self) -> std::io::Result<()> {
+        self.line(&format!(
+            "[Mem] Task dump ({} tasks, sorted by stack margin) tag=http_root",
+            TASKS.len()
+        ))?;
+        for (i, task) in TASKS.iter().enumerate() {
+            let core = if i % 3 == 2 { -1 } else { (i % 2) as i64 };
+            let stack_rem = 76 + 180 * i as u64 + self.rng.below(64);
+            self.line(&format!(
+                "[Task] name={task} prio={} core={core} stack_rem={stack_rem}B",
+                24 - i.min(24),
+            ))?;
         }
+        Ok(())
+    }
+
+    /// Sometimes (CHATTER_PER_MILLE) one line of the firmware's log chatter.
+    fn chatter(&mut self) -> std::io::Result<()> {
+        let rng = &mut self.rng;
         if rng.below(1000) < CHATTER_PER_MILLE {
             let text = match rng.below(5) {
                 0 => format!("  [Portal] GET /api/health 200 ({}ms)", 5 + rng.below(40)),
@@ -235,17 +309,8 @@ pub fn write(dir: &Path, name: &str, snapshots: u64, seed: u64) -> std::io::Resu
                 3 => format!("[MQTT] publish health {} B (3ms)", 380 + rng.below(90)),
                 _ => format!("  [Portal] GET / 200 ({}ms)", 20 + rng.below(60)),
             };
-            line(&mut serial, &text)?;
+            self.line(&text)?;
         }
-        t_s += 1;
+        Ok(())
     }
-    serial.flush()?;
-    mem.flush()?;
-    Ok(SoakLog {
-        folder,
-        lines,
-        snapshots,
-        first_us: START_US,
-        last_us,
-    })
 }

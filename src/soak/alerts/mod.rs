@@ -18,9 +18,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::config::{AlertKind, AlertRule, AlertsConfig, Webhook};
-use crate::recorder::{LiveEvent, LiveHub};
+use crate::recorder::{DeviceLive, LiveEvent, LiveHub};
 pub use crate::store::AlertRecord;
-use crate::store::{now_us, AlertDelivery, EventKind, NewAlert, Result, Store};
+use crate::store::{now_us, AlertDelivery, DeviceRecord, EventKind, NewAlert, Result, Store};
 use crate::units::bytes;
 
 pub use deliver::Delivery;
@@ -200,70 +200,87 @@ impl Engine {
             for d in devices.iter().filter(|d| rule.applies_to(&d.name)) {
                 let live = self.hub.device(d.id);
                 match rule.kind {
-                    AlertKind::Offline => {
-                        let Some(seconds) = rule.seconds else {
-                            continue;
-                        };
-                        let last = live.as_ref().and_then(|l| l.last_seen_us);
-                        let silent_s = last.map(|t| (now - t) as f64 / 1e6);
-                        let key = (i, d.id);
-                        let Some(s) = silent_s else { continue };
-                        if s <= seconds as f64 {
-                            self.offline_fired.remove(&key);
-                            continue;
-                        }
-                        if !self.offline_fired.insert(key) {
-                            continue;
-                        }
-                        let text =
-                            format!("heaplab: {}: offline, nothing heard for {:.0} s", d.name, s);
-                        self.fire(Firing {
-                            rule: i,
-                            device_id: d.id,
-                            run_id: live.and_then(|l| l.active_run),
-                            text,
-                        })
-                        .await;
-                    }
-                    AlertKind::LeakAbove => {
-                        let (Some(limit), Some(run)) =
-                            (rule.bytes_per_hour, live.and_then(|l| l.active_run))
-                        else {
-                            continue;
-                        };
-                        let leak = match super::views::leak_for_run(&self.store, run).await {
-                            Ok(l) => l,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "alert check: leak");
-                                continue;
-                            }
-                        };
-                        if let Some(rate) = leak.internal_bytes_per_hour {
-                            if leak.leaking && -rate > limit {
-                                let text = format!(
-                                    "heaplab: {}: leaking {} of internal RAM (limit {}/h){}",
-                                    d.name,
-                                    super::views::rate(Some(rate)),
-                                    bytes(Some(limit as i64)),
-                                    leak.hours_to_tripwire
-                                        .map(|h| format!(
-                                            ", tripwire in {}",
-                                            super::views::hours(Some(h))
-                                        ))
-                                        .unwrap_or_default()
-                                );
-                                self.fire(Firing {
-                                    rule: i,
-                                    device_id: d.id,
-                                    run_id: Some(run),
-                                    text,
-                                })
-                                .await;
-                            }
-                        }
-                    }
+                    AlertKind::Offline => self.check_offline(i, &rule, d, live, now).await,
+                    AlertKind::LeakAbove => self.check_leak(i, &rule, d, live).await,
                     _ => {}
                 }
+            }
+        }
+    }
+
+    /// Rule `i` (`offline`) on one device: fires once when nothing has been
+    /// heard for longer than its seconds, and re-arms when the device
+    /// speaks again.
+    async fn check_offline(
+        &mut self,
+        i: usize,
+        rule: &AlertRule,
+        d: &DeviceRecord,
+        live: Option<DeviceLive>,
+        now: i64,
+    ) {
+        let Some(seconds) = rule.seconds else {
+            return;
+        };
+        let last = live.as_ref().and_then(|l| l.last_seen_us);
+        let silent_s = last.map(|t| (now - t) as f64 / 1e6);
+        let key = (i, d.id);
+        let Some(s) = silent_s else { return };
+        if s <= seconds as f64 {
+            self.offline_fired.remove(&key);
+            return;
+        }
+        if !self.offline_fired.insert(key) {
+            return;
+        }
+        let text = format!("heaplab: {}: offline, nothing heard for {:.0} s", d.name, s);
+        self.fire(Firing {
+            rule: i,
+            device_id: d.id,
+            run_id: live.and_then(|l| l.active_run),
+            text,
+        })
+        .await;
+    }
+
+    /// Rule `i` (`leak_above`) on one device: fires when its active run
+    /// leaks internal RAM faster than the rule's bytes per hour.
+    async fn check_leak(
+        &mut self,
+        i: usize,
+        rule: &AlertRule,
+        d: &DeviceRecord,
+        live: Option<DeviceLive>,
+    ) {
+        let (Some(limit), Some(run)) = (rule.bytes_per_hour, live.and_then(|l| l.active_run))
+        else {
+            return;
+        };
+        let leak = match super::views::leak_for_run(&self.store, run).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "alert check: leak");
+                return;
+            }
+        };
+        if let Some(rate) = leak.internal_bytes_per_hour {
+            if leak.leaking && -rate > limit {
+                let text = format!(
+                    "heaplab: {}: leaking {} of internal RAM (limit {}/h){}",
+                    d.name,
+                    super::views::rate(Some(rate)),
+                    bytes(Some(limit as i64)),
+                    leak.hours_to_tripwire
+                        .map(|h| format!(", tripwire in {}", super::views::hours(Some(h))))
+                        .unwrap_or_default()
+                );
+                self.fire(Firing {
+                    rule: i,
+                    device_id: d.id,
+                    run_id: Some(run),
+                    text,
+                })
+                .await;
             }
         }
     }
