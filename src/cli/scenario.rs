@@ -302,8 +302,11 @@ pub async fn execute(
         http: ingestion.http.clone(),
         criteria: criteria.clone(),
     };
-    let (runs, failure) = run_repeats(&ctx, &device, &scenario, args, print).await?;
+    // Ingestion stops in order (every buffered row written, runs closed)
+    // whether the repeats finished, a run failed or an export did.
+    let repeats = run_repeats(&ctx, &device, &scenario, args, print).await;
     ingestion.stop().await;
+    let (runs, failure) = repeats?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -360,8 +363,8 @@ impl Ingestion {
 
 /// Runs the scenario `--repeat` times, exporting each run's artifacts. A
 /// failed run stops the repeats and comes back beside the runs done before
-/// it (`Ok`), so ingestion is stopped in order before it is returned; a
-/// failed export is returned at once (`Err`).
+/// it (`Ok`); a failed export is `Err`. Either way the caller stops ingestion
+/// in order first.
 async fn run_repeats(
     ctx: &RunContext,
     device: &DeviceRecord,
