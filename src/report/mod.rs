@@ -18,8 +18,6 @@ use crate::store::{RunRecord, Store, StoreError, StoredSummary};
 pub enum ReportError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("background task failed: {0}")]
-    Task(String),
     #[error("writing {path}: {source}")]
     Write {
         path: String,

@@ -132,8 +132,7 @@ pub async fn cached_leak(
     let points = store.heartbeat_points(run_id).await?;
     let leak =
         tokio::task::spawn_blocking(move || LeakEstimate::from_heap_points(&points, threshold))
-            .await
-            .map_err(|e| StoreError::Conflict(format!("leak estimate task: {e}")))?;
+            .await?;
     store
         .put_leak_cache(
             run_id,

@@ -50,6 +50,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("stored JSON is corrupt: {0}")]
     Json(#[from] serde_json::Error),
+    /// A blocking task computing over stored rows (a leak fit) panicked or
+    /// was cancelled.
+    #[error("background computation failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
