@@ -75,7 +75,7 @@ pub struct RunArgs {
     /// Never prompt: pause steps and checkpoints become notes.
     #[arg(long)]
     pub non_interactive: bool,
-    /// Checkpoints to pause at: after_<step name>, after_ip, all (comma-separated).
+    /// Checkpoints to pause at: `after_<step name>`, `after_ip`, `all` (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub pause: Vec<String>,
     /// A scenario parameter, name=value (repeatable).
