@@ -101,9 +101,12 @@ impl LeakEstimate {
 
     /// Estimates from the store's heartbeat points (read without whole
     /// snapshots), ordered by time.
-    pub fn from_heap_points(points: &[HeapPoint], tripwire_bytes: Option<i64>) -> Self {
+    ///
+    /// Takes the points by value: the conversion reuses their allocation (a
+    /// week is 600,000 points; a copy would double the fit's memory).
+    pub fn from_heap_points(points: Vec<HeapPoint>, tripwire_bytes: Option<i64>) -> Self {
         let points: Vec<LeakPoint> = points
-            .iter()
+            .into_iter()
             .map(|p| LeakPoint {
                 ts_us: p.ts_us,
                 boot: p.boot,

@@ -131,7 +131,7 @@ pub async fn cached_leak(
     }
     let points = store.heartbeat_points(run_id).await?;
     let leak =
-        tokio::task::spawn_blocking(move || LeakEstimate::from_heap_points(&points, threshold))
+        tokio::task::spawn_blocking(move || LeakEstimate::from_heap_points(points, threshold))
             .await?;
     store
         .put_leak_cache(
