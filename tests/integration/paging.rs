@@ -99,6 +99,17 @@ async fn every_row_once_limit_honoured_and_exports_stream() {
         assert_eq!(r.status(), 400, "limit={bad}");
     }
 
+    // An unknown event kind is a clear 400 naming the known ones.
+    let r = reqwest::get(format!(
+        "{base}/api/v1/runs/{run}/events?kind=tripwire,<b>x</b>"
+    ))
+    .await
+    .expect("get");
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.expect("json");
+    let detail = body["detail"].as_str().expect("detail");
+    assert!(detail.contains("tripwire, task_dump"), "{detail}");
+
     // Exports stream every row.
     let ndjson = reqwest::get(format!("{base}/api/v1/runs/{run}/export/snapshots.ndjson"))
         .await
