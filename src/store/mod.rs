@@ -8,10 +8,12 @@ mod elves;
 mod experiments;
 mod groups;
 mod pages;
+mod prepared;
 mod read;
 mod rows;
 mod runs;
 mod serial_blocks;
+mod serial_codec;
 mod summaries;
 mod tiers;
 mod write;
@@ -33,7 +35,7 @@ pub use pages::PageRequest;
 pub use read::{HeapPoint, SerialPage};
 pub use rows::{Batch, EventKind, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
-pub use serial_blocks::{CompactionReport, BLOCK_LINES};
+pub use serial_blocks::{CompactionReport, Packing, SerialBlock, BLOCK_LINES};
 pub use summaries::{StoredLeak, StoredSummary};
 pub use tiers::{tier_for, TierBucket, TIERS_S};
 
@@ -44,6 +46,9 @@ pub enum StoreError {
     Sqlx(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A call through SQLite's C API on the write path failed.
+    #[error("database error: {message} (SQLite code {code})")]
+    Sqlite { code: i32, message: String },
     #[error("{what} {id} not found")]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]

@@ -252,6 +252,9 @@ impl FromRow<'_, SqliteRow> for HealthRow {
 pub struct Batch {
     pub run_id: i64,
     pub lines: Vec<SerialLineRow>,
+    /// Lines already packed (an import packs as it reads: 2,000 lines are
+    /// one row to write instead of 2,000).
+    pub blocks: Vec<super::SerialBlock>,
     pub snapshots: Vec<SnapshotRow>,
     pub events: Vec<EventRow>,
     pub health: Vec<HealthRow>,
@@ -269,7 +272,11 @@ impl Batch {
     }
 
     pub fn len(&self) -> usize {
-        self.lines.len() + self.snapshots.len() + self.events.len() + self.health.len()
+        self.lines.len()
+            + self.blocks.len()
+            + self.snapshots.len()
+            + self.events.len()
+            + self.health.len()
     }
 
     pub fn is_empty(&self) -> bool {

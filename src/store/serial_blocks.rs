@@ -2,18 +2,14 @@
 //! [`BLOCK_LINES`] (or dropped), and read back merged with the raw lines so
 //! a page of the serial log looks the same before and after compaction.
 
-use std::io::{Read, Write};
-
-use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
 use flate2::Compression;
 use serde::Serialize;
 
+use super::serial_codec::{decode, encode, CODEC};
 use super::{Result, SerialLineRow, SerialPage, Store, StoreError};
 
 /// Lines per compressed block.
 pub const BLOCK_LINES: i64 = 2000;
-pub const CODEC: &str = "deflate-json-v1";
 
 /// What one compaction or drop pass did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -24,37 +20,46 @@ pub struct CompactionReport {
     pub lines_dropped: u64,
 }
 
-fn encode(lines: &[SerialLineRow]) -> std::io::Result<Vec<u8>> {
-    let rows: Vec<(i64, i64, i64, &str)> = lines
-        .iter()
-        .map(|l| (l.line_no, l.ts_us, l.flags, l.text.as_str()))
-        .collect();
-    let json = serde_json::to_vec(&rows).map_err(std::io::Error::other)?;
-    let mut enc = DeflateEncoder::new(Vec::new(), Compression::default());
-    enc.write_all(&json)?;
-    enc.finish()
+/// Consecutive serial lines of one run, deflated together.
+#[derive(Debug, Clone)]
+pub struct SerialBlock {
+    pub first_line: i64,
+    pub last_line: i64,
+    pub first_ts: i64,
+    pub last_ts: i64,
+    pub lines: i64,
+    pub data: Vec<u8>,
 }
 
-fn decode(codec: &str, data: &[u8]) -> Result<Vec<SerialLineRow>> {
-    if codec != CODEC {
-        return Err(StoreError::Conflict(format!(
-            "unknown serial block codec {codec:?}"
-        )));
+/// How hard to compress: retention compacts in the background and keeps
+/// the blocks for weeks; an import is waited for.
+#[derive(Debug, Clone, Copy)]
+pub enum Packing {
+    Small,
+    Fast,
+}
+
+impl SerialBlock {
+    /// Packs lines (in line order, at most [`BLOCK_LINES`] of them); `None`
+    /// for no lines.
+    pub fn pack(lines: &[SerialLineRow], packing: Packing) -> Result<Option<Self>> {
+        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+            return Ok(None);
+        };
+        let level = match packing {
+            Packing::Small => Compression::default(),
+            Packing::Fast => Compression::fast(),
+        };
+        let data = encode(lines, level).map_err(|e| StoreError::Conflict(e.to_string()))?;
+        Ok(Some(SerialBlock {
+            first_line: first.line_no,
+            last_line: last.line_no,
+            first_ts: lines.iter().map(|l| l.ts_us).min().unwrap_or(first.ts_us),
+            last_ts: lines.iter().map(|l| l.ts_us).max().unwrap_or(last.ts_us),
+            lines: lines.len() as i64,
+            data,
+        }))
     }
-    let mut json = Vec::new();
-    DeflateDecoder::new(data)
-        .read_to_end(&mut json)
-        .map_err(|e| StoreError::Conflict(format!("corrupt serial block: {e}")))?;
-    let rows: Vec<(i64, i64, i64, String)> = serde_json::from_slice(&json)?;
-    Ok(rows
-        .into_iter()
-        .map(|(line_no, ts_us, flags, text)| SerialLineRow {
-            line_no,
-            ts_us,
-            text,
-            flags,
-        })
-        .collect())
 }
 
 /// ASCII case-insensitive substring match, as SQLite's `LIKE` is.
@@ -81,32 +86,31 @@ impl Store {
                 .bind(BLOCK_LINES)
                 .fetch_all(&self.pool)
                 .await?;
-                let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
+                let Some(block) = SerialBlock::pack(&lines, Packing::Small)? else {
                     break;
                 };
-                let data = encode(&lines).map_err(|e| StoreError::Conflict(e.to_string()))?;
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
-                "INSERT OR REPLACE INTO serial_blocks (run_id, first_line, last_line, first_ts, \
-                 last_ts, lines, codec, data) VALUES (?,?,?,?,?,?,?,?)",
-            )
-            .bind(run)
-            .bind(first.line_no)
-            .bind(last.line_no)
-            .bind(lines.iter().map(|l| l.ts_us).min().unwrap_or(first.ts_us))
-            .bind(lines.iter().map(|l| l.ts_us).max().unwrap_or(last.ts_us))
-            .bind(lines.len() as i64)
-            .bind(CODEC)
-            .bind(&data)
-            .execute(&mut *tx)
-            .await?;
+                    "INSERT OR REPLACE INTO serial_blocks (run_id, first_line, last_line, \
+                     first_ts, last_ts, lines, codec, data) VALUES (?,?,?,?,?,?,?,?)",
+                )
+                .bind(run)
+                .bind(block.first_line)
+                .bind(block.last_line)
+                .bind(block.first_ts)
+                .bind(block.last_ts)
+                .bind(block.lines)
+                .bind(CODEC)
+                .bind(&block.data)
+                .execute(&mut *tx)
+                .await?;
                 sqlx::query(
                     "DELETE FROM serial_lines WHERE run_id = ? AND line_no >= ? AND line_no <= ? \
                  AND ts_us < ?",
                 )
                 .bind(run)
-                .bind(first.line_no)
-                .bind(last.line_no)
+                .bind(block.first_line)
+                .bind(block.last_line)
                 .bind(cutoff_us)
                 .execute(&mut *tx)
                 .await?;

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use super::prepared::{LockedDb, RowInsert};
 
 use super::{Result, SnapshotRow, Store};
 use crate::protocol::{MemSnapshot, HEARTBEAT_TAG};
@@ -81,14 +81,12 @@ pub fn tier_for(window_us: i64, columns: u32) -> Option<i64> {
 /// Folds a batch's snapshots into every tier (called inside the batch's
 /// transaction). Buckets are merged in Rust first, so a batch costs one
 /// upsert per touched bucket, not one per snapshot.
-pub(super) async fn fold_batch(
-    conn: &mut SqliteConnection,
-    run_id: i64,
-    rows: &[SnapshotRow],
-) -> Result<()> {
+pub(super) fn fold_batch(db: &LockedDb<'_>, run_id: i64, rows: &[SnapshotRow]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
+    let (head, tail) = upsert_sql();
+    let mut upsert = RowInsert::new(db, head, 17, &tail)?;
     for tier in TIERS_S {
         let mut buckets: BTreeMap<i64, TierBucket> = BTreeMap::new();
         for row in rows.iter().filter(|r| r.ts_us >= 0) {
@@ -98,41 +96,38 @@ pub(super) async fn fold_batch(
                 .or_insert_with(|| TierBucket::of(row));
         }
         let buckets: Vec<(i64, TierBucket)> = buckets.into_iter().collect();
-        for chunk in buckets.chunks(500) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO snapshot_tiers (run_id, tier, bucket, n, first_ts, last_ts, boot, \
-                 min_hi, max_hi, min_hin, max_hin, min_hl, max_hl, min_pf, max_pf, min_frag, \
-                 max_frag) ",
-            );
-            q.push_values(chunk, |mut v, (bucket, b)| {
-                v.push_bind(run_id)
-                    .push_bind(tier)
-                    .push_bind(*bucket)
-                    .push_bind(b.n)
-                    .push_bind(b.first_ts)
-                    .push_bind(b.last_ts)
-                    .push_bind(b.boot);
-                for i in 0..METRICS {
-                    v.push_bind(b.min[i]).push_bind(b.max[i]);
-                }
-            });
-            // MIN/MAX of two values are NULL when either is; COALESCE
-            // makes a missing side take the other's value.
-            q.push(
-                " ON CONFLICT(run_id, tier, bucket) DO UPDATE SET n = n + excluded.n, \
-                 first_ts = MIN(first_ts, excluded.first_ts), \
-                 last_ts = MAX(last_ts, excluded.last_ts), boot = MAX(boot, excluded.boot)",
-            );
-            for m in ["hi", "hin", "hl", "pf", "frag"] {
-                q.push(format!(
-                    ", min_{m} = MIN(COALESCE(min_{m}, excluded.min_{m}), COALESCE(excluded.min_{m}, min_{m})), \
-                     max_{m} = MAX(COALESCE(max_{m}, excluded.max_{m}), COALESCE(excluded.max_{m}, max_{m}))"
-                ));
+        upsert.insert_all(&buckets, |stmt, at, (bucket, b)| {
+            let fixed = [run_id, tier, *bucket, b.n, b.first_ts, b.last_ts, b.boot];
+            for (i, v) in (at..).zip(fixed) {
+                stmt.int(i, v)?;
             }
-            q.build().execute(&mut *conn).await?;
-        }
+            for (m, i) in (0..METRICS).zip((at + 7..).step_by(2)) {
+                stmt.opt_int(i, b.min[m])?;
+                stmt.opt_int(i + 1, b.max[m])?;
+            }
+            Ok(())
+        })?;
     }
     Ok(())
+}
+
+/// One bucket's upsert. MIN/MAX of two values are NULL when either is;
+/// COALESCE makes a missing side take the other's value.
+fn upsert_sql() -> (&'static str, String) {
+    let head = "INSERT INTO snapshot_tiers (run_id, tier, bucket, n, first_ts, last_ts, boot, \
+         min_hi, max_hi, min_hin, max_hin, min_hl, max_hl, min_pf, max_pf, min_frag, max_frag)";
+    let mut sql = String::from(
+        "ON CONFLICT(run_id, tier, bucket) DO UPDATE SET n = n + excluded.n, \
+         first_ts = MIN(first_ts, excluded.first_ts), \
+         last_ts = MAX(last_ts, excluded.last_ts), boot = MAX(boot, excluded.boot)",
+    );
+    for m in ["hi", "hin", "hl", "pf", "frag"] {
+        sql.push_str(&format!(
+            ", min_{m} = MIN(COALESCE(min_{m}, excluded.min_{m}), COALESCE(excluded.min_{m}, min_{m})), \
+             max_{m} = MAX(COALESCE(max_{m}, excluded.max_{m}), COALESCE(excluded.max_{m}, max_{m}))"
+        ));
+    }
+    (head, sql)
 }
 
 type TierRow = (

@@ -1,159 +1,176 @@
-//! Batched writes. One transaction per call and multi-row `INSERT`s: SQLite
-//! is fast when it commits rarely and parses few statements, and per-row
-//! statements would cap live ingest far below what a week-long soak needs.
+//! Batched writes. One transaction per call, each table's rows through
+//! statements prepared once per call, many rows a statement: SQLite is fast
+//! when it commits rarely and parses few statements, and a week-long soak
+//! (or its import) writes millions of rows.
 
-use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+use std::ffi::c_int;
 
-use super::{Batch, EventRow, HealthRow, Result, SerialLineRow, SnapshotRow, Store};
+use sqlx::SqliteConnection;
 
-/// SQLite's bound-parameter limit is 32766; staying well under it keeps each
-/// statement's SQL text cached and reused.
-const MAX_PARAMS: usize = 8_000;
+use super::prepared::{LockedDb, Prepared, RowInsert};
+use super::serial_codec::CODEC;
+use super::{Batch, EventRow, HealthRow, Result, SerialBlock, SerialLineRow, SnapshotRow, Store};
 
 impl Store {
     /// Writes every batch in one transaction: all of it lands, or none.
     #[tracing::instrument(skip_all, fields(batches = batches.len()))]
     pub async fn write_batches(&self, batches: &[Batch]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        {
+            let mut handle = tx.lock_handle().await?;
+            let db = LockedDb::new(&mut handle);
+            off_the_runtime(|| write_rows(&db, batches))?;
+        }
         for batch in batches {
-            write_batch(&mut tx, batch).await?;
+            write_summary(&mut tx, batch.run_id, batch).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 }
 
-/// Writes one batch's rows table by table (lines, snapshots, events, health),
-/// then folds the snapshots into the pyramid and keeps the summary in step.
-async fn write_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<()> {
-    let run = batch.run_id;
-    insert_lines(conn, run, &batch.lines).await?;
-    insert_snapshots(conn, run, &batch.snapshots).await?;
-    insert_events(conn, run, &batch.events).await?;
-    insert_health(conn, run, &batch.health).await?;
-    super::tiers::fold_batch(conn, run, &batch.snapshots).await?;
-    write_summary(conn, run, batch).await
+/// Runs synchronous SQLite work without stalling other tasks on this
+/// worker thread; a current-thread runtime (tests) has no other worker to
+/// hand them to, so there it simply runs.
+fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
 }
 
-/// Five parameters a row.
-async fn insert_lines(
-    conn: &mut SqliteConnection,
-    run: i64,
-    lines: &[SerialLineRow],
-) -> Result<()> {
-    for chunk in lines.chunks(MAX_PARAMS / 5) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO serial_lines (run_id, line_no, ts_us, text, flags) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(run)
-                .push_bind(r.line_no)
-                .push_bind(r.ts_us)
-                .push_bind(r.text.as_str())
-                .push_bind(r.flags);
-        });
-        q.build().execute(&mut *conn).await?;
+/// Writes the batches' rows table by table (lines, snapshots, events,
+/// health), then folds the snapshots into the pyramid.
+fn write_rows(db: &LockedDb<'_>, batches: &[Batch]) -> Result<()> {
+    let mut lines = RowInsert::new(
+        db,
+        "INSERT OR IGNORE INTO serial_lines (run_id, line_no, ts_us, text, flags)",
+        5,
+        "",
+    )?;
+    let mut snapshots = RowInsert::new(
+        db,
+        "INSERT OR IGNORE INTO snapshots (run_id, seq, line_no, ts_us, elapsed_ms, boot, tag, \
+         hf, hm, hl, hi, hin, frag, pf, pm, pl, extras)",
+        17,
+        "",
+    )?;
+    let mut events = RowInsert::new(
+        db,
+        "INSERT OR IGNORE INTO events (run_id, seq, line_no, ts_us, boot, kind, message, data)",
+        8,
+        "",
+    )?;
+    let mut health = RowInsert::new(
+        db,
+        "INSERT OR IGNORE INTO health_samples (run_id, seq, ts_us, http_status, latency_ms, \
+         uptime_seconds, heap_internal_free, heap_internal_min, heap_internal_largest, \
+         heap_fragmentation, psram_free, psram_min, psram_largest, \
+         heap_internal_free_min_window, psram_free_min_window, raw, error)",
+        17,
+        "",
+    )?;
+    let mut blocks = RowInsert::new(
+        db,
+        "INSERT OR REPLACE INTO serial_blocks (run_id, first_line, last_line, first_ts, last_ts, \
+         lines, codec, data)",
+        8,
+        "",
+    )?;
+    for batch in batches {
+        let run = batch.run_id;
+        lines.insert_all(&batch.lines, |s, at, r| bind_line(s, at, run, r))?;
+        blocks.insert_all(&batch.blocks, |s, at, b| bind_block(s, at, run, b))?;
+        snapshots.insert_all(&batch.snapshots, |s, at, r| bind_snapshot(s, at, run, r))?;
+        events.insert_all(&batch.events, |s, at, r| bind_event(s, at, run, r))?;
+        health.insert_all(&batch.health, |s, at, r| bind_health(s, at, run, r))?;
+        super::tiers::fold_batch(db, run, &batch.snapshots)?;
     }
     Ok(())
 }
 
-/// Seventeen parameters a row; the extras map is stored as JSON, or NULL
-/// when empty.
-async fn insert_snapshots(
-    conn: &mut SqliteConnection,
-    run: i64,
-    snapshots: &[SnapshotRow],
-) -> Result<()> {
-    for chunk in snapshots.chunks(MAX_PARAMS / 17) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO snapshots (run_id, seq, line_no, ts_us, elapsed_ms, boot, tag, \
-             hf, hm, hl, hi, hin, frag, pf, pm, pl, extras) ",
-        );
-        let extras: Vec<Option<String>> = chunk
-            .iter()
-            .map(|r| {
-                (!r.snapshot.extras.is_empty())
-                    .then(|| serde_json::to_string(&r.snapshot.extras))
-                    .transpose()
-            })
-            .collect::<Result<_, _>>()?;
-        q.push_values(chunk.iter().zip(extras), |mut b, (r, extras)| {
-            let s = &r.snapshot;
-            b.push_bind(run)
-                .push_bind(r.seq)
-                .push_bind(r.line_no)
-                .push_bind(r.ts_us)
-                .push_bind(r.elapsed_ms)
-                .push_bind(r.boot)
-                .push_bind(s.tag.as_str());
-            for v in s.values() {
-                b.push_bind(v);
-            }
-            b.push_bind(extras);
-        });
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
+fn bind_line(stmt: &mut Prepared<'_>, at: c_int, run: i64, r: &SerialLineRow) -> Result<()> {
+    stmt.int(at, run)?;
+    stmt.int(at + 1, r.line_no)?;
+    stmt.int(at + 2, r.ts_us)?;
+    stmt.text(at + 3, &r.text)?;
+    stmt.int(at + 4, r.flags)
 }
 
-/// Eight parameters a row; the event's data is stored as JSON.
-async fn insert_events(conn: &mut SqliteConnection, run: i64, events: &[EventRow]) -> Result<()> {
-    for chunk in events.chunks(MAX_PARAMS / 8) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO events (run_id, seq, line_no, ts_us, boot, kind, message, data) ",
-        );
-        let data: Vec<String> = chunk
-            .iter()
-            .map(|r| serde_json::to_string(&r.data))
-            .collect::<Result<_, _>>()?;
-        q.push_values(chunk.iter().zip(data), |mut b, (r, data)| {
-            b.push_bind(run)
-                .push_bind(r.seq)
-                .push_bind(r.line_no)
-                .push_bind(r.ts_us)
-                .push_bind(r.boot)
-                .push_bind(r.kind)
-                .push_bind(r.message.as_str())
-                .push_bind(data);
-        });
-        q.build().execute(&mut *conn).await?;
+fn bind_block(stmt: &mut Prepared<'_>, at: c_int, run: i64, b: &SerialBlock) -> Result<()> {
+    for (i, v) in (at..).zip([
+        run,
+        b.first_line,
+        b.last_line,
+        b.first_ts,
+        b.last_ts,
+        b.lines,
+    ]) {
+        stmt.int(i, v)?;
     }
-    Ok(())
+    stmt.text(at + 6, CODEC)?;
+    stmt.blob(at + 7, &b.data)
 }
 
-/// Seventeen parameters a row; a failed poll has no sample and stores its
-/// fields as the sample's defaults.
-async fn insert_health(conn: &mut SqliteConnection, run: i64, health: &[HealthRow]) -> Result<()> {
-    for chunk in health.chunks(MAX_PARAMS / 17) {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "INSERT OR IGNORE INTO health_samples (run_id, seq, ts_us, http_status, latency_ms, \
-             uptime_seconds, heap_internal_free, heap_internal_min, heap_internal_largest, \
-             heap_fragmentation, psram_free, psram_min, psram_largest, \
-             heap_internal_free_min_window, psram_free_min_window, raw, error) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            let s = r.sample.clone().unwrap_or_default();
-            b.push_bind(run)
-                .push_bind(r.seq)
-                .push_bind(r.ts_us)
-                .push_bind(r.http_status)
-                .push_bind(r.latency_ms)
-                .push_bind(s.uptime_seconds)
-                .push_bind(s.heap_internal_free)
-                .push_bind(s.heap_internal_min)
-                .push_bind(s.heap_internal_largest)
-                .push_bind(s.heap_fragmentation)
-                .push_bind(s.psram_free)
-                .push_bind(s.psram_min)
-                .push_bind(s.psram_largest)
-                .push_bind(s.heap_internal_free_min_window)
-                .push_bind(s.psram_free_min_window)
-                .push_bind(r.raw.as_deref())
-                .push_bind(r.error.as_deref());
-        });
-        q.build().execute(&mut *conn).await?;
+/// The extras map is stored as JSON, or NULL when empty.
+fn bind_snapshot(stmt: &mut Prepared<'_>, at: c_int, run: i64, r: &SnapshotRow) -> Result<()> {
+    let s = &r.snapshot;
+    stmt.int(at, run)?;
+    stmt.int(at + 1, r.seq)?;
+    stmt.opt_int(at + 2, r.line_no)?;
+    stmt.int(at + 3, r.ts_us)?;
+    stmt.opt_int(at + 4, r.elapsed_ms)?;
+    stmt.int(at + 5, r.boot)?;
+    stmt.text(at + 6, &s.tag)?;
+    for (i, v) in (at + 7..).zip(s.values()) {
+        stmt.opt_int(i, v)?;
     }
-    Ok(())
+    let extras = (!s.extras.is_empty())
+        .then(|| serde_json::to_string(&s.extras))
+        .transpose()?;
+    stmt.opt_text(at + 16, extras.as_deref())
+}
+
+/// The event's data is stored as JSON.
+fn bind_event(stmt: &mut Prepared<'_>, at: c_int, run: i64, r: &EventRow) -> Result<()> {
+    stmt.int(at, run)?;
+    stmt.int(at + 1, r.seq)?;
+    stmt.opt_int(at + 2, r.line_no)?;
+    stmt.int(at + 3, r.ts_us)?;
+    stmt.int(at + 4, r.boot)?;
+    stmt.text(at + 5, r.kind.as_str())?;
+    stmt.text(at + 6, &r.message)?;
+    stmt.text(at + 7, &serde_json::to_string(&r.data)?)
+}
+
+/// A failed poll has no sample and stores its fields as NULL.
+fn bind_health(stmt: &mut Prepared<'_>, at: c_int, run: i64, r: &HealthRow) -> Result<()> {
+    let s = r.sample.clone().unwrap_or_default();
+    let fields: [Option<i64>; 10] = [
+        s.uptime_seconds,
+        s.heap_internal_free,
+        s.heap_internal_min,
+        s.heap_internal_largest,
+        s.heap_fragmentation,
+        s.psram_free,
+        s.psram_min,
+        s.psram_largest,
+        s.heap_internal_free_min_window,
+        s.psram_free_min_window,
+    ];
+    stmt.int(at, run)?;
+    stmt.int(at + 1, r.seq)?;
+    stmt.int(at + 2, r.ts_us)?;
+    stmt.opt_int(at + 3, r.http_status)?;
+    stmt.opt_int(at + 4, r.latency_ms)?;
+    for (i, v) in (at + 5..).zip(fields) {
+        stmt.opt_int(i, v)?;
+    }
+    stmt.opt_text(at + 15, r.raw.as_deref())?;
+    stmt.opt_text(at + 16, r.error.as_deref())
 }
 
 /// Stores the batch's summary, or drops a stored one the rows made stale.
