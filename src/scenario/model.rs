@@ -133,7 +133,7 @@ pub enum StepKind {
         /// A generated body of this many bytes (a JPEG-looking blob).
         body_bytes: Option<Num>,
         /// A real baseline JPEG made for the step.
-        jpeg: Option<JpegSpec>,
+        jpeg: Option<Box<JpegSpec>>,
         /// Send the generated body as this `multipart/form-data` file field.
         multipart: Option<String>,
         content_type: Option<String>,

@@ -465,7 +465,7 @@ mod tests {
             msg(r#"{"screens":[{}]}"#),
             Some("screens[] has wrong length".into())
         );
-        let eight = |s: &str| format!("{{\"screens\":[{}]}}", vec![s; 8].join(","));
+        let eight = |s: &str| format!("{{\"screens\":[{}]}}", [s; 8].join(","));
         assert_eq!(
             msg(&eight("1")),
             Some("screens[] entries must be objects".into())
@@ -500,7 +500,7 @@ mod tests {
             "{{\"template\":\"nope\",\"id\":\"x\",\"buttons\":[{}]}}",
             list.join(",")
         );
-        let body = format!("{{\"screens\":[{}]}}", vec![screen.as_str(); 8].join(","));
+        let body = format!("{{\"screens\":[{}]}}", [screen.as_str(); 8].join(","));
         let c = MacroConfig::parse(body.as_bytes()).expect("parses");
         let b = &c.screens[0].buttons[0];
         assert_eq!(b.label, "A very long lab");

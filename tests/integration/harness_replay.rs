@@ -309,7 +309,19 @@ async fn replay_all(profile: Profile) {
     h.stable_health().await;
     h.wait_heartbeat().await;
 
-    // s6: three phases.
+    s6(&mut h).await;
+
+    // No request failed and only the five preludes rebooted.
+    let requests = twin.requests();
+    assert!(requests.iter().all(|r| r.status == 200), "{requests:#?}");
+    let reboots = requests.iter().filter(|r| r.path == "/api/reboot").count();
+    assert_eq!(reboots, 5);
+    twin.shutdown().await;
+}
+
+/// s6's three phases: home page and burst; macros, gc, config; network
+/// page and burst.
+async fn s6(h: &mut Harness) {
     h.prelude().await;
     h.stable_health().await;
     h.pages(&["/", "/portal.css", "/portal.js"]).await;
@@ -347,13 +359,6 @@ async fn replay_all(profile: Profile) {
     let (_, after) = h.get("/api/config").await;
     let after: Value = serde_json::from_str(&after).expect("config JSON");
     assert_eq!(Value::Object(before), after);
-
-    // No request failed and only the five preludes rebooted.
-    let requests = twin.requests();
-    assert!(requests.iter().all(|r| r.status == 200), "{requests:#?}");
-    let reboots = requests.iter().filter(|r| r.path == "/api/reboot").count();
-    assert_eq!(reboots, 5);
-    twin.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

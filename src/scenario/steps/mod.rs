@@ -68,7 +68,7 @@ impl Runner<'_> {
                     keys: body_keys.as_deref(),
                     blank: blank_keys.as_deref(),
                     generated_bytes: body_bytes.as_ref(),
-                    jpeg: jpeg.as_ref(),
+                    jpeg: jpeg.as_deref(),
                     multipart_field: multipart.as_deref(),
                     content_type: content_type.as_deref(),
                 };
