@@ -1,71 +1,78 @@
-// GET|POST /api/config - secrets are never returned: passwords are masked.
+// GET|POST|DELETE /api/config (device-api.md §4): passwords are never
+// returned ("" plus basic_auth_password_set), an empty password keeps the
+// stored one, and ?no_reboot (present, any value) saves without a restart.
 #include <string.h>
 
-#include "device_config.h"
 #include "body_buffer.h"
+#include "device_config.h"
+#include "display_screens.h"
 #include "json_psram.h"
+#include "logger.h"
 #include "reboot.h"
 #include "web_server.h"
-
-static const char *MASK = "********";
-
-static const char *masked(const char *secret) { return secret[0] ? MASK : ""; }
+#include "wifi_link.h"
 
 static void handle_get(AsyncWebServerRequest *req) {
   if (!web_authorized(req)) return;
-  const DeviceConfig &c = device_config();
   JsonDocument doc = make_json_doc_psram();
-  doc["hostname"] = c.hostname;
-  doc["wifi_ssid"] = c.wifi_ssid;
-  doc["wifi_password"] = masked(c.wifi_password);
-  doc["mqtt_host"] = c.mqtt_host;
-  doc["mqtt_port"] = c.mqtt_port;
-  doc["mqtt_user"] = c.mqtt_user;
-  doc["mqtt_password"] = masked(c.mqtt_password);
+  device_config_to_json(doc);
   web_send_doc(req, 200, doc);
 }
 
-// Copies a string field when present; a masked password means "unchanged".
-static void take(JsonDocument &doc, const char *key, char *dst, size_t cap, bool secret) {
-  JsonVariantConst v = doc[key];
-  if (!v.is<const char *>()) return;
-  const char *s = v.as<const char *>();
-  if (secret && strcmp(s, MASK) == 0) return;
-  strncpy(dst, s, cap - 1);
-  dst[cap - 1] = '\0';
+static bool has_auth_key(JsonObjectConst body) {
+  for (JsonPairConst kv : body)
+    if (strncmp(kv.key().c_str(), "basic_auth_", 11) == 0) return true;
+  return false;
 }
 
 static void handle_post(AsyncWebServerRequest *req) {
   JsonDocument doc = make_json_doc_psram();
   DeserializationError err;
   if (!web_parse_json_body(req, doc, &err)) return;
-  if (err || !doc.is<JsonObject>()) {
-    req->send(400, "application/json", "{\"error\":\"expected a JSON object\"}");
+  if (err == DeserializationError::NoMemory) {
+    web_send_error(req, 413, "JSON body too large");
     return;
   }
-  DeviceConfig &c = device_config_mut();
-  take(doc, "hostname", c.hostname, sizeof c.hostname, false);
-  take(doc, "wifi_ssid", c.wifi_ssid, sizeof c.wifi_ssid, false);
-  take(doc, "wifi_password", c.wifi_password, sizeof c.wifi_password, true);
-  take(doc, "mqtt_host", c.mqtt_host, sizeof c.mqtt_host, false);
-  take(doc, "mqtt_user", c.mqtt_user, sizeof c.mqtt_user, false);
-  take(doc, "mqtt_password", c.mqtt_password, sizeof c.mqtt_password, true);
-  if (doc["mqtt_port"].is<uint16_t>()) c.mqtt_port = doc["mqtt_port"].as<uint16_t>();
+  if (err || !doc.is<JsonObjectConst>()) {
+    web_send_error(req, 400, "Invalid JSON");
+    return;
+  }
+  if (wifi_link_is_ap() && has_auth_key(doc.as<JsonObjectConst>())) {
+    web_send_error(req, 403, "Basic Auth settings cannot be changed in AP mode");
+    return;
+  }
+  bool brightness_set = false;
+  const char *invalid = device_config_merge(doc.as<JsonVariantConst>(), &brightness_set);
+  if (brightness_set) display_apply_brightness(device_config().backlight_brightness, true);
+  if (invalid) {
+    web_send_error(req, 400, invalid);
+    return;
+  }
   if (!device_config_save()) {
-    req->send(500, "application/json", "{\"error\":\"saving to NVS failed\"}");
+    web_send_error(req, 500, "Failed to save");
     return;
   }
-  bool no_reboot = req->hasParam("no_reboot") && req->getParam("no_reboot")->value() == "1";
-  if (no_reboot) {
-    req->send(200, "application/json", "{\"saved\":true,\"rebooting\":false}");
-  } else {
-    req->send(202, "application/json", "{\"saved\":true,\"rebooting\":true}");
-    reboot_schedule(500);
+  log_msg(0, "Portal", "Config saved", 0);
+  web_send_success(req, "Configuration saved");
+  if (!req->hasParam("no_reboot")) {
+    log_msg(0, "Portal", "Rebooting device", 0);
+    reboot_schedule(100);
   }
+}
+
+static void handle_delete(AsyncWebServerRequest *req) {
+  if (!web_authorized(req)) return;
+  if (!device_config_reset()) {
+    web_send_error(req, 500, "Failed to reset");
+    return;
+  }
+  web_send_success(req, "Configuration reset");
+  reboot_schedule(100);
 }
 
 void routes_config(AsyncWebServer &server) {
   server.on("/api/config", HTTP_GET, handle_get);
+  server.on("/api/config", HTTP_DELETE, handle_delete);
   server.on("/api/config", HTTP_POST, handle_post, nullptr,
             [](AsyncWebServerRequest *req, uint8_t *data, size_t len, size_t index, size_t total) {
               body_buffer_collect(req, data, len, index, total);

@@ -5,6 +5,7 @@
 #include <esp_system.h>
 #include <esp_timer.h>
 #include <soc/soc_caps.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "alloc_hook.h"
@@ -14,7 +15,8 @@
 #include "health_window.h"
 #include "heaptrace.h"
 #include "json_psram.h"
-#include "macro_store.h"
+#include "display_screens.h"
+#include "logger.h"
 #include "reboot.h"
 #include "response_pool.h"
 #include "web_server.h"
@@ -68,7 +70,7 @@ static void handle_health(AsyncWebServerRequest *req) {
     h.wifi_channel = ht_i64(WiFi.channel());
   }
   h.ip_address = wifi_link_ip(ip, sizeof ip);
-  strncpy(hostname, device_config().hostname, sizeof hostname - 1);
+  device_config_sanitized_name(hostname, sizeof hostname);
   h.hostname = hostname;
 
   char *buf = response_pool_next();
@@ -83,36 +85,76 @@ static void handle_health(AsyncWebServerRequest *req) {
 
 static void handle_info(AsyncWebServerRequest *req) {
   if (!web_authorized(req)) return;
+  static char hostname[40];
+  static char mdns[48];
+  static char mac[18];
+  device_config_sanitized_name(hostname, sizeof hostname);
+  snprintf(mdns, sizeof mdns, "%s.local", hostname);
+  uint8_t m[6];
+  WiFi.macAddress(m);
+  snprintf(mac, sizeof mac, "%02X:%02X:%02X:%02X:%02X:%02X", m[0], m[1], m[2], m[3], m[4], m[5]);
+  if (s_sketch_size == 0) s_sketch_size = ESP.getSketchSize();
   JsonDocument doc = make_json_doc_psram();
-  doc["firmware"] = HEAPLAB_FIRMWARE_VERSION;
-  doc["board"] = "esp32-s3-devkitc-1";
-  doc["chip"] = ESP.getChipModel();
+  doc["version"] = HEAPLAB_FIRMWARE_VERSION;
+  doc["build_date"] = __DATE__;
+  doc["build_time"] = __TIME__;
+  doc["chip_model"] = ESP.getChipModel();
   doc["chip_revision"] = ESP.getChipRevision();
-  doc["cores"] = ESP.getChipCores();
-  doc["sdk"] = ESP.getSdkVersion();
-  doc["flash_size"] = ESP.getFlashChipSize();
+  doc["chip_cores"] = ESP.getChipCores();
+  doc["cpu_freq"] = getCpuFrequencyMhz();
+  doc["flash_chip_size"] = ESP.getFlashChipSize();
   doc["psram_size"] = ESP.getPsramSize();
-  doc["hostname"] = device_config().hostname;
+  doc["free_heap"] = ESP.getFreeHeap();
+  doc["sketch_size"] = s_sketch_size;
+  doc["free_sketch_space"] = ESP.getFreeSketchSpace();
+  doc["mac_address"] = (const char *)mac;
+  doc["wifi_hostname"] = (const char *)hostname;
+  doc["hostname"] = (const char *)hostname;
+  doc["mdns_name"] = (const char *)mdns;
+  doc["project_name"] = "heaplab-firmware";
+  doc["project_display_name"] = "heaplab reference device";
+  doc["health_poll_interval_ms"] = 5000;
+  doc["health_history_seconds"] = 300;
+  doc["board_name"] = "esp32-s3-devkitc-1";
+  doc["github_updates_enabled"] = false;
+  doc["has_mqtt"] = false;  // no MQTT client in this firmware (issue 14 item 3)
+  doc["has_backlight"] = false;
+  doc["has_display"] = false;  // no panel: screens are a PSRAM frame buffer
+  doc["display_coord_width"] = DISPLAY_SIDE;
+  doc["display_coord_height"] = DISPLAY_SIDE;
+  JsonArray screens = doc["available_screens"].to<JsonArray>();
+  for (size_t i = 0; i < display_screen_count(); i++) {
+    JsonObject o = screens.add<JsonObject>();
+    o["id"] = display_screen_id(i);
+    o["name"] = display_screen_name(i);
+  }
+  const char *current = display_current_screen();  // nullptr while an image is shown
+  if (current) {
+    doc["current_screen"] = current;
+  } else {
+    doc["current_screen"] = nullptr;
+  }
+  // heaplab extras: telemetry settings and the allocation-failure count.
   doc["heartbeat_interval_ms"] = MEMORY_HEARTBEAT_INTERVAL_MS;
   doc["tripwire_internal_min_bytes"] = MEMORY_TRIPWIRE_INTERNAL_MIN_BYTES;
   doc["alloc_failures"] = alloc_hook_failures();
-  doc["macros"] = macro_store_count();
-  doc["auth"] = HTTP_AUTH_USER[0] != '\0';
   web_send_doc(req, 200, doc);
 }
 
 static void handle_mode(AsyncWebServerRequest *req) {
   if (!web_authorized(req)) return;
   JsonDocument doc = make_json_doc_psram();
-  doc["mode"] = wifi_link_is_ap() ? "ap" : "sta";
-  doc["connected"] = wifi_link_is_ap() || WiFi.status() == WL_CONNECTED;
+  doc["mode"] = wifi_link_is_ap() ? "core" : "full";
+  doc["ap_active"] = wifi_link_is_ap();
   web_send_doc(req, 200, doc);
 }
 
 static void handle_reboot(AsyncWebServerRequest *req) {
   if (!web_authorized(req)) return;
-  req->send(202, "application/json", "{\"rebooting\":true}");
-  reboot_schedule(300);  // let the 202 leave first
+  log_msg(0, "API", "POST /api/reboot", 0);
+  web_send_success(req, "Rebooting device...");
+  log_msg(0, "Portal", "Rebooting", 0);
+  reboot_schedule(100);  // let the reply leave first
 }
 
 void routes_system(AsyncWebServer &server) {

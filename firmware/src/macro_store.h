@@ -1,15 +1,19 @@
-// The macros document, stored as compact JSON text in a PSRAM buffer and
-// persisted to NVS.
+// The running macro configuration (PSRAM) and its GET /api/macros JSON,
+// serialized once per change into a stable PSRAM buffer (GETs send from it
+// without a copy) and persisted to NVS namespace "macros" (key "b"; "mg"
+// and "v" hold the MACR magic and version). This board has no FFat
+// partition, so NVS is the store (the team device's fallback).
 #pragma once
 #include <ArduinoJson.h>
 #include <stddef.h>
 
-constexpr size_t MACROS_MAX_BYTES = 32 * 1024;
+#include "macro_config.h"
 
-void macro_store_begin();
-const char *macro_store_json(size_t *len);  // "[]" when empty
-// Serializes doc into the store and NVS. False if too large or NVS failed.
-bool macro_store_save(const JsonDocument &doc);
-// True if any macro references this icon id ("icon":"<id>").
-bool macro_store_references_icon(const char *icon_id);
-size_t macro_store_count();
+constexpr size_t MACROS_JSON_MAX_BYTES = 64 * 1024;
+
+void macro_store_begin();                   // load from NVS, else factory
+const char *macro_store_json(size_t *len);  // the GET document
+const MacroConfig &macro_store_config();
+// Saves `next` and, when the NVS write worked, makes it the running config
+// (immediately, no reboot). False: nothing changed (500 Failed to save).
+bool macro_store_apply(const MacroConfig &next);

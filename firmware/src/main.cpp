@@ -13,7 +13,7 @@
 #include "display_screens.h"
 #include "esp_platform.h"
 #include "health_window.h"
-#include "icon_store.h"
+#include "image_api.h"
 #include "logger.h"
 #include "macro_store.h"
 #include "mem_telemetry.h"
@@ -37,22 +37,24 @@ void setup() {
   health_window_begin();
 
   // Long-lived buffers early (PSRAM), before the heap gets fragmented.
+  device_config_begin();
   body_buffer_begin();
   macro_store_begin();
-  icon_store_begin();
   display_screens_begin();
+  image_api_begin();
 
-  device_config_begin();
   wifi_link_begin();
   web_server_begin();
 
   mem_snapshot_emit("setup");
   log_msg(0, "Main", "Setup complete", (int32_t)millis());
+  log_msg(0, "Display", "Switched to macro1", LOG_NO_ELAPSED);
 }
 
 void loop() {
   mem_telemetry_loop();    // queued tags from HTTP handlers + heartbeat "hb"
   display_screens_loop();  // lvgl_switch_pre_* / lvgl_switch_post_*
+  image_api_loop();        // img pre-decode / post-decode / dismiss, strips
   wifi_link_loop();
   reboot_loop();
   delay(10);

@@ -23,18 +23,20 @@ static void log_got_ip() {
 
 void wifi_link_begin() {
   const DeviceConfig &cfg = device_config();
+  static char hostname[sizeof cfg.device_name];
+  device_config_sanitized_name(hostname, sizeof hostname);
   s_connect_start_ms = millis();
   if (cfg.wifi_ssid[0] == '\0') {
     s_ap = true;
     WiFi.mode(WIFI_AP);
-    WiFi.softAP(cfg.hostname);
+    WiFi.softAP(hostname);
     char ip[16];
-    log_msgf(0, "WiFi", LOG_NO_ELAPSED, "No SSID configured: access point \"%s\" at %s", cfg.hostname,
+    log_msgf(0, "WiFi", LOG_NO_ELAPSED, "No SSID configured: access point \"%s\" at %s", hostname,
              wifi_link_ip(ip, sizeof ip));
     return;
   }
   WiFi.mode(WIFI_STA);
-  WiFi.setHostname(cfg.hostname);
+  WiFi.setHostname(hostname);
   WiFi.setAutoReconnect(true);
   WiFi.begin(cfg.wifi_ssid, cfg.wifi_password);
   log_msgf(0, "WiFi", LOG_NO_ELAPSED, "Connecting to \"%s\"...", cfg.wifi_ssid);

@@ -125,8 +125,17 @@ pub enum StepKind {
         /// The body of an earlier step's response (masked and secret fields
         /// removed).
         body_from: Option<String>,
+        /// With `body_from`: send only these keys of that response (those
+        /// it has), as the team's harness does.
+        body_keys: Option<Vec<String>>,
+        /// With `body_keys`: these keys (when present) are sent as `""`.
+        blank_keys: Option<Vec<String>>,
         /// A generated body of this many bytes (a JPEG-looking blob).
         body_bytes: Option<Num>,
+        /// A real baseline JPEG made for the step.
+        jpeg: Option<Box<JpegSpec>>,
+        /// Send the generated body as this `multipart/form-data` file field.
+        multipart: Option<String>,
         content_type: Option<String>,
         expect_status: Option<ExpectStatus>,
         timeout: Option<Num>,
@@ -158,6 +167,16 @@ pub enum StepKind {
     Pause {
         message: Option<String>,
     },
+}
+
+/// `jpeg = { width = 360, height = 360, max_bytes = 307200 }`: the largest
+/// quality whose whole request (multipart envelope included) fits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JpegSpec {
+    pub width: Num,
+    pub height: Num,
+    pub max_bytes: Num,
 }
 
 fn default_method() -> String {
@@ -411,13 +430,33 @@ fn check_step(
     if let StepKind::Http {
         body,
         body_from,
+        body_keys,
+        blank_keys,
         body_bytes,
+        jpeg,
+        multipart,
         ..
     } = kind
     {
-        let bodies = [body.is_some(), body_from.is_some(), body_bytes.is_some()];
+        let bodies = [
+            body.is_some(),
+            body_from.is_some(),
+            body_bytes.is_some(),
+            jpeg.is_some(),
+        ];
         if bodies.iter().filter(|b| **b).count() > 1 {
-            return Err(at.err("give at most one of `body`, `body_from` and `body_bytes`".into()));
+            return Err(
+                at.err("give at most one of `body`, `body_from`, `body_bytes` and `jpeg`".into())
+            );
+        }
+        if body_keys.is_some() && body_from.is_none() {
+            return Err(at.err("`body_keys` needs `body_from`".into()));
+        }
+        if blank_keys.is_some() && body_keys.is_none() {
+            return Err(at.err("`blank_keys` needs `body_keys`".into()));
+        }
+        if multipart.is_some() && jpeg.is_none() && body_bytes.is_none() {
+            return Err(at.err("`multipart` needs `jpeg` or `body_bytes`".into()));
         }
         if let Some(from) = body_from {
             if !earlier.iter().any(|s: &Step| &s.name == from) {

@@ -14,7 +14,9 @@ use serde_json::{json, Value};
 use super::error::ScenarioError;
 use super::model::{Num, Scenario, Step};
 use super::steps::serial_wait::Serial;
-pub use super::steps::{generated_image, strip_secrets};
+pub use super::steps::{
+    baseline_jpeg, generated_image, multipart, multipart_overhead, strip_secrets,
+};
 use crate::analysis::AcceptanceCriteria;
 use crate::recorder::{Recorder, RecorderCommand};
 use crate::report::RunDocument;

@@ -10,13 +10,23 @@ use std::time::Instant;
 
 use super::ffi::{self, Snapshot, Tripwire, Window};
 use super::heap::{BlockId, HeapModel};
+use super::macros::MacroConfig;
 use super::profile::{Placement, Profile, Region};
 use super::rng::SplitMix64;
 use super::rom::ResetKind;
+use super::settings::{ConfigError, DeviceConfig};
 use super::tasks::{self, ASYNC_TCP_STACK_SIZE, STACK_UNIT_BYTES};
 
 mod boot;
+mod display;
+mod image;
 mod web_handlers;
+
+use display::DisplayState;
+pub use display::SCREENS;
+use image::ImageState;
+pub use image::{ImageFault, StripRequest};
+pub use web_handlers::{InstallError, MacroSaveError};
 
 /// Internal RAM the app can allocate from (ESP32-S3 with Wi-Fi and BT
 /// controllers linked in leaves roughly this much).
@@ -51,18 +61,6 @@ pub struct DeviceSettings {
     pub ip: String,
 }
 
-/// Settings kept in "NVS": they survive reboots.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredConfig {
-    pub hostname: String,
-    pub wifi_ssid: String,
-    pub wifi_password: String,
-    pub mqtt_host: String,
-    pub mqtt_port: u16,
-    pub mqtt_user: String,
-    pub mqtt_password: String,
-}
-
 /// A live allocation and the heap it came from.
 #[derive(Debug, Clone, Copy)]
 struct Alloc {
@@ -81,8 +79,8 @@ pub enum DeviceFault {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GcOutcome {
     Collected {
-        removed: usize,
-        kept: usize,
+        deleted: usize,
+        bytes_freed: u64,
     },
     /// The handler overflowed the async_tcp stack; the device rebooted.
     Crashed,
@@ -103,15 +101,19 @@ pub struct Device {
     watermark_logged: bool,
     /// The web server's per-connection state exists after the first request.
     server_warm: bool,
-    screen: String,
+    /// The screen LVGL shows (`macro1`…); `None` while the direct image is up.
+    screen: Option<String>,
     screen_blocks: Vec<Alloc>,
+    display: DisplayState,
+    image: ImageState,
     macros_block: Option<Alloc>,
     mqtt_connected: bool,
     mqtt_last_publish: Option<Instant>,
     alloc_failures: u32,
-    config: StoredConfig,
-    macros_json: String,
-    icons: Vec<(String, u32)>,
+    config: DeviceConfig,
+    macros: MacroConfig,
+    /// `/icons/<id>.bin` files on FFat and their sizes.
+    installed_icons: Vec<(String, u32)>,
     outbox: Vec<SerialOut>,
 }
 
@@ -120,27 +122,7 @@ impl Device {
     pub fn new(settings: DeviceSettings) -> Self {
         let placement = settings.profile.placement();
         let rng = SplitMix64::new(settings.seed);
-        let config = StoredConfig {
-            hostname: settings.hostname.clone(),
-            wifi_ssid: "heaplab-lab".to_owned(),
-            wifi_password: "correct-horse-battery".to_owned(),
-            mqtt_host: if settings.mqtt {
-                "192.168.1.10".to_owned()
-            } else {
-                String::new()
-            },
-            mqtt_port: 1883,
-            mqtt_user: if settings.mqtt {
-                "heaplab".to_owned()
-            } else {
-                String::new()
-            },
-            mqtt_password: if settings.mqtt {
-                "mqtt-secret".to_owned()
-            } else {
-                String::new()
-            },
-        };
+        let config = DeviceConfig::new(&settings.hostname, settings.mqtt);
         Device {
             settings,
             placement,
@@ -155,15 +137,21 @@ impl Device {
             async_tcp_rem: 0,
             watermark_logged: false,
             server_warm: false,
-            screen: "home".to_owned(),
+            screen: None,
             screen_blocks: Vec::new(),
+            display: DisplayState::default(),
+            image: ImageState::default(),
             macros_block: None,
             mqtt_connected: false,
             mqtt_last_publish: None,
             alloc_failures: 0,
             config,
-            macros_json: default_macros(),
-            icons: vec![("home".to_owned(), 2304), ("light".to_owned(), 2304)],
+            macros: MacroConfig::factory(),
+            installed_icons: vec![
+                ("emoji_u1f381".to_owned(), 12_304),
+                ("emoji_u1f600".to_owned(), 12_304),
+                ("user_ab12cd34".to_owned(), 12_304),
+            ],
             outbox: Vec::new(),
         }
     }
@@ -177,33 +165,22 @@ impl Device {
         self.settings.profile
     }
 
-    pub fn boot_count(&self) -> u32 {
-        self.boot_count
-    }
-
     /// `millis()`: time since this boot's reset.
     pub fn uptime_ms(&self) -> u64 {
         BOOT_OFFSET_MS + self.booted_at.elapsed().as_millis() as u64
     }
 
-    pub fn alloc_failures(&self) -> u32 {
-        self.alloc_failures
-    }
-
-    pub fn config(&self) -> &StoredConfig {
+    pub fn config(&self) -> &DeviceConfig {
         &self.config
     }
 
-    pub fn config_mut(&mut self) -> &mut StoredConfig {
-        &mut self.config
+    pub fn macros(&self) -> &MacroConfig {
+        &self.macros
     }
 
-    pub fn macros_json(&self) -> &str {
-        &self.macros_json
-    }
-
-    pub fn icons(&self) -> &[(String, u32)] {
-        &self.icons
+    /// Installed (FFat) icons: id and file size.
+    pub fn installed_icons(&self) -> &[(String, u32)] {
+        &self.installed_icons
     }
 
     /// The numbers `ht_capture` would read right now.
@@ -319,6 +296,27 @@ impl Device {
         }
     }
 
+    /// `heap_caps_malloc_prefer(size, 2, first, fallback)`: tries `first`
+    /// quietly, then `fallback`; only a failure of both reaches the
+    /// failed-allocation callback (one ALLOC_FAILED line, last caps tried).
+    fn alloc_prefer(&mut self, first: Region, fallback: Region, size: u32) -> Option<Alloc> {
+        if let Some(id) = self.heap(first).alloc(size) {
+            return Some(Alloc { region: first, id });
+        }
+        match self.heap(fallback).alloc(size) {
+            Some(id) => Some(Alloc {
+                region: fallback,
+                id,
+            }),
+            None => {
+                self.alloc_failures += 1;
+                let line = ffi::fmt_alloc_failed(size, fallback.caps(), "heap_caps_malloc_prefer");
+                self.raw_line(line);
+                None
+            }
+        }
+    }
+
     /// An allocation that lives for the rest of the boot. A failure is
     /// printed and otherwise ignored (the firmware would limp on).
     fn persist(&mut self, region: Region, size: u32) -> Option<Alloc> {
@@ -341,6 +339,30 @@ impl Device {
         let spread = size * pct / 100;
         let v = self.rng.range_u32(size - spread, size + spread);
         v / 4 * 4
+    }
+
+    /// A handler's one-line log: `[<module>] <message> (0ms)`.
+    pub fn api_log(&mut self, module: &str, message: &str) {
+        self.log(0, Some(module), message, Some(0));
+    }
+
+    /// `POST /api/config`: the document, the merge, `[Portal] Config
+    /// saved` and the brightness applied at once.
+    pub fn save_config(&mut self, body: &[u8]) -> Result<(), ConfigError> {
+        let _ = self.serve_small(2_304);
+        let brightness = self.config.merge(body, false)?;
+        self.api_log("Portal", "Config saved");
+        if let Some(b) = brightness {
+            self.set_brightness(b, true);
+        }
+        Ok(())
+    }
+
+    /// `DELETE /api/config`: back to an empty `device_cfg`. (The device
+    /// would come back as an access point; the twin keeps its lab Wi-Fi.)
+    pub fn reset_config(&mut self) {
+        self.config = DeviceConfig::new(&self.settings.hostname, self.settings.mqtt);
+        self.api_log("Portal", "Configuration reset");
     }
 
     // ---- periodic -------------------------------------------------------
@@ -379,12 +401,6 @@ impl Device {
             _ => self.log(6, Some("Macro"), "key matrix scan idle", Some(ms)),
         }
     }
-}
-
-/// The macros a fresh device ships with.
-fn default_macros() -> String {
-    r#"{"macros":[{"id":1,"label":"Lights","icon":"light","keys":"ctrl+alt+l"},{"id":2,"label":"Home","icon":"home","keys":"ctrl+alt+h"}]}"#
-        .to_owned()
 }
 
 #[cfg(test)]
@@ -431,9 +447,9 @@ mod tests {
         for page in ["/", "/portal.css", "/network.html", "/firmware.html"] {
             let _ = d.serve_page(page);
         }
-        let body = r#"{"macros":[{"id":1,"label":"A","icon":"light"}]}"#;
-        let _ = d.save_macros(body, 1, &["light".into()]);
-        d.switch_screen("macro1");
+        let body = d.macros().to_json().to_string();
+        let _ = d.save_macros(body.as_bytes());
+        d.switch_screen("macro2");
         for _ in 0..3 {
             d.heartbeat();
         }

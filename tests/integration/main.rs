@@ -8,6 +8,7 @@ mod cli;
 mod compare;
 mod contract;
 mod experiments;
+mod harness_replay;
 mod import_folder;
 mod import_log;
 mod layers;

@@ -67,7 +67,7 @@ impl Runner<'_> {
         &self,
         method: &str,
         path: &str,
-        body: Option<(Vec<u8>, &str)>,
+        body: Option<(Vec<u8>, String)>,
         timeout: Duration,
     ) -> Result<Response, String> {
         let url = self.url(path)?;

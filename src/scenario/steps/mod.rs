@@ -6,6 +6,7 @@ mod body;
 mod burst;
 mod health;
 mod http;
+mod image;
 mod pause;
 mod reboot;
 pub(super) mod serial_wait;
@@ -18,6 +19,7 @@ use serde_json::{json, Value};
 use body::BodySource;
 pub use body::{generated_image, strip_secrets};
 use http::{is_health, is_page};
+pub use image::{baseline_jpeg, multipart, multipart_overhead};
 
 use super::model::{substitute, Step, StepKind};
 use super::runner::Runner;
@@ -51,7 +53,11 @@ impl Runner<'_> {
                 path,
                 body,
                 body_from,
+                body_keys,
+                blank_keys,
                 body_bytes,
+                jpeg,
+                multipart,
                 content_type,
                 expect_status,
                 timeout,
@@ -59,7 +65,11 @@ impl Runner<'_> {
                 let body = BodySource {
                     text: body.as_deref(),
                     from_step: body_from.as_deref(),
+                    keys: body_keys.as_deref(),
+                    blank: blank_keys.as_deref(),
                     generated_bytes: body_bytes.as_ref(),
+                    jpeg: jpeg.as_deref(),
+                    multipart_field: multipart.as_deref(),
                     content_type: content_type.as_deref(),
                 };
                 let expect = expect_status.as_ref();

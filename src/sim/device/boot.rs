@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use super::display::DisplayState;
+use super::image::ImageState;
 use super::{Alloc, Device, SerialOut, INTERNAL_HEAP_BYTES, PSRAM_HEAP_BYTES, TRIPWIRE_BYTES};
 use crate::sim::ffi::{Tripwire, Window};
 use crate::sim::heap::HeapModel;
@@ -46,8 +48,10 @@ impl Device {
         self.window = Window::new();
         self.watermark_logged = false;
         self.server_warm = false;
-        self.screen = "home".to_owned();
+        self.screen = None;
         self.screen_blocks.clear();
+        self.image = ImageState::default();
+        self.display = DisplayState::default();
         self.macros_block = None;
         self.mqtt_connected = false;
         self.mqtt_last_publish = None;
@@ -67,6 +71,9 @@ impl Device {
         self.emit_snapshot("setup", 2);
         let now = self.uptime_ms();
         self.log(0, Some("Main"), "Setup complete", Some(now));
+        self.screen = Some("macro1".to_owned());
+        self.wake_for_activity();
+        self.log(0, Some("Display"), "Switched to macro1", None);
         if self.settings.mqtt {
             self.mqtt_start();
         }
@@ -92,8 +99,8 @@ impl Device {
     fn stores_init(&mut self) {
         self.persist(Region::Psram, 16 * 1024); // body buffer
         self.persist(Region::Psram, 64 * 1024); // icon store
-        let macros_len = self.macros_json.len() as u32;
-        self.macros_block = self.persist(self.placement.json, macros_len + 64);
+        let running = super::web_handlers::running_config_bytes(&self.macros);
+        self.macros_block = self.persist(self.placement.json, running);
         self.persist(Region::Internal, 2_048); // device config
     }
 

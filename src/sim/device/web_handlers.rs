@@ -4,6 +4,8 @@
 
 use super::{Device, DeviceFault, GcOutcome};
 use crate::sim::ffi::{self, HealthFields};
+use crate::sim::icons::{self, IconError};
+use crate::sim::macros::{MacroConfig, MacroError};
 use crate::sim::profile::Region;
 use crate::sim::rom::{self, ResetKind};
 
@@ -35,7 +37,13 @@ impl Device {
             flash_total: Some(16 * 1024 * 1024),
             fs_type: Some("FFat".to_owned()),
             fs_mounted: Some(true),
-            fs_used_bytes: Some(4096 + self.macros_json.len() as i64),
+            fs_used_bytes: Some(
+                4096 + self
+                    .installed_icons
+                    .iter()
+                    .map(|(_, b)| i64::from(*b))
+                    .sum::<i64>(),
+            ),
             fs_total_bytes: Some(1_441_792),
             mqtt_enabled: Some(self.settings.mqtt),
             mqtt_publish_enabled: Some(self.settings.mqtt),
@@ -50,7 +58,7 @@ impl Device {
             wifi_rssi: Some(rssi),
             wifi_channel: Some(6),
             ip_address: Some(self.settings.ip.clone()),
-            hostname: Some(self.config.hostname.clone()),
+            hostname: Some(self.config.device_name_sanitized()),
             ..Default::default()
         };
         ffi::health_json(&fields)
@@ -115,49 +123,71 @@ impl Device {
         }
     }
 
-    /// `POST /api/macros` with an already validated body: body buffer and
-    /// JSON document, `http_macros_post_parsed`, the NVS write and the new
-    /// store copy, `http_macros_post_saved`. Returns the macro count.
-    pub fn save_macros(
-        &mut self,
-        body: &str,
-        macro_count: usize,
-        icons: &[String],
-    ) -> Result<usize, DeviceFault> {
+    /// `POST /api/macros`: the body buffered (PSRAM first), parsed into a
+    /// document, checked, saved to FFat and applied. Tags and serial lines
+    /// as on the device; a check that fails after parsing leaves only
+    /// `begin` and `parsed`.
+    pub fn save_macros(&mut self, body: &[u8]) -> Result<(), MacroSaveError> {
+        self.emit_snapshot("http_macros_post_begin", 0);
         let len = body.len() as u32;
         let json = self.placement.json;
-        let body_buf = self.alloc(json, len + 1);
-        let doc = self.alloc(json, len * 2 + 4_096);
-        let Some((body_buf, doc)) = body_buf.zip(doc) else {
-            for a in [body_buf, doc].into_iter().flatten() {
-                self.release(a);
-            }
-            return Err(DeviceFault::OutOfMemory);
+        let Some(body_buf) = self.alloc_prefer(Region::Psram, Region::Internal, len + 1) else {
+            return Err(MacroSaveError::OutOfMemory);
         };
-        self.emit_snapshot("http_macros_post_parsed", 0);
-        let nvs_size = match json {
+        // ArduinoJson 7 on a 32-bit target: 8-byte slots per value plus
+        // the strings it copies, about half the minified body.
+        let doc = self.alloc(json, len / 2 + 2_048);
+        let parsed = MacroConfig::parse(body);
+        if let Err(e) = &parsed {
+            if !e.after_parse() {
+                self.log(0, Some("Macros"), "JSON parse error: InvalidInput", None);
+                self.emit_snapshot("http_macros_post_parse_fail", 0);
+            }
+        }
+        if doc.is_some()
+            && parsed
+                .as_ref()
+                .map_or_else(MacroError::after_parse, |_| true)
+        {
+            self.emit_snapshot("http_macros_post_parsed", 0);
+        }
+        let result = match (doc, parsed) {
+            (None, _) => Err(MacroSaveError::TooLarge),
+            (_, Err(e)) => Err(MacroSaveError::Invalid(e)),
+            (Some(_), Ok(config)) => self.store_macros(config),
+        };
+        self.release_all([doc, Some(body_buf)].into_iter().flatten().collect());
+        result
+    }
+
+    /// The FFat write (`/macros.tmp`, rename) and the running UI swap.
+    fn store_macros(&mut self, config: MacroConfig) -> Result<(), MacroSaveError> {
+        let started = self.uptime_ms();
+        self.log(0, Some("Macros Save"), "Starting...", None);
+        let nvs_size = match self.placement.json {
             Region::Internal => 4_096,
             Region::Psram => 1_024,
         };
-        let nvs = self.alloc(Region::Internal, nvs_size);
+        let write_buf = self.alloc(Region::Internal, nvs_size);
         if let Some(old) = self.macros_block.take() {
             self.release(old);
         }
-        self.macros_block = self.persist(json, len + 64);
-        for icon in icons {
-            if !self.icons.iter().any(|(id, _)| id == icon) {
-                self.icons.push((icon.clone(), 2_304));
-            }
-        }
-        self.emit_snapshot("http_macros_post_saved", 0);
-        for a in [nvs, Some(doc), Some(body_buf)].into_iter().flatten() {
+        let running = running_config_bytes(&config);
+        self.macros_block = self.persist(self.placement.json, running);
+        let ok = write_buf.is_some() && self.macros_block.is_some();
+        if let Some(a) = write_buf {
             self.release(a);
         }
-        if self.macros_block.is_none() || nvs.is_none() {
-            return Err(DeviceFault::OutOfMemory);
+        if !ok {
+            self.emit_snapshot("http_macros_post_save_fail", 0);
+            return Err(MacroSaveError::SaveFailed);
         }
-        self.macros_json = body.to_owned();
-        Ok(macro_count)
+        let took = self.uptime_ms() - started;
+        self.log(0, None, "OK (FFat)", Some(took));
+        self.emit_snapshot("http_macros_post_saved", 0);
+        self.macros = config;
+        self.emit_snapshot("http_macros_post_applied", 0);
+        Ok(())
     }
 
     /// The display loop's screen switch: pre snapshot, new screen objects
@@ -174,13 +204,16 @@ impl Device {
         for a in [decode, mask].into_iter().flatten() {
             self.release(a);
         }
-        self.screen = screen.to_owned();
+        self.drop_image_cover();
+        self.screen = Some(screen.to_owned());
+        self.log(0, Some("Display"), &format!("Switched to {screen}"), None);
         self.emit_snapshot(&format!("lvgl_switch_post_{screen}"), 0);
     }
 
-    /// `POST /api/icons/gc`: drops icons no macro uses. The crash profile
-    /// still has the big on-stack keep-set: async_tcp overflows.
-    pub fn icons_gc(&mut self, used: &[String]) -> GcOutcome {
+    /// `POST /api/icons/gc`: deletes installed `emoji_*`/`user_*` icons no
+    /// button of the running config uses. The crash profile still has the
+    /// big on-stack keep-set: async_tcp overflows.
+    pub fn icons_gc(&mut self) -> GcOutcome {
         if self.settings.profile.crashes_on_icon_gc() {
             for line in rom::stack_overflow_panic() {
                 self.raw_line(line);
@@ -188,16 +221,79 @@ impl Device {
             self.boot(ResetKind::Panic);
             return GcOutcome::Crashed;
         }
+        let used = self.macros.installed_icons_in_use();
         let scratch = self.alloc(self.placement.json, 3_072);
-        let before = self.icons.len();
-        self.icons.retain(|(id, _)| used.iter().any(|u| u == id));
+        let (mut deleted, mut bytes_freed) = (0, 0);
+        self.installed_icons.retain(|(id, bytes)| {
+            let keep = !icons::collectable(id) || used.iter().any(|u| u == id);
+            if !keep {
+                deleted += 1;
+                bytes_freed += u64::from(*bytes);
+            }
+            keep
+        });
         if let Some(a) = scratch {
             self.release(a);
         }
         self.emit_snapshot("http_icons_gc", 0);
         GcOutcome::Collected {
-            removed: before - self.icons.len(),
-            kept: self.icons.len(),
+            deleted,
+            bytes_freed,
         }
     }
+
+    /// `POST /api/icons/install?id=`: the blob buffered (PSRAM first),
+    /// checked, written to `/icons/<id>.bin`.
+    pub fn install_icon(&mut self, id: &str, blob: &[u8]) -> Result<(), InstallError> {
+        let size = blob.len() as u32;
+        let Some(buffer) = self.alloc_prefer(Region::Psram, Region::Internal, size.max(1)) else {
+            return Err(InstallError::OutOfMemory);
+        };
+        let checked = icons::check_blob(blob);
+        self.release(buffer);
+        checked.map_err(InstallError::Invalid)?;
+        match self.installed_icons.iter_mut().find(|(i, _)| i == id) {
+            Some(entry) => entry.1 = size,
+            None => self.installed_icons.push((id.to_owned(), size)),
+        }
+        self.log(
+            0,
+            Some("Icons"),
+            &format!("Installed {id} ({size} bytes)"),
+            Some(0),
+        );
+        Ok(())
+    }
+}
+
+/// The running UI config: a small header plus what each configured
+/// button sets (empty buttons cost nothing).
+pub(super) fn running_config_bytes(config: &MacroConfig) -> u32 {
+    512 + 64 * config.configured_buttons() as u32
+}
+
+/// Why `POST /api/macros` failed after the request was taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MacroSaveError {
+    /// 400 with the check's message.
+    #[error("{0}")]
+    Invalid(MacroError),
+    /// 500: the body buffer could not be allocated.
+    #[error("Out of memory")]
+    OutOfMemory,
+    /// 413: the document could not be allocated while parsing.
+    #[error("JSON body too large")]
+    TooLarge,
+    /// 500: the FFat write failed.
+    #[error("Failed to save")]
+    SaveFailed,
+}
+
+/// Why `POST /api/icons/install` failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstallError {
+    #[error("{0}")]
+    Invalid(IconError),
+    #[error("Out of memory")]
+    OutOfMemory,
 }
