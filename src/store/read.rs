@@ -43,6 +43,9 @@ impl Store {
         search: Option<&str>,
     ) -> Result<SerialPage> {
         if self.has_serial_blocks(run_id).await? {
+            if search.is_none() {
+                return self.serial_blocks_by_number(run_id, offset, limit).await;
+            }
             return self
                 .serial_lines_with_blocks(run_id, offset, limit, search)
                 .await;

@@ -850,3 +850,66 @@ async fn disk_cost_per_snapshot_and_line() {
         );
     }
 }
+
+/// A run part compacted (old lines in blocks, new ones raw) pages exactly
+/// as before compaction at every offset, across the block/raw boundary.
+#[tokio::test]
+async fn pages_span_compacted_blocks_and_raw_lines() {
+    let (store, _dir) = crate::helpers::store().await;
+    let now = heaplab::store::now_us();
+    let old = now - 10 * 86_400_000_000;
+    let run = store
+        .create_run(&NewRun {
+            kind: Some(RunKind::Soak),
+            started_us: old,
+            ..Default::default()
+        })
+        .await
+        .expect("run");
+    let n: i64 = 5_300;
+    let mut batch = Batch::new(run);
+    for i in 1..=n {
+        // The first 4,100 lines are ten days old, the rest are from now.
+        let ts_us = if i <= 4_100 { old + i } else { now + i };
+        batch.lines.push(SerialLineRow {
+            line_no: i,
+            ts_us,
+            text: format!("line {i} \"q\" é"),
+            flags: i % 2,
+        });
+    }
+    store.write_batches(&[batch]).await.expect("write");
+    let pages: Vec<(i64, i64)> = (0..n + 100)
+        .step_by(613)
+        .map(|o| (o, 700))
+        .chain([(0, 10_000), (4_099, 3), (n - 1, 5)])
+        .collect();
+    let mut before = Vec::new();
+    for &(offset, limit) in &pages {
+        before.push(
+            store
+                .serial_lines(run, offset, limit, None)
+                .await
+                .expect("page"),
+        );
+    }
+
+    let report = store
+        .compact_serial_before(now - 86_400_000_000)
+        .await
+        .expect("compact");
+    assert_eq!(report.lines_compacted, 4_100);
+    assert_eq!(report.blocks_written, 3);
+
+    for (&(offset, limit), want) in pages.iter().zip(&before) {
+        let got = store
+            .serial_lines(run, offset, limit, None)
+            .await
+            .expect("page");
+        assert_eq!(got.total, n, "total at offset {offset}");
+        assert_eq!(
+            got.lines, want.lines,
+            "page at offset {offset}, limit {limit}"
+        );
+    }
+}
