@@ -22,7 +22,8 @@ USER heaplab
 WORKDIR /data
 VOLUME ["/data"]
 ENV HEAPLAB_DB=/data/heaplab.db \
-    HEAPLAB_BIND=0.0.0.0:8080
+    HEAPLAB_BIND=0.0.0.0:8080 \
+    HEAPLAB_FIRST_TOKEN=true
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
     CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1

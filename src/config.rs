@@ -166,9 +166,17 @@ pub struct ServeArgs {
     /// Bearer token required for API writes.
     #[arg(long, env = "HEAPLAB_AUTH_TOKEN")]
     pub auth_token: Option<String>,
-    /// Require the token for reads too.
+    /// Require a token for reads too [default: true]; `false` leaves pages
+    /// and API reads open while writes need a token.
     #[arg(long, env = "HEAPLAB_AUTH_READ")]
     pub auth_read: Option<bool>,
+    /// Serve beyond loopback with no token at all (a network you trust).
+    #[arg(long, env = "HEAPLAB_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+    /// When no token exists yet, make a `write` token named `admin` and
+    /// print its secret once (what the container does on first start).
+    #[arg(long, env = "HEAPLAB_FIRST_TOKEN")]
+    pub first_token: bool,
     /// Largest accepted request body (imports), megabytes [default: 64].
     #[arg(long, env = "HEAPLAB_BODY_LIMIT_MB")]
     pub body_limit_mb: Option<usize>,
@@ -185,6 +193,8 @@ pub struct ServerConfig {
     pub db: PathBuf,
     pub auth_token: Option<String>,
     pub auth_read: bool,
+    pub insecure_no_auth: bool,
+    pub first_token: bool,
     pub body_limit_bytes: usize,
     pub criteria: AcceptanceCriteria,
     pub devices: Vec<DeviceSpec>,
@@ -210,7 +220,9 @@ impl ServerConfig {
                 .clone()
                 .or(file.auth_token)
                 .filter(|t| !t.is_empty()),
-            auth_read: args.auth_read.or(file.auth_read).unwrap_or(false),
+            auth_read: args.auth_read.or(file.auth_read).unwrap_or(true),
+            insecure_no_auth: args.insecure_no_auth,
+            first_token: args.first_token,
             body_limit_bytes: args.body_limit_mb.or(file.body_limit_mb).unwrap_or(64) * 1024 * 1024,
             criteria,
             devices,

@@ -63,6 +63,8 @@ async fn start(
         db: dir.join(format!("bench-{n}.db")),
         auth_token: None,
         auth_read: false,
+        insecure_no_auth: false,
+        first_token: false,
         body_limit_bytes: 1 << 20,
         criteria: Default::default(),
         devices,

@@ -8,6 +8,7 @@ mod print;
 mod retention;
 pub mod scenario;
 mod serve;
+mod token;
 
 /// The database used when neither `--db`, `HEAPLAB_DB` nor the config
 /// file names one.
@@ -67,6 +68,9 @@ pub enum Command {
     /// Retention for long runs: compact or drop old raw serial lines.
     #[command(subcommand)]
     Retention(crate::cli::retention::RetentionCommand),
+    /// Access tokens for the server: create (prints the secret once), list, revoke.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,6 +252,7 @@ async fn run_on_store(
         Command::Retention(command) => {
             retention::run(store, command, settings.file.retention).await
         }
+        Command::Token(command) => token::run(store, command).await,
     }
 }
 

@@ -19,6 +19,7 @@ pub async fn serve(args: &ServeArgs, settings: Settings) -> Result<ExitCode, Cli
     let db_path = config.db.clone();
     summarise_old_runs(&db_path).await?;
     let handle = server::start(config).await?;
+    announce_first_token(&handle);
     println!(
         "heaplab serving on {} (database {}, {} configured device{})",
         handle.url(),
@@ -61,6 +62,7 @@ pub async fn demo(args: &DemoArgs, settings: Settings) -> Result<ExitCode, CliEr
     let db_path: PathBuf = config.db.clone();
     summarise_old_runs(&db_path).await?;
     let handle = server::start(config).await?;
+    announce_first_token(&handle);
     println!(
         "heaplab demo: open {} (3 virtual devices; database {})",
         handle.url(),
@@ -129,4 +131,16 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Shows the secret `--first-token` made; it is never shown again.
+fn announce_first_token(handle: &ServerHandle) {
+    if let Some(secret) = &handle.first_token {
+        eprintln!(
+            "created the first access token, `admin` (write). Its secret is shown only now:\n\n    {secret}\n\n\
+             Sign in at {}/login with it; scripts send `Authorization: Bearer <secret>`.\n\
+             More tokens: `heaplab token create NAME --scope read|write|ingest`.",
+            handle.url()
+        );
+    }
 }

@@ -23,6 +23,13 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(
+        "refusing to serve on {addr} without access control: anyone on the network could \
+         import, delete and run scenarios. Create a token first (`heaplab --db DB token create \
+         admin --scope write`), start with --first-token to have one made and printed, or pass \
+         --insecure-no-auth on a network you trust"
+    )]
+    OpenOnNetwork { addr: SocketAddr },
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -30,6 +37,8 @@ pub enum ServeError {
 /// A running server.
 pub struct ServerHandle {
     pub addr: SocketAddr,
+    /// The secret of the token `--first-token` made, to show the user once.
+    pub first_token: Option<String>,
     pub store: Store,
     pub recorder: Recorder,
     shutdown: CancellationToken,
@@ -64,6 +73,7 @@ impl ServerHandle {
 /// the recorder and the web server.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     let store = Store::open(&config.db).await?;
+    let first_token = access_gate(&config, &store).await?;
     for spec in &config.devices {
         store.upsert_device(spec).await?;
     }
@@ -107,6 +117,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
         config: Arc::new(WebConfig {
             auth_token: config.auth_token.clone(),
             auth_read: config.auth_read,
+            require_auth: !config.bind.ip().is_loopback() && !config.insecure_no_auth,
             body_limit_bytes: config.body_limit_bytes,
             criteria: config.criteria.clone(),
             alerts: config.soak.alerts.clone(),
@@ -133,9 +144,29 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     tracing::info!(%addr, "heaplab serving");
     Ok(ServerHandle {
         addr,
+        first_token,
         store,
         recorder,
         shutdown,
         task,
     })
+}
+
+/// A server reachable from the network must check credentials: mint the
+/// first token when asked to, refuse to start open unless told it may.
+/// Returns the secret of a token made here.
+async fn access_gate(config: &ServerConfig, store: &Store) -> Result<Option<String>, ServeError> {
+    let mut protected = config.auth_token.is_some() || store.has_live_tokens().await?;
+    let mut minted = None;
+    if !protected && config.first_token {
+        let (_, secret) = store
+            .create_token("admin", crate::store::TokenScope::Write)
+            .await?;
+        minted = Some(secret);
+        protected = true;
+    }
+    if !protected && !config.bind.ip().is_loopback() && !config.insecure_no_auth {
+        return Err(ServeError::OpenOnNetwork { addr: config.bind });
+    }
+    Ok(minted)
 }

@@ -16,6 +16,7 @@ mod serial_blocks;
 mod serial_codec;
 mod summaries;
 mod tiers;
+mod tokens;
 mod write;
 
 use std::path::Path;
@@ -38,6 +39,7 @@ pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
 pub use serial_blocks::{CompactionReport, Packing, SerialBlock, BLOCK_LINES};
 pub use summaries::{StoredLeak, StoredSummary};
 pub use tiers::{tier_for, TierBucket, TIERS_S};
+pub use tokens::{secret_hash, TokenRecord, TokenScope};
 
 /// The storage layer's error.
 #[derive(Debug, thiserror::Error)]

@@ -23,8 +23,11 @@ pub enum WebError {
     BadRequest(String),
     #[error("{0}")]
     Conflict(String),
-    #[error("a valid bearer token is required")]
+    #[error("a valid token is required: `Authorization: Bearer <token>`, or sign in at /login")]
     Unauthorized,
+    /// A credential that may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("{0}")]
@@ -43,6 +46,7 @@ impl WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::Unauthorized => StatusCode::UNAUTHORIZED,
+            WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -56,6 +60,7 @@ impl WebError {
             WebError::BadRequest(_) => "bad_request",
             WebError::Conflict(_) => "conflict",
             WebError::Unauthorized => "unauthorized",
+            WebError::Forbidden(_) => "forbidden",
             WebError::PayloadTooLarge => "payload_too_large",
             WebError::Unavailable(_) => "unavailable",
             WebError::Internal(_) => "internal",

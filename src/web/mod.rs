@@ -2,8 +2,8 @@
 //! operations endpoints (`ops`). Handlers only read; anything that changes
 //! recording goes through the recorder.
 
+pub mod access;
 pub mod api;
-pub mod auth;
 pub mod charts;
 pub mod error;
 pub mod ops;
@@ -18,14 +18,17 @@ pub use state::{AppState, WebConfig};
 
 /// The whole application's routes; shared by the binary and the tests.
 pub fn build_router(state: AppState) -> Router {
-    let api = api::router(state.config.body_limit_bytes).route_layer(
-        middleware::from_fn_with_state(state.clone(), auth::require_token),
-    );
+    // `layer` on the whole router runs after routing, so the policy sees
+    // each request's matched route; every route passes through it.
     Router::new()
-        .merge(api)
+        .merge(api::router(state.config.body_limit_bytes))
         .merge(ops::router())
         .merge(pages::router())
         .merge(charts::router())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            access::enforce,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -15,10 +15,15 @@ use crate::store::Store;
 /// never reads the config module).
 #[derive(Debug, Clone, Default)]
 pub struct WebConfig {
-    /// When set, every write to the API needs `Authorization: Bearer <token>`.
+    /// A secret from the config or `HEAPLAB_AUTH_TOKEN` that acts as a
+    /// `write` token named `config`.
     pub auth_token: Option<String>,
-    /// Also require the token for reads.
+    /// Also require a token for reads (the default; `false` leaves pages
+    /// and reads open while writes need a token).
     pub auth_read: bool,
+    /// Served beyond loopback without `--insecure-no-auth`: with no token
+    /// left (all revoked) every request is refused rather than let in.
+    pub require_auth: bool,
     pub body_limit_bytes: usize,
     /// What every verdict, chart floor and group is judged against.
     pub criteria: AcceptanceCriteria,

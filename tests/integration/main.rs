@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod access;
 mod bench_soak;
 mod cli;
 mod compare;

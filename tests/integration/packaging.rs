@@ -40,13 +40,31 @@ fn compose_file_has_service_port_volume_and_healthcheck() {
         .filter_map(Value::as_str)
         .collect();
     assert!(test.iter().any(|t| t.contains("/healthz")));
-    let devices: Vec<&str> = service["devices"]
-        .as_sequence()
-        .expect("devices")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert!(devices.contains(&"/dev/ttyACM0:/dev/ttyACM0"));
+    // `docker compose up` on a fresh checkout: every bind-mounted host
+    // path exists in the repository (Docker would create a missing one as
+    // a directory, and a file mount of it then fails), and no host device
+    // is required (compose refuses to start without it).
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for volume in &volumes {
+        let source = volume.split(':').next().unwrap_or_default();
+        if source.starts_with('.') || source.starts_with('/') {
+            assert!(
+                repo.join(source).exists(),
+                "bind mount {source} is not in the repo"
+            );
+        }
+    }
+    assert!(
+        service["devices"].is_null(),
+        "a device line breaks compose on a host without it"
+    );
+    // Access: bind beyond loopback, so a token is made on first start or
+    // taken from the environment.
+    assert_eq!(service["environment"]["HEAPLAB_BIND"], "0.0.0.0:8080");
+    assert!(service["environment"]["HEAPLAB_AUTH_TOKEN"]
+        .as_str()
+        .is_some_and(|v| v.contains("${HEAPLAB_AUTH_TOKEN")));
+    assert!(!service["environment"]["HEAPLAB_INSECURE_NO_AUTH"].is_string());
 
     let readme = root("README.md");
     assert!(
@@ -67,4 +85,8 @@ fn dockerfile_is_multi_stage_non_root_with_volume_and_healthcheck() {
     assert!(dockerfile.contains("HEALTHCHECK"));
     assert!(dockerfile.contains("/healthz"));
     assert!(dockerfile.contains("EXPOSE 8080"));
+    assert!(
+        dockerfile.contains("HEAPLAB_FIRST_TOKEN=true"),
+        "the image makes and prints a token on first start"
+    );
 }

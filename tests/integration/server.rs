@@ -411,6 +411,8 @@ async fn api_errors_auth_devices_crud_and_import_upload() {
     let dir = tempfile::tempdir().expect("tmp");
     let mut config = server_config(dir.path(), vec![]);
     config.auth_token = Some("s3cret".into());
+    // Reads left open on purpose: the `auth_read = false` mode.
+    config.auth_read = false;
     let server = start_server(config).await;
     let base = server.url();
     let client = reqwest::Client::new();

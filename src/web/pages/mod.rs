@@ -6,6 +6,7 @@ mod assets;
 mod compare;
 mod devices;
 mod experiments;
+mod login;
 mod run_page;
 mod runs;
 
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(experiments::router())
         .merge(assets::router())
         .merge(alerts::router())
+        .merge(login::router())
 }
 
 /// A [`WebError`] shown to a browser as a page rather than JSON.
