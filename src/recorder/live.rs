@@ -5,7 +5,7 @@
 //! comes first), publishes them to the [`LiveHub`], and on shutdown flushes
 //! everything and closes open runs as `interrupted`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 mod device_events;
+mod resume;
 
 use super::hub::{LiveEvent, LiveHub};
 use super::RunTracker;
@@ -97,6 +98,8 @@ impl Recorder {
             writer: writer_tx,
             pending_rows: 0,
             announced_ips: recorder.announced_ips.clone(),
+            pending: HashMap::new(),
+            resume_checked: HashSet::new(),
         };
         let task = tokio::spawn(state.run(event_rx, command_rx, shutdown, writer_task));
         (recorder, task)
@@ -193,6 +196,10 @@ struct State {
     writer: mpsc::Sender<WriteJob>,
     pending_rows: usize,
     announced_ips: Arc<Mutex<HashMap<i64, watch::Sender<Option<String>>>>>,
+    /// Devices whose interrupted run may go on, with their held events.
+    pending: HashMap<i64, resume::Pending>,
+    /// Devices already checked for a run to resume (once per server start).
+    resume_checked: HashSet<i64>,
 }
 
 impl State {
@@ -219,12 +226,20 @@ impl State {
                         self.flush().await;
                     }
                 }
-                _ = tick.tick() => self.flush().await,
+                _ = tick.tick() => {
+                    for event in self.expire_pending().await {
+                        self.dispatch_event(event).await;
+                    }
+                    self.flush().await;
+                }
             }
         }
         // Drain what the sources already handed over, then close up.
         while let Ok(event) = events.try_recv() {
             self.handle_event(event).await;
+        }
+        for event in self.settle_all().await {
+            self.dispatch_event(event).await;
         }
         while let Ok(command) = commands.try_recv() {
             self.handle_command(command).await;

@@ -5,7 +5,7 @@ use serde_json::Value;
 use crate::analysis::{RunSummary, SUMMARY_VERSION};
 use crate::protocol::{parse_line, DeviceLine, HealthSample, LineKind};
 use crate::store::{
-    Batch, EventKind, EventRow, HealthRow, SerialLineRow, SnapshotRow, StoredSummary,
+    Batch, EventKind, EventRow, HealthRow, ResumePoint, SerialLineRow, SnapshotRow, StoredSummary,
 };
 
 /// Numbers lines, snapshots and events of one run and tracks its boot
@@ -28,6 +28,9 @@ pub struct RunTracker {
     /// The run's aggregates, folded as rows are recorded and written with
     /// each batch.
     summary: RunSummary,
+    /// False for a resumed run whose stored aggregates could not be read:
+    /// `summary` then covers only the new rows and is not written.
+    summary_known: bool,
 }
 
 impl RunTracker {
@@ -44,6 +47,32 @@ impl RunTracker {
             last_firmware: None,
             last_ip: None,
             summary: RunSummary::default(),
+            summary_known: true,
+        }
+    }
+
+    /// Goes on with an interrupted run from where its rows end. Without a
+    /// stored summary in this version's format the aggregates cannot go on
+    /// either: batches then carry none, and the next read folds the run
+    /// anew from its rows.
+    pub fn resume(point: &ResumePoint) -> Self {
+        let summary = point
+            .summary
+            .as_ref()
+            .filter(|s| s.version == SUMMARY_VERSION)
+            .and_then(|s| serde_json::from_str::<RunSummary>(&s.json).ok());
+        RunTracker {
+            run_id: point.run_id,
+            next_line: point.next_line,
+            next_snapshot: point.next_snapshot,
+            next_event: point.next_event,
+            next_health: point.next_health,
+            boot: point.boot,
+            // A boot marker next is a reboot, not the run's first boot.
+            active_since_boot: true,
+            summary_known: summary.is_some(),
+            summary: summary.unwrap_or_default(),
+            ..RunTracker::new(point.run_id)
         }
     }
 
@@ -58,6 +87,7 @@ impl RunTracker {
         let mut full = std::mem::replace(batch, Batch::new(self.run_id));
         full.summary = serde_json::to_string(&self.summary)
             .ok()
+            .filter(|_| self.summary_known)
             .map(|json| StoredSummary {
                 version: SUMMARY_VERSION,
                 json,

@@ -10,6 +10,7 @@ mod groups;
 mod pages;
 mod prepared;
 mod read;
+mod resume;
 mod rows;
 mod runs;
 mod serial_blocks;
@@ -34,6 +35,7 @@ pub use experiments::{ExperimentFields, ExperimentRecord};
 pub use groups::GroupRecord;
 pub use pages::PageRequest;
 pub use read::{HeapPoint, SerialPage};
+pub use resume::ResumePoint;
 pub use rows::{Batch, EventKind, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
 pub use serial_blocks::{CompactionReport, Packing, SerialBlock, BLOCK_LINES};
@@ -113,6 +115,14 @@ impl Store {
     /// Closes every connection; the file is complete on disk afterwards.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// SQLite's own consistency check: `ok`, or what is wrong.
+    pub async fn integrity_check(&self) -> Result<String> {
+        let rows: Vec<String> = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.join("; "))
     }
 
     /// Makes sure everything written is in the main database file (used

@@ -17,6 +17,7 @@ mod packaging;
 mod paging;
 mod protocol_props;
 mod pyramid_props;
+mod restart;
 mod scenarios;
 mod server;
 mod sim_twin;

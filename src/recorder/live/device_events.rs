@@ -11,7 +11,15 @@ use crate::protocol::{parse_line, DeviceLine, LineKind};
 use crate::store::{EventKind, RunKind, RunStatus, SerialLineRow};
 
 impl State {
+    /// Handles an event now, or holds it while the device's interrupted
+    /// run may yet go on (see `resume.rs`).
     pub(super) async fn handle_event(&mut self, event: DeviceEvent) {
+        for event in self.admit(event).await {
+            self.dispatch_event(event).await;
+        }
+    }
+
+    pub(super) async fn dispatch_event(&mut self, event: DeviceEvent) {
         self.hub.count(&self.hub.counters.events_ingested, 1);
         let device_id = event.device_id();
         match event {

@@ -1,0 +1,89 @@
+//! Where an interrupted run stands, so a restarted server can go on with
+//! it: a board that kept running while the server was down is still in the
+//! same run, numbered on from its last row.
+
+use super::{Result, RunKind, RunStatus, Store, StoredSummary};
+
+/// The numbers an interrupted run's recording would go on from.
+#[derive(Debug, Clone)]
+pub struct ResumePoint {
+    pub run_id: i64,
+    pub kind: RunKind,
+    /// When the run was closed (the server's shutdown, or its last line
+    /// after a crash): a board up since before then did not reboot.
+    pub ended_us: i64,
+    pub next_line: i64,
+    pub next_snapshot: i64,
+    pub next_event: i64,
+    pub next_health: i64,
+    pub boot: i64,
+    pub summary: Option<StoredSummary>,
+}
+
+impl Store {
+    /// The device's newest run if it is a live or soak run that was
+    /// interrupted (rather than completed or failed).
+    #[tracing::instrument(skip(self))]
+    pub async fn resume_point(&self, device_id: i64) -> Result<Option<ResumePoint>> {
+        let newest: Option<(i64, RunKind, RunStatus, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT id, kind, status, ended_us, started_us FROM runs WHERE device_id = ? \
+             ORDER BY started_us DESC, id DESC LIMIT 1",
+        )
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((run_id, kind, status, ended_us, started_us)) = newest else {
+            return Ok(None);
+        };
+        if status != RunStatus::Interrupted || !matches!(kind, RunKind::Live | RunKind::Soak) {
+            return Ok(None);
+        }
+        // Each maximum is one seek down the end of the run's key range.
+        let last = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(run_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map(|v| v.unwrap_or(0))
+        };
+        let raw_line =
+            last("SELECT line_no FROM serial_lines WHERE run_id = ? ORDER BY line_no DESC LIMIT 1")
+                .await?;
+        let block_line = last(
+            "SELECT last_line FROM serial_blocks WHERE run_id = ? ORDER BY first_line DESC LIMIT 1",
+        )
+        .await?;
+        let snapshot =
+            last("SELECT seq FROM snapshots WHERE run_id = ? ORDER BY seq DESC LIMIT 1").await?;
+        let event =
+            last("SELECT seq FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1").await?;
+        let health =
+            last("SELECT seq FROM health_samples WHERE run_id = ? ORDER BY seq DESC LIMIT 1")
+                .await?;
+        let snapshot_boot =
+            last("SELECT boot FROM snapshots WHERE run_id = ? ORDER BY seq DESC LIMIT 1").await?;
+        let event_boot =
+            last("SELECT boot FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1").await?;
+        Ok(Some(ResumePoint {
+            run_id,
+            kind,
+            ended_us: ended_us.unwrap_or(started_us),
+            next_line: raw_line.max(block_line) + 1,
+            next_snapshot: snapshot + 1,
+            next_event: event + 1,
+            next_health: health + 1,
+            boot: snapshot_boot.max(event_boot),
+            summary: self.run_summary(run_id).await?,
+        }))
+    }
+
+    /// Makes an interrupted run active again.
+    #[tracing::instrument(skip(self))]
+    pub async fn reopen_run(&self, run_id: i64) -> Result<()> {
+        sqlx::query("UPDATE runs SET status = 'active', ended_us = NULL WHERE id = ?")
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
