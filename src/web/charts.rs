@@ -195,11 +195,20 @@ fn compare_params(query: Option<&str>) -> WebResult<CompareParams> {
     Ok(p)
 }
 
-async fn load_group(state: &AppState, ids: &[i64]) -> WebResult<Vec<Vec<SnapshotRow>>> {
+/// Each run's rows for a chart `width` columns wide: its pyramid tier when
+/// a column holds several buckets (a week-long run is a few thousand rows,
+/// every minimum kept), its snapshots when it is short enough to show them.
+async fn load_group(state: &AppState, ids: &[i64], width: u32) -> WebResult<Vec<Vec<SnapshotRow>>> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         state.store.run(*id).await?;
-        out.push(state.store.snapshots(*id).await?);
+        let span = state.store.snapshot_span(*id).await?;
+        let window = span.map_or(0, |(first, last)| last - first);
+        let rows = match tier_for(window, width) {
+            Some(tier) => state.store.tier_rows(*id, tier, None, None).await?,
+            None => state.store.snapshots(*id).await?,
+        };
+        out.push(rows);
     }
     Ok(out)
 }
@@ -219,8 +228,8 @@ fn group_label(ids: &[i64]) -> String {
 
 async fn compare_chart_for(state: &AppState, query: Option<&str>) -> WebResult<RenderedChart> {
     let p = compare_params(query)?;
-    let a = load_group(state, &p.a).await?;
-    let b = load_group(state, &p.b).await?;
+    let a = load_group(state, &p.a, p.width).await?;
+    let b = load_group(state, &p.b, p.width).await?;
     let labels = (
         format!("A: {}", group_label(&p.a)),
         format!("B: {}", group_label(&p.b)),

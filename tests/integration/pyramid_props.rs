@@ -108,3 +108,65 @@ fn a_week_wide_chart_reads_about_one_row_per_pixel_column() {
     let rows = 2 * week / (tier * 1_000_000);
     assert!(rows <= 4 * 1200 * 6, "{rows} rows for 1200 columns");
 }
+
+/// The compare chart of two week-long runs reads their pyramid tiers, not
+/// every snapshot, and still draws each run's deepest dip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comparing_week_long_runs_keeps_each_dip_from_a_few_rows() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let server =
+        crate::helpers::start_server(crate::helpers::server_config(dir.path(), vec![])).await;
+    let store = &server.store;
+    let week = 7 * 86_400 * 1_000_000i64;
+    let n = 20_160; // one snapshot every 30 s
+    let mut runs = Vec::new();
+    for (r, dip) in [(0, 11_111), (1, 22_222)] {
+        let run = store
+            .create_run(&NewRun {
+                kind: Some(RunKind::Soak),
+                started_us: T0,
+                ..Default::default()
+            })
+            .await
+            .expect("run");
+        let mut batch = Batch::new(run);
+        for i in 0..n {
+            let hin = if i == 7_000 + r * 5_000 {
+                dip
+            } else {
+                150_000 - (i % 500)
+            };
+            batch.snapshots.push(snapshot(
+                i + 1,
+                T0 + i * (week / n),
+                hin,
+                hin + 800,
+                Some(20),
+            ));
+        }
+        store.write_batches(&[batch]).await.expect("write");
+        runs.push(run);
+    }
+    let url = format!(
+        "{}/charts/compare.json?a={}&b={}&metric=hin&align=since_boot&width=1000",
+        server.url(),
+        runs[0],
+        runs[1]
+    );
+    let chart = crate::helpers::get_json(&url).await;
+    let points = chart["points"].as_array().expect("points");
+    let min_of = |series: i64| {
+        points
+            .iter()
+            .filter(|p| p["series"] == series)
+            .filter_map(|p| p["y"].as_i64())
+            .min()
+    };
+    assert_eq!(min_of(0), Some(11_111), "run A's dip is drawn");
+    assert_eq!(min_of(1), Some(22_222), "run B's dip is drawn");
+    let tier = tier_for(week, 1000).expect("a week needs a tier");
+    assert!(
+        tier >= 300,
+        "a 1000-column week chart reads {tier} s buckets, not snapshots"
+    );
+}
