@@ -17,7 +17,7 @@ use crate::store::{
 };
 
 /// Rows buffered before a write; big batches keep SQLite's commits rare.
-const IMPORT_BATCH_ROWS: usize = 50_000;
+const IMPORT_BATCH_ROWS: usize = 40_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
