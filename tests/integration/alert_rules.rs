@@ -171,65 +171,8 @@ async fn every_rule_kind_reaches_the_webhook_with_its_payload() {
     let drain_id = device_id(&base, "drain").await;
     let quiet_id = device_id(&base, "quiet").await;
 
-    // The drain twin: four kinds, from its own serial output.
-    let tripwire = post_of(&received, "/team", "tripwire").await;
-    assert_envelope(&tripwire, "tripwire", "tripwire", "drain", drain_id);
-    let t = text(&tripwire);
-    assert!(t.starts_with("heaplab: drain: TRIPWIRE at hb: hin "), "{t}");
-    assert!(t.ends_with("< 30,720 B"), "the twin's threshold: {t}");
-    let run = tripwire.body["run_id"].as_i64().expect("run id");
-
-    let low = post_of(&received, "/team", "low hin").await;
-    assert_envelope(&low, "low hin", "hin_below", "drain", drain_id);
-    let t = text(&low);
-    assert!(
-        t.contains("internal minimum free") && t.contains("is below 90,000 B (tag hb)"),
-        "{t}"
-    );
-    assert_eq!(low.body["run_id"], run);
-
-    let alloc = post_of(&received, "/team", "alloc").await;
-    assert_envelope(&alloc, "alloc", "alloc_failure", "drain", drain_id);
-    let t = text(&alloc);
-    assert!(t.starts_with("heaplab: drain: allocation failed: "), "{t}");
-    assert!(t.contains("512"), "the leak's size: {t}");
-
-    let leaking = post_of(&received, "/team", "leaking").await;
-    assert_envelope(&leaking, "leaking", "leak_above", "drain", drain_id);
-    let t = text(&leaking);
-    assert!(
-        t.contains("leaking") && t.contains("of internal RAM (limit 10,000 B/h)"),
-        "{t}"
-    );
-    assert_eq!(leaking.body["run_id"], run, "the device's active run");
-
-    // The quiet twin: a reboot (to `ops` only), then silence.
-    eventually("quiet online", Duration::from_secs(20), || async {
-        let s = get_json(&format!("{base}/api/v1/devices/{quiet_id}/status")).await;
-        s["live"]["last_snapshot"].is_object().then_some(())
-    })
-    .await;
-    quiet.reboot().await;
-    let rebooted = post_of(&received, "/ops", "quiet rebooted").await;
-    assert_envelope(&rebooted, "quiet rebooted", "reboot", "quiet", quiet_id);
-    let t = text(&rebooted);
-    assert!(
-        t.starts_with("heaplab: quiet: rebooted (reset reason "),
-        "{t}"
-    );
-    assert!(
-        !t.contains("unknown"),
-        "the twin names its reset reason: {t}"
-    );
-    quiet.unplug().await;
-    let gone = post_of(&received, "/team", "quiet offline").await;
-    assert_envelope(&gone, "quiet offline", "offline", "quiet", quiet_id);
-    let t = text(&gone);
-    assert!(
-        t.starts_with("heaplab: quiet: offline, nothing heard for "),
-        "{t}"
-    );
-
+    let (tripwire, low, alloc) = drain_alerts(&received, drain_id).await;
+    quiet_alerts(&received, &base, &quiet, quiet_id).await;
     // Routing: a rule naming webhooks posts only there, a rule naming none
     // posts to every webhook.
     assert!(received
@@ -249,15 +192,107 @@ async fn every_rule_kind_reaches_the_webhook_with_its_payload() {
     // De-duplication: many failed allocations and low snapshots, one alert
     // each; the recorded alert is the one delivered.
     server.recorder.flush().await;
-    let failures = db_scalar(
+    let run = tripwire.body["run_id"].as_i64().expect("run id");
+    assert_many_rows_one_alert(
         &db,
+        &base,
+        &received,
+        run,
+        [
+            ("alloc", &alloc),
+            ("low hin", &low),
+            ("tripwire", &tripwire),
+        ],
+    )
+    .await;
+    server.stop().await.expect("stop");
+    drop((drain, quiet));
+}
+
+/// The drain twin's four kinds, from its own serial output; returns the
+/// tripwire, hin-below and alloc-failure POSTs.
+async fn drain_alerts(received: &Received, drain_id: i64) -> (Post, Post, Post) {
+    let tripwire = post_of(received, "/team", "tripwire").await;
+    assert_envelope(&tripwire, "tripwire", "tripwire", "drain", drain_id);
+    let t = text(&tripwire);
+    assert!(t.starts_with("heaplab: drain: TRIPWIRE at hb: hin "), "{t}");
+    assert!(t.ends_with("< 30,720 B"), "the twin's threshold: {t}");
+    let run = tripwire.body["run_id"].as_i64().expect("run id");
+
+    let low = post_of(received, "/team", "low hin").await;
+    assert_envelope(&low, "low hin", "hin_below", "drain", drain_id);
+    let t = text(&low);
+    assert!(
+        t.contains("internal minimum free") && t.contains("is below 90,000 B (tag hb)"),
+        "{t}"
+    );
+    assert_eq!(low.body["run_id"], run);
+
+    let alloc = post_of(received, "/team", "alloc").await;
+    assert_envelope(&alloc, "alloc", "alloc_failure", "drain", drain_id);
+    let t = text(&alloc);
+    assert!(t.starts_with("heaplab: drain: allocation failed: "), "{t}");
+    assert!(t.contains("512"), "the leak's size: {t}");
+
+    let leaking = post_of(received, "/team", "leaking").await;
+    assert_envelope(&leaking, "leaking", "leak_above", "drain", drain_id);
+    let t = text(&leaking);
+    assert!(
+        t.contains("leaking") && t.contains("of internal RAM (limit 10,000 B/h)"),
+        "{t}"
+    );
+    assert_eq!(leaking.body["run_id"], run, "the device's active run");
+
+    (tripwire, low, alloc)
+}
+
+/// The quiet twin: a reboot (to `ops` only), then silence.
+async fn quiet_alerts(received: &Received, base: &str, quiet: &Twin, quiet_id: i64) {
+    eventually("quiet online", Duration::from_secs(20), || async {
+        let s = get_json(&format!("{base}/api/v1/devices/{quiet_id}/status")).await;
+        s["live"]["last_snapshot"].is_object().then_some(())
+    })
+    .await;
+    quiet.reboot().await;
+    let rebooted = post_of(received, "/ops", "quiet rebooted").await;
+    assert_envelope(&rebooted, "quiet rebooted", "reboot", "quiet", quiet_id);
+    let t = text(&rebooted);
+    assert!(
+        t.starts_with("heaplab: quiet: rebooted (reset reason "),
+        "{t}"
+    );
+    assert!(
+        !t.contains("unknown"),
+        "the twin names its reset reason: {t}"
+    );
+    quiet.unplug().await;
+    let gone = post_of(received, "/team", "quiet offline").await;
+    assert_envelope(&gone, "quiet offline", "offline", "quiet", quiet_id);
+    let t = text(&gone);
+    assert!(
+        t.starts_with("heaplab: quiet: offline, nothing heard for "),
+        "{t}"
+    );
+}
+
+/// Each rule's condition held for many rows but alerted once, and that
+/// alert is the one both webhooks received.
+async fn assert_many_rows_one_alert(
+    db: &Path,
+    base: &str,
+    received: &Received,
+    run: i64,
+    posts: [(&str, &Post); 3],
+) {
+    let failures = db_scalar(
+        db,
         "SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = 'alloc_failed'",
         run,
     )
     .await;
     assert!(failures > 1, "the twin failed {failures} allocations");
     let low_snapshots = db_scalar(
-        &db,
+        db,
         "SELECT COUNT(*) FROM snapshots WHERE run_id = ? AND hin < 90000",
         run,
     )
@@ -266,18 +301,14 @@ async fn every_rule_kind_reaches_the_webhook_with_its_payload() {
         low_snapshots > 1,
         "{low_snapshots} snapshots below 90,000 B"
     );
-    for (name, post) in [
-        ("alloc", &alloc),
-        ("low hin", &low),
-        ("tripwire", &tripwire),
-    ] {
-        let list = recorded(&base, name).await;
+    for (name, post) in posts {
+        let list = recorded(base, name).await;
         assert_eq!(list.len(), 1, "{name}: {list:?}");
         assert_eq!(list[0]["id"], post.body["alert_id"]);
         assert_eq!(list[0]["text"], post.body["text"]);
         // Both webhooks answered on the first attempt, each noted once.
         let delivered = eventually("both delivered", Duration::from_secs(10), || async {
-            let a = recorded(&base, name).await;
+            let a = recorded(base, name).await;
             let detail = a[0]["detail"].as_str().unwrap_or_default().to_owned();
             (detail.contains("team: delivered") && detail.contains("ops: delivered")).then_some(a)
         })
@@ -293,8 +324,6 @@ async fn every_rule_kind_reaches_the_webhook_with_its_payload() {
             assert_eq!(n, 1, "{name} on {path}");
         }
     }
-    server.stop().await.expect("stop");
-    drop((drain, quiet));
 }
 
 /// The window is per rule and device: two devices alert at once, and the
