@@ -20,5 +20,6 @@ pub mod server;
 pub mod sim;
 pub mod soak;
 pub mod store;
+pub mod tls;
 pub mod units;
 pub mod web;

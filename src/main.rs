@@ -25,5 +25,7 @@ async fn main() -> ExitCode {
         // SAFETY: sets one integer option; mimalloc reads it on each purge.
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     }
+    // Before any HTTP client is built (src/tls.rs says why).
+    heaplab::tls::install_crypto_provider();
     heaplab::cli::main().await
 }

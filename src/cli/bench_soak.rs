@@ -162,7 +162,7 @@ pub async fn soak(args: &SoakBenchArgs, exe: &Path) -> Result<SoakReport, CliErr
         }
     };
     let (prepared, reused) = prepare(args, exe, &dir).await?;
-    let client = reqwest::Client::builder()
+    let client = crate::tls::client_builder()
         .timeout(Duration::from_secs(600))
         .build()?;
     let budget = Duration::from_secs(args.budget_s);

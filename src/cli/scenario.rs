@@ -331,7 +331,7 @@ impl Ingestion {
         let stop = CancellationToken::new();
         let (recorder, recorder_task) =
             Recorder::spawn(store.clone(), LiveHub::new(), stop.clone());
-        let http = reqwest::Client::builder()
+        let http = crate::tls::client_builder()
             .user_agent(concat!("heaplab/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let sources_stop = CancellationToken::new();

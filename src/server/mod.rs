@@ -82,7 +82,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     let hub = LiveHub::new();
     let (recorder, recorder_task) =
         Recorder::spawn(store.clone(), hub.clone(), recorder_stop.clone());
-    let http = reqwest::Client::builder()
+    let http = crate::tls::client_builder()
         .user_agent(concat!("heaplab/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;

@@ -26,6 +26,11 @@ pub struct AlertsConfig {
     /// How often `offline` and `leak_above` are checked.
     #[serde(default = "default_check_s")]
     pub check_interval_s: u64,
+    /// PEM CA certificates trusted for `https://` webhooks besides the
+    /// platform's roots: an internal receiver signed by the team's own CA.
+    /// A relative path is taken from the working directory.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<AlertRule>,
     #[serde(default, rename = "webhook")]
@@ -43,6 +48,7 @@ impl Default for AlertsConfig {
             attempts: default_attempts(),
             backoff_ms: default_backoff_ms(),
             check_interval_s: default_check_s(),
+            ca_file: None,
             rules: Vec::new(),
             webhooks: Vec::new(),
         }
@@ -239,6 +245,9 @@ impl SoakConfig {
                 }
             }
         }
+        if let Some(path) = &a.ca_file {
+            crate::tls::load_ca_file(path).map_err(|e| format!("alerts.ca_file: {e}"))?;
+        }
         if a.queue == 0 || a.attempts == 0 || a.max_per_minute == 0 {
             return Err("alerts: queue, attempts and max_per_minute must be positive".into());
         }
@@ -329,5 +338,15 @@ mode = "compact"
         assert!(e.contains("nope"), "{e}");
         let e = parse("[retention]\nraw_serial_days = 3\nmode = \"shred\"\n").expect_err("mode");
         assert!(e.contains("shred"), "{e}");
+        let e = parse("[alerts]\nca_file = \"/nonexistent/team-ca.pem\"\n").expect_err("ca");
+        assert!(
+            e.contains("alerts.ca_file") && e.contains("team-ca.pem"),
+            "{e}"
+        );
+        let not_pem = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(not_pem.path(), "not a certificate\n").expect("write");
+        let toml_text = format!("[alerts]\nca_file = {:?}\n", not_pem.path());
+        let e = parse(&toml_text).expect_err("empty");
+        assert!(e.contains("no certificate"), "{e}");
     }
 }

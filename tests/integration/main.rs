@@ -2,8 +2,19 @@
 //! shared helpers. Every test uses a real SQLite file in a temp dir.
 
 mod helpers;
+mod webhook_receiver;
+
+/// reqwest is built without a rustls crypto provider of its own
+/// (`src/tls.rs`): install ring before any test builds an HTTP client, as
+/// `main` does for the binary.
+#[ctor::ctor]
+fn install_crypto_provider() {
+    heaplab::tls::install_crypto_provider();
+}
 
 mod access;
+mod alert_rules;
+mod alert_tls;
 mod bench_soak;
 mod cli;
 mod compare;
@@ -18,8 +29,10 @@ mod paging;
 mod protocol_props;
 mod pyramid_props;
 mod restart;
+mod retention_drop;
 mod scenarios;
 mod server;
 mod sim_twin;
 mod soak;
 mod summary_props;
+mod uploads;

@@ -200,6 +200,7 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
         attempts: 4,
         backoff_ms: 50,
         check_interval_s: 1,
+        ca_file: None,
         rules: vec![
             AlertRule {
                 name: Some("crash".into()),

@@ -36,6 +36,26 @@ pub(super) async fn note(
     }
 }
 
+/// A failed request as one line: reqwest's message and every cause below
+/// it (the cause says what went wrong: refused, timed out, "invalid peer
+/// certificate: UnknownIssuer"). The URL is left out: a Slack or Discord
+/// webhook path is a secret, and the detail is shown on the alerts page.
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// Delivers one webhook's queue in order, at most `max_per_minute` POSTs
+/// a minute (retries included), until shutdown.
 pub(super) async fn run(
     webhook: Webhook,
     config: AlertsConfig,
@@ -74,7 +94,7 @@ pub(super) async fn run(
             let error = match sent {
                 Ok(r) if r.status().is_success() => break Ok(()),
                 Ok(r) => format!("HTTP {}", r.status().as_u16()),
-                Err(e) => e.to_string(),
+                Err(e) => describe(&e.without_url()),
             };
             if attempt >= config.attempts {
                 break Err(error);

@@ -34,7 +34,8 @@ struct Firing {
     text: String,
 }
 
-/// Starts the engine and one delivery task per webhook.
+/// Starts the engine and one delivery task per webhook. Webhooks share the
+/// server's client unless `ca_file` asks for one that trusts more roots.
 pub fn spawn(
     config: AlertsConfig,
     store: Store,
@@ -45,6 +46,7 @@ pub fn spawn(
     if config.rules.is_empty() {
         return Vec::new();
     }
+    let http = webhook_client(&config, http);
     let mut tasks = Vec::new();
     let mut queues = HashMap::new();
     for webhook in &config.webhooks {
@@ -71,6 +73,24 @@ pub fn spawn(
     };
     tasks.push(tokio::spawn(engine.run(shutdown)));
     tasks
+}
+
+/// The client deliveries use. The CA file was checked when the
+/// configuration was validated; should it fail now (replaced meanwhile),
+/// the error is logged and deliveries go out with the platform's roots
+/// only, so an internal receiver's failures name the certificate.
+fn webhook_client(config: &AlertsConfig, shared: reqwest::Client) -> reqwest::Client {
+    let Some(ca_file) = &config.ca_file else {
+        return shared;
+    };
+    let agent = concat!("heaplab/", env!("CARGO_PKG_VERSION"));
+    match crate::tls::client_trusting(ca_file, agent) {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "alerts: webhooks will not trust alerts.ca_file");
+            shared
+        }
+    }
 }
 
 struct Engine {
