@@ -45,6 +45,8 @@ pub struct FileConfig {
     /// Also require the token for reads (they are open on the LAN otherwise).
     pub auth_read: Option<bool>,
     /// Largest accepted request body (imports), in megabytes.
+    /// Cap on the database file, megabytes (see `serve --max-db-mb`).
+    pub max_db_mb: Option<u64>,
     pub body_limit_mb: Option<usize>,
     pub acceptance: Option<AcceptanceCriteria>,
     #[serde(default, rename = "device")]
@@ -177,6 +179,10 @@ pub struct ServeArgs {
     /// print its secret once (what the container does on first start).
     #[arg(long, env = "HEAPLAB_FIRST_TOKEN")]
     pub first_token: bool,
+    /// Cap on the database file, megabytes: past it recording pauses (as on
+    /// a full disk) until space is freed, instead of filling the host.
+    #[arg(long, env = "HEAPLAB_MAX_DB_MB")]
+    pub max_db_mb: Option<u64>,
     /// Largest accepted request body (imports), megabytes [default: 64].
     #[arg(long, env = "HEAPLAB_BODY_LIMIT_MB")]
     pub body_limit_mb: Option<usize>,
@@ -195,6 +201,8 @@ pub struct ServerConfig {
     pub auth_read: bool,
     pub insecure_no_auth: bool,
     pub first_token: bool,
+    /// See `ServeArgs::max_db_mb`.
+    pub max_db_bytes: Option<u64>,
     pub body_limit_bytes: usize,
     pub criteria: AcceptanceCriteria,
     pub devices: Vec<DeviceSpec>,
@@ -223,6 +231,7 @@ impl ServerConfig {
             auth_read: args.auth_read.or(file.auth_read).unwrap_or(true),
             insecure_no_auth: args.insecure_no_auth,
             first_token: args.first_token,
+            max_db_bytes: args.max_db_mb.or(file.max_db_mb).map(|mb| mb * 1024 * 1024),
             body_limit_bytes: args.body_limit_mb.or(file.body_limit_mb).unwrap_or(64) * 1024 * 1024,
             criteria,
             devices,

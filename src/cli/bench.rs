@@ -65,6 +65,7 @@ async fn start(
         auth_read: false,
         insecure_no_auth: false,
         first_token: false,
+        max_db_bytes: None,
         body_limit_bytes: 1 << 20,
         criteria: Default::default(),
         devices,

@@ -3,7 +3,7 @@
 //! recorder is the only writer of both.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
@@ -81,6 +81,8 @@ pub struct IngestCounters {
     pub lines_ingested: AtomicU64,
     pub write_batches: AtomicU64,
     pub write_errors: AtomicU64,
+    /// The last write failed for want of space (recording is paused).
+    pub storage_full: AtomicBool,
 }
 
 /// Shared, cheap to clone.

@@ -6,6 +6,7 @@
 //! everything and closes open runs as `interrupted`.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -449,11 +450,26 @@ enum WriteJob {
 /// Batches queued for the writer.
 const WRITE_QUEUE: usize = 8;
 
+/// How often rows kept after a failed write are tried again when no new
+/// rows arrive to carry them.
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
 /// Commits batches. A failed write keeps its rows and retries with the next
-/// job (bounded), so a locked or full disk delays data instead of losing it.
+/// job or after [`RETRY_EVERY`] (bounded), so a locked or full disk delays
+/// data instead of losing it.
 async fn write_loop(store: Store, hub: LiveHub, mut jobs: mpsc::Receiver<WriteJob>) {
     let mut pending: Vec<Batch> = Vec::new();
-    while let Some(job) = jobs.recv().await {
+    loop {
+        let job = if pending.is_empty() {
+            jobs.recv().await
+        } else {
+            match tokio::time::timeout(RETRY_EVERY, jobs.recv()).await {
+                Ok(job) => job,
+                // Nothing new: try the kept rows again.
+                Err(_) => Some(WriteJob::Rows(Vec::new())),
+            }
+        };
+        let Some(job) = job else { break };
         let barrier = match job {
             WriteJob::Rows(batches) => {
                 pending.extend(batches);
@@ -471,26 +487,7 @@ async fn write_loop(store: Store, hub: LiveHub, mut jobs: mpsc::Receiver<WriteJo
             }
         }
         if !pending.is_empty() {
-            match store.write_batches(&pending).await {
-                Ok(()) => {
-                    hub.count(&hub.counters.write_batches, 1);
-                    pending.clear();
-                }
-                Err(e) => {
-                    hub.count(&hub.counters.write_errors, 1);
-                    tracing::error!(error = %e, "write failed; keeping rows for retry");
-                    let mut rows: usize = pending.iter().map(Batch::len).sum();
-                    while rows > MAX_RETRY_ROWS && !pending.is_empty() {
-                        let dropped = pending.remove(0);
-                        rows -= dropped.len();
-                        tracing::error!(
-                            run = dropped.run_id,
-                            rows = dropped.len(),
-                            "dropping unwritable rows"
-                        );
-                    }
-                }
-            }
+            write_pending(&store, &hub, &mut pending).await;
         }
         for reply in barriers {
             let _ = reply.send(());
@@ -499,6 +496,47 @@ async fn write_loop(store: Store, hub: LiveHub, mut jobs: mpsc::Receiver<WriteJo
     if !pending.is_empty() {
         if let Err(e) = store.write_batches(&pending).await {
             tracing::error!(error = %e, rows = pending.iter().map(Batch::len).sum::<usize>(), "final write failed");
+        }
+    }
+}
+
+/// One attempt at the kept rows. A full database pauses recording (the
+/// rows wait, up to [`MAX_RETRY_ROWS`]) and says so once, in the log, on
+/// `/healthz` and in `/metrics`, until a write succeeds again.
+async fn write_pending(store: &Store, hub: &LiveHub, pending: &mut Vec<Batch>) {
+    let rows: usize = pending.iter().map(Batch::len).sum();
+    match store.write_batches(pending).await {
+        Ok(()) => {
+            hub.count(&hub.counters.write_batches, 1);
+            pending.clear();
+            if hub.counters.storage_full.swap(false, Ordering::Relaxed) {
+                tracing::warn!(rows, "database writable again; the kept rows are written");
+            }
+        }
+        Err(e) => {
+            hub.count(&hub.counters.write_errors, 1);
+            if e.is_full() {
+                if !hub.counters.storage_full.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        error = %e,
+                        rows,
+                        "database full: recording paused, rows kept in memory and retried; \
+                         free disk space (delete runs, `heaplab retention run`) or raise max_db_mb"
+                    );
+                }
+            } else {
+                tracing::error!(error = %e, "write failed; keeping rows for retry");
+            }
+            let mut rows = rows;
+            while rows > MAX_RETRY_ROWS && !pending.is_empty() {
+                let dropped = pending.remove(0);
+                rows -= dropped.len();
+                tracing::error!(
+                    run = dropped.run_id,
+                    rows = dropped.len(),
+                    "dropping unwritable rows"
+                );
+            }
         }
     }
 }

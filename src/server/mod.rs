@@ -72,7 +72,7 @@ impl ServerHandle {
 /// Opens the database, registers configured devices, starts their sources,
 /// the recorder and the web server.
 pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
-    let store = Store::open(&config.db).await?;
+    let store = Store::open_capped(&config.db, config.max_db_bytes).await?;
     let first_token = access_gate(&config, &store).await?;
     for spec in &config.devices {
         store.upsert_device(spec).await?;

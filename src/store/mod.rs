@@ -67,6 +67,24 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// SQLite's `SQLITE_FULL`: the disk, or the database's page cap, is full.
+const SQLITE_FULL: i32 = 13;
+
+impl StoreError {
+    /// True when the write failed for want of space: it can succeed later,
+    /// once space is freed.
+    pub fn is_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite { code, .. } => code & 0xff == SQLITE_FULL,
+            StoreError::Sqlx(sqlx::Error::Database(e)) => e
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| c & 0xff == SQLITE_FULL),
+            _ => false,
+        }
+    }
+}
+
 /// A handle on the database; cheap to clone (a pool inside).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -79,7 +97,14 @@ impl Store {
     /// `synchronous=NORMAL` is the WAL setting that stays durable across an
     /// application crash at a fraction of FULL's fsyncs.
     pub async fn open(path: &Path) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite:")?
+        Self::open_capped(path, None).await
+    }
+
+    /// [`Store::open`] with the file capped at `max_bytes`: past it every
+    /// write fails as on a full disk ([`StoreError::is_full`]) while reads
+    /// go on, so a runaway device cannot fill the host's disk.
+    pub async fn open_capped(path: &Path, max_bytes: Option<u64>) -> Result<Self> {
+        let mut options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -91,6 +116,10 @@ impl Store {
             // of a busy server stay near 128 MB (64 MB each was 500 MB).
             .pragma("cache_size", "-16384")
             .pragma("temp_store", "memory");
+        if let Some(bytes) = max_bytes {
+            // The default page is 4 KiB; at least enough for the schema.
+            options = options.pragma("max_page_count", (bytes / 4096).max(64).to_string());
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)

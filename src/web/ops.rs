@@ -26,6 +26,13 @@ async fn healthz(State(state): State<AppState>) -> WebResult<impl IntoResponse> 
         .ping()
         .await
         .map_err(|e| super::error::WebError::Unavailable(format!("database: {e}")))?;
+    // Reads still work on a full database, but nothing new is recorded:
+    // an orchestrator's health check should see that.
+    if state.hub.counters.storage_full.load(Ordering::Relaxed) {
+        return Err(super::error::WebError::Unavailable(
+            "database full: recording is paused until space is freed".into(),
+        ));
+    }
     Ok(Json(json!({"status": "ok"})))
 }
 
@@ -116,6 +123,12 @@ fn recorder_metrics(out: &mut String, state: &AppState) {
             "Batched writes that failed (rows kept for retry).",
             "counter",
             c.write_errors.load(Ordering::Relaxed),
+        ),
+        (
+            "heaplab_storage_full",
+            "1 while the database refuses writes for want of space (recording paused).",
+            "gauge",
+            u64::from(c.storage_full.load(Ordering::Relaxed)),
         ),
         (
             "heaplab_recorder_queue_depth",

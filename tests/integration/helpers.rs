@@ -91,6 +91,7 @@ pub fn server_config(dir: &Path, devices: Vec<DeviceSpec>) -> ServerConfig {
         auth_read: true,
         insecure_no_auth: false,
         first_token: false,
+        max_db_bytes: None,
         body_limit_bytes: 16 * 1024 * 1024,
         criteria: AcceptanceCriteria::default(),
         devices,

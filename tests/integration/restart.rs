@@ -139,3 +139,109 @@ async fn kill_9_mid_ingest_leaves_an_intact_database_and_the_run_goes_on() {
     .await;
     server.stop().await.expect("stop");
 }
+
+/// A full database (here its size cap) pauses recording without losing
+/// what the board sent: `/healthz` says so, reads go on, and once space is
+/// freed every kept line is written, in order, without a gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_pauses_recording_and_loses_nothing_when_space_returns() {
+    use heaplab::store::{Batch, NewRun, RunKind, SerialLineRow};
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let board = twin(dir.path(), "full", Profile::Tuned).await;
+    let mut config = server_config(dir.path(), vec![twin_device("full", &board)]);
+    config.max_db_bytes = Some(4 * 1024 * 1024);
+    let server = start_server(config).await;
+    let store = server.store.clone();
+    let base = server.url();
+    let live = eventually("a run", WAIT, || active_run_of(&store, "full")).await;
+
+    // Fill the database with another run until writes fail for space.
+    let filler = store
+        .create_run(&NewRun {
+            kind: Some(RunKind::Import),
+            started_us: 1,
+            status: Some(RunStatus::Completed),
+            ..Default::default()
+        })
+        .await
+        .expect("filler run");
+    // Big batches first, then smaller ones, so little room is left.
+    let mut line_no = 0;
+    for (lines, text_len) in [(200, 1000), (20, 1000), (1, 1000), (1, 100)] {
+        loop {
+            let mut batch = Batch::new(filler);
+            for _ in 0..lines {
+                line_no += 1;
+                batch.lines.push(SerialLineRow {
+                    line_no,
+                    ts_us: line_no,
+                    text: format!("{line_no:0>text_len$}"),
+                    flags: 0,
+                });
+            }
+            match store.write_batches(&[batch]).await {
+                Ok(()) => assert!(line_no < 100_000, "the cap never bit"),
+                Err(e) => {
+                    assert!(e.is_full(), "{e}");
+                    break;
+                }
+            }
+        }
+    }
+    eventually("healthz says full", WAIT, || async {
+        let r = reqwest::get(format!("{base}/healthz")).await.ok()?;
+        (r.status() == 503).then_some(())
+    })
+    .await;
+    for i in 0..20 {
+        board
+            .inject(format!("[Test] while full {i}\r\n").as_bytes())
+            .await;
+    }
+    let runs = get_json(&format!("{base}/api/v1/runs")).await;
+    assert!(
+        runs.as_array().is_some_and(|r| !r.is_empty()),
+        "reads go on"
+    );
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("heaplab_storage_full 1"), "{metrics}");
+
+    // Free the space: the kept rows are written and recording goes on.
+    let deleted = reqwest::Client::new()
+        .delete(format!("{base}/api/v1/runs/{filler}"))
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    eventually("healthz ok again", WAIT, || async {
+        let r = reqwest::get(format!("{base}/healthz")).await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    board.inject(b"[Test] after space returned\r\n").await;
+    eventually("every line written", WAIT, || async {
+        let page = store
+            .serial_lines(live, 0, 1_000_000, Some("[Test]"))
+            .await
+            .ok()?;
+        (page.total == 21).then_some(())
+    })
+    .await;
+    let all = store
+        .serial_lines(live, 0, 1_000_000, None)
+        .await
+        .expect("lines");
+    let numbers: Vec<i64> = all.lines.iter().map(|l| l.line_no).collect();
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "no gap in the run's lines"
+    );
+    assert_eq!(all.total, numbers.len() as i64);
+    server.stop().await.expect("stop");
+}
