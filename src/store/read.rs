@@ -44,13 +44,31 @@ impl Store {
     ) -> Result<SerialPage> {
         if self.has_serial_blocks(run_id).await? {
             if search.is_none() {
-                return self.serial_blocks_by_number(run_id, offset, limit).await;
+                return self
+                    .serial_blocks_by_number(run_id, SerialStart::Offset(offset), limit)
+                    .await;
             }
             return self
                 .serial_lines_with_blocks(run_id, offset, limit, search)
                 .await;
         }
         self.serial_lines_raw(run_id, offset, limit, search).await
+    }
+
+    /// The lines after line number `after` (a keyset page: follow the last
+    /// line's number to the next page; cost does not grow with the page's
+    /// place in the log).
+    pub async fn serial_lines_after(
+        &self,
+        run_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<SerialPage> {
+        let start = SerialStart::AfterLine(after);
+        if self.has_serial_blocks(run_id).await? {
+            return self.serial_blocks_by_number(run_id, start, limit).await;
+        }
+        self.serial_lines_by_number(run_id, start, limit).await
     }
 
     /// [`Store::serial_lines`] over the raw (uncompacted) lines only.
@@ -63,7 +81,9 @@ impl Store {
         search: Option<&str>,
     ) -> Result<SerialPage> {
         if search.is_none() {
-            return self.serial_lines_by_number(run_id, offset, limit).await;
+            return self
+                .serial_lines_by_number(run_id, SerialStart::Offset(offset), limit)
+                .await;
         }
         let pattern = search.map(|s| {
             let escaped = s
@@ -104,7 +124,7 @@ impl Store {
     async fn serial_lines_by_number(
         &self,
         run_id: i64,
-        offset: i64,
+        start: SerialStart,
         limit: i64,
     ) -> Result<SerialPage> {
         // Two one-row reads from the ends of the run's key range: SQLite
@@ -132,7 +152,7 @@ impl Store {
              AND line_no >= ? ORDER BY line_no LIMIT ?",
         )
         .bind(run_id)
-        .bind(first.saturating_add(offset.max(0)))
+        .bind(start.line(first))
         .bind(limit.max(0))
         .fetch_all(&self.pool)
         .await?;
@@ -140,6 +160,25 @@ impl Store {
             total: last - first + 1,
             lines,
         })
+    }
+}
+
+/// Where an unsearched page of serial lines begins.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SerialStart {
+    /// This many lines past the run's first kept line.
+    Offset(i64),
+    /// Just after this line number.
+    AfterLine(i64),
+}
+
+impl SerialStart {
+    /// The first line number of the page, given the run's first kept line.
+    pub(super) fn line(self, first: i64) -> i64 {
+        match self {
+            SerialStart::Offset(offset) => first.saturating_add(offset.max(0)),
+            SerialStart::AfterLine(after) => after.saturating_add(1).max(first),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 use flate2::Compression;
 use serde::Serialize;
 
+use super::read::SerialStart;
 use super::serial_codec::{decode, encode, CODEC};
 use super::{Result, SerialLineRow, SerialPage, Store, StoreError};
 
@@ -183,7 +184,7 @@ impl Store {
     pub(super) async fn serial_blocks_by_number(
         &self,
         run_id: i64,
-        offset: i64,
+        start: SerialStart,
         limit: i64,
     ) -> Result<SerialPage> {
         let block_ends: (Option<i64>, Option<i64>) = sqlx::query_as(
@@ -210,7 +211,7 @@ impl Store {
                 lines: Vec::new(),
             });
         };
-        let start = first.saturating_add(offset.max(0));
+        let start = start.line(first);
         let limit = limit.max(0);
         let mut out = Vec::new();
         let mut after = i64::MIN;

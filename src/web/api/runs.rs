@@ -8,7 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use crate::report::{self, ComparisonDocument, RunDocument};
-use crate::store::{EventKind, PageRequest, RunFilter, RunRecord, RunStatus, SerialPage};
+use crate::store::{EventKind, PageRequest, RunFilter, RunRecord, RunStatus};
 use crate::web::error::{WebError, WebResult};
 use crate::web::state::AppState;
 
@@ -223,6 +223,8 @@ async fn events(
 #[serde(deny_unknown_fields)]
 pub struct SerialQuery {
     pub offset: Option<i64>,
+    /// Keyset paging: the lines after this line number (unsearched only).
+    pub after: Option<i64>,
     pub limit: Option<i64>,
     pub q: Option<String>,
 }
@@ -231,21 +233,39 @@ pub struct SerialQuery {
 async fn serial(
     State(state): State<AppState>,
     Path(id): Path<i64>,
+    uri: Uri,
     Query(q): Query<SerialQuery>,
-) -> WebResult<Json<SerialPage>> {
+) -> WebResult<Response> {
     state.store.run(id).await?;
     let search = q.q.as_deref().filter(|s| !s.is_empty());
-    Ok(Json(
-        state
+    let limit = q.limit.unwrap_or(200).clamp(1, 5000);
+    let Some(after) = q.after else {
+        let page = state
             .store
-            .serial_lines(
-                id,
-                q.offset.unwrap_or(0).max(0),
-                q.limit.unwrap_or(200).clamp(1, 5000),
-                search,
-            )
-            .await?,
-    ))
+            .serial_lines(id, q.offset.unwrap_or(0).max(0), limit, search)
+            .await?;
+        return Ok(Json(page).into_response());
+    };
+    if search.is_some() || q.offset.is_some() {
+        return Err(WebError::BadRequest(
+            "`after` pages the whole log; it does not combine with `q` or `offset`".into(),
+        ));
+    }
+    let page = state.store.serial_lines_after(id, after, limit).await?;
+    // The same `Link: rel="next"` as the other lists, on the object's lines.
+    let next = (page.lines.len() as i64 == limit)
+        .then(|| page.lines.last().map(|l| l.line_no))
+        .flatten();
+    let mut response = Json(page).into_response();
+    if let Some(next) = next {
+        let link = format!("<{}?after={next}&limit={limit}>; rel=\"next\"", uri.path());
+        if let Ok(value) = axum::http::HeaderValue::from_str(&link) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]
