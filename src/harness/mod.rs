@@ -11,4 +11,4 @@ mod write;
 pub use folder::{ArtifactError, ArtifactFolder, HealthLine, JsonlFile, RunSummary, SerialLogFile};
 pub use summary_md::{per_tag_table, summary_markdown};
 pub use time::{format_ts, parse_ts, ts_from_folder_name};
-pub use write::{write_folder, ExportedRun};
+pub use write::FolderWriter;

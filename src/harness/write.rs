@@ -2,7 +2,7 @@
 
 use std::fs;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
@@ -12,53 +12,85 @@ use crate::analysis::RunReport;
 use crate::protocol::MEM_KEYS;
 use crate::store::{EventKind, EventRow, HealthRow, RunRecord, SerialLineRow, SnapshotRow};
 
-/// Everything an export needs, read by the caller.
-pub struct ExportedRun<'a> {
-    pub run: &'a RunRecord,
-    pub snapshots: &'a [SnapshotRow],
-    pub events: &'a [EventRow],
-    pub lines: &'a [SerialLineRow],
-    pub health: &'a [HealthRow],
-    pub report: &'a RunReport,
+/// A harness folder being written, a page of rows at a time: a week-long
+/// run (a million lines) is exported with one page in memory.
+pub struct FolderWriter {
+    serial: BufWriter<fs::File>,
+    mem: BufWriter<fs::File>,
+    events: BufWriter<fs::File>,
+    tasks: BufWriter<fs::File>,
+    health: BufWriter<fs::File>,
+    dir: PathBuf,
 }
 
-/// Writes the seven harness files into `dir` (created if missing).
-pub fn write_folder(dir: &Path, r: &ExportedRun<'_>) -> std::io::Result<()> {
-    fs::create_dir_all(dir)?;
-
-    let mut serial = BufWriter::new(fs::File::create(dir.join("serial.log"))?);
-    for line in r.lines {
-        serial.write_all(line.text.as_bytes())?;
-        serial.write_all(b"\n")?;
+impl FolderWriter {
+    /// Creates `dir` (if missing) and the five row files in it.
+    pub fn create(dir: &Path) -> std::io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let file = |name: &str| fs::File::create(dir.join(name)).map(BufWriter::new);
+        Ok(FolderWriter {
+            serial: file("serial.log")?,
+            mem: file("mem.jsonl")?,
+            events: file("events.jsonl")?,
+            tasks: file("tasks.jsonl")?,
+            health: file("health.jsonl")?,
+            dir: dir.to_owned(),
+        })
     }
-    serial.flush()?;
 
-    write_jsonl(&dir.join("mem.jsonl"), r.snapshots.iter().map(mem_json))?;
-    write_jsonl(&dir.join("events.jsonl"), r.events.iter().map(event_json))?;
-    write_jsonl(
-        &dir.join("tasks.jsonl"),
-        r.events
-            .iter()
-            .filter(|e| matches!(e.kind, EventKind::Task | EventKind::StackWatermark))
-            .map(event_json),
-    )?;
-    write_jsonl(&dir.join("health.jsonl"), r.health.iter().map(health_json))?;
+    pub fn lines(&mut self, lines: &[SerialLineRow]) -> std::io::Result<()> {
+        for line in lines {
+            self.serial.write_all(line.text.as_bytes())?;
+            self.serial.write_all(b"\n")?;
+        }
+        Ok(())
+    }
 
-    fs::write(
-        dir.join("summary.json"),
-        serde_json::to_string_pretty(&summary_json(r))?,
-    )?;
-    fs::write(dir.join("summary.md"), summary_markdown(r.run, r.report))?;
-    Ok(())
+    pub fn snapshots(&mut self, rows: &[SnapshotRow]) -> std::io::Result<()> {
+        write_jsonl(&mut self.mem, rows.iter().map(mem_json))
+    }
+
+    /// Every event to `events.jsonl`; task and watermark rows also to
+    /// `tasks.jsonl`, as the harness writes them.
+    pub fn events(&mut self, rows: &[EventRow]) -> std::io::Result<()> {
+        write_jsonl(&mut self.events, rows.iter().map(event_json))?;
+        write_jsonl(
+            &mut self.tasks,
+            rows.iter()
+                .filter(|e| matches!(e.kind, EventKind::Task | EventKind::StackWatermark))
+                .map(event_json),
+        )
+    }
+
+    pub fn health(&mut self, rows: &[HealthRow]) -> std::io::Result<()> {
+        write_jsonl(&mut self.health, rows.iter().map(health_json))
+    }
+
+    /// Flushes the row files and writes `summary.json` and `summary.md`.
+    pub fn finish(mut self, run: &RunRecord, report: &RunReport) -> std::io::Result<()> {
+        for out in [
+            &mut self.serial,
+            &mut self.mem,
+            &mut self.events,
+            &mut self.tasks,
+            &mut self.health,
+        ] {
+            out.flush()?;
+        }
+        fs::write(
+            self.dir.join("summary.json"),
+            serde_json::to_string_pretty(&summary_json(run, report))?,
+        )?;
+        fs::write(self.dir.join("summary.md"), summary_markdown(run, report))
+    }
 }
 
-fn write_jsonl(path: &Path, rows: impl Iterator<Item = Value>) -> std::io::Result<()> {
-    let mut out = BufWriter::new(fs::File::create(path)?);
+fn write_jsonl(out: &mut impl Write, rows: impl Iterator<Item = Value>) -> std::io::Result<()> {
     for row in rows {
-        serde_json::to_writer(&mut out, &row)?;
+        serde_json::to_writer(&mut *out, &row)?;
         out.write_all(b"\n")?;
     }
-    out.flush()
+    Ok(())
 }
 
 /// `{ts, tag, hf, …, pl}` plus any unknown keys (as numbers when they are).
@@ -133,8 +165,7 @@ fn health_json(h: &HealthRow) -> Value {
     Value::Object(m)
 }
 
-fn summary_json(r: &ExportedRun<'_>) -> Value {
-    let run = r.run;
+fn summary_json(run: &RunRecord, report: &RunReport) -> Value {
     let meta = match &run.meta {
         Some(Value::Object(m)) => m.clone(),
         _ => Map::new(),
@@ -158,11 +189,11 @@ fn summary_json(r: &ExportedRun<'_>) -> Value {
             "branch": run.git_branch,
             "status_porcelain": status,
         },
-        "derived": r.report.derived,
+        "derived": report.derived,
         "heaplab": {
             "run_id": run.id,
-            "verdict": r.report.verdict,
-            "cliffs": r.report.cliffs,
+            "verdict": report.verdict,
+            "cliffs": report.cliffs,
         },
     });
     if let Value::Object(obj) = &mut s {

@@ -10,9 +10,9 @@ use crate::analysis::{
     compare_runs, AcceptanceCriteria, RunComparison, RunReport, RunSummary, SUMMARY_EVENT_KINDS,
     SUMMARY_VERSION,
 };
-use crate::harness::{write_folder, ExportedRun};
+use crate::harness::FolderWriter;
 use crate::soak::LeakEstimate;
-use crate::store::{RunRecord, Store, StoreError, StoredSummary};
+use crate::store::{PageRequest, RunRecord, Store, StoreError, StoredSummary};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -136,7 +136,11 @@ pub async fn compare(
     })
 }
 
-/// Writes a run as a harness folder.
+/// Rows read per page while exporting.
+const EXPORT_PAGE: i64 = 10_000;
+
+/// Writes a run as a harness folder, a page of rows at a time (a week-long
+/// run is a million lines; memory stays at one page).
 pub async fn export(
     store: &Store,
     id: i64,
@@ -144,31 +148,65 @@ pub async fn export(
     criteria: &AcceptanceCriteria,
 ) -> Result<(), ReportError> {
     let doc = RunDocument::load(store, id, criteria).await?;
-    let snapshots = store.snapshots(id).await?;
-    let events = store.events(id, &[]).await?;
-    let lines = store.serial_lines(id, 0, i64::MAX, None).await?.lines;
-    let health = store.health(id).await?;
-    let dir_owned = dir.to_owned();
-    tokio::task::spawn_blocking(move || {
-        write_folder(
-            &dir_owned,
-            &ExportedRun {
-                run: &doc.run,
-                snapshots: &snapshots,
-                events: &events,
-                lines: &lines,
-                health: &health,
-                report: &doc.report,
-            },
-        )
-    })
-    .await
-    .map_err(|e| ReportError::Write {
-        path: dir.display().to_string(),
-        source: std::io::Error::other(e.to_string()),
-    })?
-    .map_err(|source| ReportError::Write {
+    let write_error = |source: std::io::Error| ReportError::Write {
         path: dir.display().to_string(),
         source,
-    })
+    };
+    let mut out = FolderWriter::create(dir).map_err(write_error)?;
+    let mut after = 0;
+    loop {
+        let page = store
+            .serial_lines_after(id, after, EXPORT_PAGE)
+            .await?
+            .lines;
+        let Some(last) = page.last() else { break };
+        after = last.line_no;
+        out = off_the_runtime(out, move |w| w.lines(&page))
+            .await
+            .map_err(write_error)?;
+    }
+    let mut page = PageRequest {
+        after: 0,
+        limit: EXPORT_PAGE,
+    };
+    loop {
+        let rows = store.snapshots_page(id, page).await?;
+        let Some(last) = rows.last() else { break };
+        page.after = last.seq;
+        out = off_the_runtime(out, move |w| w.snapshots(&rows))
+            .await
+            .map_err(write_error)?;
+    }
+    page.after = 0;
+    loop {
+        let rows = store.events_page(id, &[], page).await?;
+        let Some(last) = rows.last() else { break };
+        page.after = last.seq;
+        out = off_the_runtime(out, move |w| w.events(&rows))
+            .await
+            .map_err(write_error)?;
+    }
+    page.after = 0;
+    loop {
+        let rows = store.health_page(id, page).await?;
+        let Some(last) = rows.last() else { break };
+        page.after = last.seq;
+        out = off_the_runtime(out, move |w| w.health(&rows))
+            .await
+            .map_err(write_error)?;
+    }
+    tokio::task::spawn_blocking(move || out.finish(&doc.run, &doc.report))
+        .await
+        .map_err(|e| write_error(std::io::Error::other(e.to_string())))?
+        .map_err(write_error)
+}
+
+/// Writes a page on a blocking thread and hands the writer back.
+async fn off_the_runtime(
+    mut out: FolderWriter,
+    write: impl FnOnce(&mut FolderWriter) -> std::io::Result<()> + Send + 'static,
+) -> std::io::Result<FolderWriter> {
+    tokio::task::spawn_blocking(move || write(&mut out).map(|()| out))
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?
 }

@@ -188,3 +188,49 @@ async fn serial_lines_page_by_key_through_every_line_once() {
         .expect("get");
     assert_eq!(bad.status(), 400);
 }
+
+/// `export.zip` of a run longer than an export page: streamed with its
+/// length, and its `serial.log` and `mem.jsonl` hold every row once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_zip_pages_through_every_row() {
+    use std::io::Read;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = start_server(server_config(dir.path(), vec![])).await;
+    let log = dir.path().join("long.log");
+    let n = 25_001;
+    let text: String = (1..=n)
+        .map(|i| {
+            format!("[Mem] hb hf={i} hm=1 hl=1 hi={i} hin=100 frag=1 pf=1 pm=1 pl=1 ({i}ms)\n")
+        })
+        .collect();
+    std::fs::write(&log, text).expect("log");
+    let run = import(&server.store, &log).await.run_id;
+    let r = reqwest::get(format!("{}/runs/{run}/export.zip", server.url()))
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+    let len: usize = r.headers()["content-length"]
+        .to_str()
+        .expect("len")
+        .parse()
+        .expect("number");
+    let bytes = r.bytes().await.expect("body");
+    assert_eq!(bytes.len(), len);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
+    let mut read = |name: &str| {
+        let mut s = String::new();
+        zip.by_name(&format!("run-{run}/{name}"))
+            .expect(name)
+            .read_to_string(&mut s)
+            .expect("utf-8");
+        s
+    };
+    let serial = read("serial.log");
+    assert_eq!(serial.lines().count(), n);
+    assert!(serial
+        .lines()
+        .enumerate()
+        .all(|(i, l)| l.contains(&format!(" hf={} ", i + 1))));
+    assert_eq!(read("mem.jsonl").lines().count(), n);
+}

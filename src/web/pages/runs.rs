@@ -170,48 +170,58 @@ async fn export_zip(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, PageError> {
+    // Folder and archive go through a temporary directory, and the archive
+    // is streamed from disk: a week-long run's export is tens of megabytes,
+    // and ten people downloading one must not hold ten copies in memory.
     let dir = tempfile::tempdir()?;
     let folder = dir.path().join(format!("run-{id}"));
     report::export(&state.store, id, &folder, &state.config.criteria).await?;
-    let bytes = tokio::task::spawn_blocking(move || zip_folder(&folder))
+    let archive = dir.path().join("run.zip");
+    let target = archive.clone();
+    tokio::task::spawn_blocking(move || zip_folder(&folder, &target))
         .await?
         .map_err(WebError::internal)?;
+    let file = tokio::fs::File::open(&archive).await?;
+    let len = file.metadata().await?.len();
+    // The open file outlives its directory entry on Unix; the directory
+    // goes now, the bytes when the download ends.
     drop(dir);
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     Ok((
         [
             (header::CONTENT_TYPE, "application/zip".to_owned()),
+            (header::CONTENT_LENGTH, len.to_string()),
             (
                 header::CONTENT_DISPOSITION,
                 format!("attachment; filename=\"heaplab-run-{id}.zip\""),
             ),
         ],
-        bytes,
+        body,
     ))
 }
 
-fn zip_folder(folder: &std::path::Path) -> std::io::Result<Vec<u8>> {
+/// Zips the folder's files (under its name) into `archive`, copying each
+/// file through rather than reading it whole.
+fn zip_folder(folder: &std::path::Path, archive: &std::path::Path) -> std::io::Result<()> {
     let name = folder
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut out = std::io::Cursor::new(Vec::new());
-    {
-        let mut zip = zip::ZipWriter::new(&mut out);
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated);
-        let mut entries: Vec<_> = std::fs::read_dir(folder)?.filter_map(Result::ok).collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let path = entry.path();
-            if !path.is_file() {
-                continue;
-            }
-            let file_name = format!("{name}/{}", entry.file_name().to_string_lossy());
-            zip.start_file(file_name, options)
-                .map_err(std::io::Error::other)?;
-            zip.write_all(&std::fs::read(&path)?)?;
+    let out = std::io::BufWriter::new(std::fs::File::create(archive)?);
+    let mut zip = zip::ZipWriter::new(out);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    let mut entries: Vec<_> = std::fs::read_dir(folder)?.filter_map(Result::ok).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        if !path.is_file() {
+            continue;
         }
-        zip.finish().map_err(std::io::Error::other)?;
+        let file_name = format!("{name}/{}", entry.file_name().to_string_lossy());
+        zip.start_file(file_name, options)
+            .map_err(std::io::Error::other)?;
+        std::io::copy(&mut std::fs::File::open(&path)?, &mut zip)?;
     }
-    Ok(out.into_inner())
+    zip.finish().map_err(std::io::Error::other)?.flush()
 }
