@@ -9,9 +9,12 @@ use super::*;
 
 const MIB: usize = 1 << 20;
 
+/// Writes an entry's contents.
+type Fill<'a> = &'a dyn Fn(&mut dyn Write);
+
 /// A zip whose entries are written by `fill` in chunks, so a 300 MB entry
 /// never sits in memory whole.
-fn zip_with(entries: &[(&str, &dyn Fn(&mut dyn Write))]) -> Vec<u8> {
+fn zip_with(entries: &[(&str, Fill<'_>)]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
@@ -180,9 +183,9 @@ fn a_gzipped_tar_bomb_stops_at_the_ratio_limit() {
 fn too_many_entries_are_refused() {
     let empty = |_: &mut dyn Write| {};
     let names: Vec<String> = (0..6).map(|i| format!("f{i}")).collect();
-    let entries: Vec<(&str, &dyn Fn(&mut dyn Write))> = names
+    let entries: Vec<(&str, Fill<'_>)> = names
         .iter()
-        .map(|n| (n.as_str(), &empty as &dyn Fn(&mut dyn Write)))
+        .map(|n| (n.as_str(), &empty as Fill<'_>))
         .collect();
     let zip = zip_with(&entries);
     let limits = UnpackLimits {
@@ -225,9 +228,9 @@ fn small_entries_add_up_to_the_archive_ratio() {
     };
     let names: Vec<String> = (0..40).map(|i| format!("f{i}.log")).collect();
     let fill = zeros(2 * MIB);
-    let entries: Vec<(&str, &dyn Fn(&mut dyn Write))> = names
+    let entries: Vec<(&str, Fill<'_>)> = names
         .iter()
-        .map(|n| (n.as_str(), &fill as &dyn Fn(&mut dyn Write)))
+        .map(|n| (n.as_str(), &fill as Fill<'_>))
         .collect();
     let zip = zip_with(&entries);
     let dir = tempfile::tempdir().expect("tempdir");

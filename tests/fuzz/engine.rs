@@ -41,6 +41,9 @@ impl AllocBound {
     }
 }
 
+/// The code under test, given one input.
+pub type Run = Box<dyn FnMut(&[u8])>;
+
 /// One fuzz target: seeds, what mutations may insert, an optional
 /// structure-aware generator, and the code under test.
 pub struct Target {
@@ -50,7 +53,7 @@ pub struct Target {
     pub generate: Option<fn(&mut Rng) -> Vec<u8>>,
     pub max_len: usize,
     pub bound: AllocBound,
-    pub run: Box<dyn FnMut(&[u8])>,
+    pub run: Run,
 }
 
 fn env_u64(name: &str) -> Option<u64> {
