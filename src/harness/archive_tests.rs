@@ -240,3 +240,25 @@ fn small_entries_add_up_to_the_archive_ratio() {
         "{err}"
     );
 }
+
+/// Found by the `archive_import` fuzz target: an end record declaring
+/// 32 770 entries on this disk (and 2 in total) made the zip reader reserve
+/// 208 B for each before reading any. Declared counts are refused first.
+#[test]
+fn a_declared_entry_count_above_the_limit_is_refused_before_reading() {
+    let line = |w: &mut dyn Write| w.write_all(b"x").expect("write");
+    let mut zip = zip_with(&[("serial.log", &line)]);
+    let eocd = zip
+        .windows(4)
+        .rposition(|w| w == b"PK\x05\x06")
+        .expect("end record");
+    assert_eq!(declared_entries(&zip), 1);
+    zip[eocd + 8..eocd + 10].copy_from_slice(&[0x02, 0x80]);
+    assert_eq!(declared_entries(&zip), 32770);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = unpack_upload(&zip, dir.path(), "many", &UnpackLimits::DEFAULT).expect_err("refused");
+    assert!(
+        matches!(err, UnpackError::TooManyEntries { limit: 1000 }),
+        "{err}"
+    );
+}

@@ -70,7 +70,10 @@ pub fn target() -> Target {
         max_len: 256 * 1024,
         // The zip reader keeps each entry's name, extra fields and comment
         // (the central directory, ≤ the input) plus fixed decoder buffers
-        // (deflate's ~64 KiB window and tables per entry).
+        // (deflate's ~64 KiB window and tables per entry). It also reserves
+        // 208 B per *declared* entry, clamped by the zip crate to the
+        // directory's offset: unpack refuses more than 1000 declared
+        // entries first, so that is ≤ 208 KB and fits the base.
         bound: AllocBound {
             base: 1 << 20,
             per_byte: 32,
