@@ -3,11 +3,16 @@
 //! `summary.json`, `summary.md`). heaplab reads it so teams keep their
 //! history, and writes it so their old scripts keep working.
 
+mod archive;
 mod folder;
 mod summary_md;
 mod time;
 mod write;
 
+pub use archive::{
+    unpack_upload, UnpackError, UnpackLimits, MAX_ENTRIES, MAX_EXPANDED_BYTES, MAX_RATIO,
+    RATIO_GRACE_BYTES,
+};
 pub use folder::{ArtifactError, ArtifactFolder, HealthLine, JsonlFile, RunSummary, SerialLogFile};
 pub use summary_md::{per_tag_table, summary_markdown};
 pub use time::{format_ts, parse_ts, ts_from_folder_name};
