@@ -509,18 +509,74 @@ pub fn line_matches(pattern: &str, line: &str) -> bool {
     if !pattern.contains(['*', '?']) {
         return line.contains(pattern);
     }
-    let p: Vec<char> = pattern.chars().collect();
+    // Anywhere in the line is the whole line against `*pattern*`.
+    let p: Vec<char> = std::iter::once('*')
+        .chain(pattern.chars())
+        .chain(std::iter::once('*'))
+        .collect();
     let l: Vec<char> = line.chars().collect();
-    (0..=l.len()).any(|start| glob_at(&p, &l[start..]))
+    glob(&p, &l)
 }
 
-/// Whether `p` matches a prefix of `l` (the glob is unanchored at the end).
-fn glob_at(p: &[char], l: &[char]) -> bool {
-    match p.split_first() {
-        None => true,
-        Some(('*', rest)) => (0..=l.len()).any(|i| glob_at(rest, &l[i..])),
-        Some(('?', rest)) => !l.is_empty() && glob_at(rest, &l[1..]),
-        Some((c, rest)) => l.first() == Some(c) && glob_at(rest, &l[1..]),
+/// Whether glob `p` matches all of `l`. Backtracks only to the last `*`
+/// (an earlier one cannot do better), so the cost is at most
+/// `p.len() × l.len()`: a pattern from an uploaded scenario such as
+/// `*a*a*a…*b` cannot take exponential time, as plain recursion did.
+fn glob(p: &[char], l: &[char]) -> bool {
+    let (mut pi, mut li) = (0, 0);
+    // Just after the last `*` seen, and where in `l` it currently ends.
+    let mut star: Option<(usize, usize)> = None;
+    while li < l.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi + 1, li));
+                pi += 1;
+            }
+            Some(&c) if c == '?' || c == l[li] => {
+                pi += 1;
+                li += 1;
+            }
+            _ => match star {
+                // Let the last `*` take one more character and retry.
+                Some((after, taken)) => {
+                    star = Some((after, taken + 1));
+                    pi = after;
+                    li = taken + 1;
+                }
+                None => return false,
+            },
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::line_matches;
+
+    #[test]
+    fn globs_match_anywhere_in_the_line() {
+        assert!(line_matches("hin=*", "[Mem] hb hin=1200"));
+        assert!(line_matches(
+            "Got IP: ?*.?*",
+            "[WiFi] Got IP: 192.168.1.112"
+        ));
+        assert!(line_matches("a*c", "xxabcxx"));
+        assert!(line_matches("a?c", "abc"));
+        assert!(!line_matches("a?c", "ac"));
+        assert!(!line_matches("a*d", "abc"));
+        assert!(line_matches("*", ""));
+        assert!(!line_matches("?", ""));
+    }
+
+    #[test]
+    fn a_pathological_pattern_finishes() {
+        // Exponential for plain backtracking: 2^13 ways to split the line
+        // per start position; here one pass per `*`.
+        let pattern = "*a".repeat(13) + "*b";
+        let line = "a".repeat(5_000);
+        assert!(!line_matches(&pattern, &line));
+        assert!(line_matches(&pattern, &(line + "b")));
     }
 }
 
