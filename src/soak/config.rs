@@ -84,6 +84,9 @@ pub enum AlertKind {
     HinBelow,
     LeakAbove,
     Offline,
+    /// The database refuses writes for want of space (server-wide; device
+    /// filters do not apply).
+    StorageFull,
 }
 
 impl AlertKind {
@@ -96,6 +99,7 @@ impl AlertKind {
             AlertKind::HinBelow => "hin_below",
             AlertKind::LeakAbove => "leak_above",
             AlertKind::Offline => "offline",
+            AlertKind::StorageFull => "storage_full",
         }
     }
 }

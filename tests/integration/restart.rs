@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use heaplab::sim::Profile;
+use heaplab::soak::config::AlertKind;
 use heaplab::store::{EventKind, RunStatus, Store};
 
 use crate::helpers::*;
@@ -151,6 +152,14 @@ async fn a_full_database_pauses_recording_and_loses_nothing_when_space_returns()
     let board = twin(dir.path(), "full", Profile::Tuned).await;
     let mut config = server_config(dir.path(), vec![twin_device("full", &board)]);
     config.max_db_bytes = Some(4 * 1024 * 1024);
+    let (hook_url, hook) = crate::webhook_receiver::http_receiver().await;
+    config.soak.alerts = crate::alert_rules::alerts(
+        vec![crate::alert_rules::rule("disk", AlertKind::StorageFull)],
+        vec![crate::alert_rules::webhook(
+            "ops",
+            format!("{hook_url}/ops"),
+        )],
+    );
     let server = start_server(config).await;
     let store = server.store.clone();
     let base = server.url();
@@ -211,6 +220,14 @@ async fn a_full_database_pauses_recording_and_loses_nothing_when_space_returns()
         .await
         .expect("text");
     assert!(metrics.contains("heaplab_storage_full 1"), "{metrics}");
+    let alert = eventually("the storage alert at the webhook", WAIT, || async {
+        hook.on("/ops").into_iter().next()
+    })
+    .await;
+    assert_eq!(alert.body["kind"], "storage_full");
+    assert!(alert.body["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("database is full")));
 
     // Free the space: the kept rows are written and recording goes on.
     let deleted = reqwest::Client::new()
@@ -243,5 +260,6 @@ async fn a_full_database_pauses_recording_and_loses_nothing_when_space_returns()
         "no gap in the run's lines"
     );
     assert_eq!(all.total, numbers.len() as i64);
+    assert_eq!(hook.on("/ops").len(), 1, "one alert per episode");
     server.stop().await.expect("stop");
 }

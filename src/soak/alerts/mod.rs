@@ -70,6 +70,7 @@ pub fn spawn(
         last_fired: HashMap::new(),
         offline_fired: HashSet::new(),
         names: HashMap::new(),
+        storage_fired: HashSet::new(),
     };
     tasks.push(tokio::spawn(engine.run(shutdown)));
     tasks
@@ -103,6 +104,8 @@ struct Engine {
     /// Offline alerts that fired and stay armed until the device is heard.
     offline_fired: HashSet<(usize, i64)>,
     names: HashMap<i64, String>,
+    /// `storage_full` rules that fired and stay armed until a write succeeds.
+    storage_fired: HashSet<usize>,
 }
 
 impl Engine {
@@ -217,6 +220,10 @@ impl Engine {
         };
         for i in 0..self.config.rules.len() {
             let rule: AlertRule = self.config.rules[i].clone();
+            if rule.kind == AlertKind::StorageFull {
+                self.check_storage(i, &rule, now);
+                continue;
+            }
             for d in devices.iter().filter(|d| rule.applies_to(&d.name)) {
                 let live = self.hub.device(d.id);
                 match rule.kind {
@@ -305,6 +312,63 @@ impl Engine {
         }
     }
 
+    /// The webhooks a rule posts to: the ones it names, or all.
+    fn targets(&self, rule: &AlertRule) -> Vec<Webhook> {
+        self.config
+            .webhooks
+            .iter()
+            .filter(|w| rule.webhooks.as_ref().is_none_or(|n| n.contains(&w.name)))
+            .cloned()
+            .collect()
+    }
+
+    /// Rule `i` (`storage_full`): fires once when the recorder's writes
+    /// start failing for want of space, re-arms when one succeeds. It is
+    /// not recorded in `alerts` (the database is what is full): it goes
+    /// to the log and the webhooks only.
+    fn check_storage(&mut self, i: usize, rule: &AlertRule, now: i64) {
+        let full = self
+            .hub
+            .counters
+            .storage_full
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if !full {
+            self.storage_fired.remove(&i);
+            return;
+        }
+        if !self.storage_fired.insert(i) {
+            return;
+        }
+        let text = "heaplab's database is full: recording is paused (rows are kept and retried); \
+                    free space (delete runs, `heaplab retention run --mode drop`) or raise max_db_mb";
+        tracing::error!(rule = rule.name(), "alert: {text}");
+        let payload = serde_json::json!({
+            "text": text,
+            "device": null,
+            "device_id": null,
+            "rule": rule.name(),
+            "kind": rule.kind.as_str(),
+            "run_id": null,
+            "ts": chrono::DateTime::<chrono::Utc>::from_timestamp_micros(now)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+            "alert_id": null,
+        });
+        for w in self.targets(rule) {
+            let Some(queue) = self.queues.get(&w.name) else {
+                continue;
+            };
+            // No alert row to note the outcome in: id 0 matches none.
+            let delivery = Delivery {
+                alert_id: 0,
+                payload: payload.clone(),
+            };
+            if queue.try_send(delivery).is_err() {
+                tracing::warn!(webhook = %w.name, "storage alert dropped: queue full");
+            }
+        }
+    }
+
     /// De-duplicates, records and queues one alert.
     async fn fire(&mut self, f: Firing) {
         let now = now_us();
@@ -317,13 +381,7 @@ impl Engine {
         }
         self.last_fired.insert(key, now);
         let rule = self.config.rules[f.rule].clone();
-        let targets: Vec<Webhook> = self
-            .config
-            .webhooks
-            .iter()
-            .filter(|w| rule.webhooks.as_ref().is_none_or(|n| n.contains(&w.name)))
-            .cloned()
-            .collect();
+        let targets = self.targets(&rule);
         let device_name = self.device_name(f.device_id).await;
         let inserted = self
             .store
