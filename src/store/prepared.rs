@@ -34,6 +34,13 @@ impl<'lock> LockedDb<'lock> {
     }
 }
 
+/// How bound bytes are stored: as TEXT or as a BLOB.
+#[derive(Clone, Copy)]
+enum Bytes {
+    Text,
+    Blob,
+}
+
 /// A statement prepared on a locked connection. Parameters are 1-based,
 /// as in SQLite; every parameter must be bound before each [`Self::run`].
 pub(super) struct Prepared<'lock> {
@@ -83,34 +90,29 @@ impl<'lock> Prepared<'lock> {
     }
 
     pub(super) fn text(&mut self, index: c_int, value: &str) -> Result<()> {
-        let len = c_int::try_from(value.len())
-            .map_err(|_| StoreError::Conflict("text value over 2 GB".into()))?;
-        // SAFETY: SQLITE_TRANSIENT makes SQLite copy the bytes before the
-        // call returns, so `value` need not outlive the binding.
-        let rc = unsafe {
-            ffi::sqlite3_bind_text(
-                self.stmt.as_ptr(),
-                index,
-                value.as_ptr().cast(),
-                len,
-                ffi::SQLITE_TRANSIENT(),
-            )
-        };
-        check(self.db, rc)
+        self.bytes(index, value.as_bytes(), Bytes::Text)
     }
 
     pub(super) fn blob(&mut self, index: c_int, value: &[u8]) -> Result<()> {
+        self.bytes(index, value, Bytes::Blob)
+    }
+
+    fn bytes(&mut self, index: c_int, value: &[u8], kind: Bytes) -> Result<()> {
         let len = c_int::try_from(value.len())
-            .map_err(|_| StoreError::Conflict("blob value over 2 GB".into()))?;
-        // SAFETY: as for text, SQLITE_TRANSIENT copies the bytes.
+            .map_err(|_| StoreError::Conflict("value over 2 GB".into()))?;
+        let (stmt, data) = (self.stmt.as_ptr(), value.as_ptr());
+        // SAFETY: SQLITE_TRANSIENT makes SQLite copy the bytes before the
+        // call returns, so `value` need not outlive the binding; text is
+        // a `&str`, so valid UTF-8.
         let rc = unsafe {
-            ffi::sqlite3_bind_blob(
-                self.stmt.as_ptr(),
-                index,
-                value.as_ptr().cast(),
-                len,
-                ffi::SQLITE_TRANSIENT(),
-            )
+            match kind {
+                Bytes::Text => {
+                    ffi::sqlite3_bind_text(stmt, index, data.cast(), len, ffi::SQLITE_TRANSIENT())
+                }
+                Bytes::Blob => {
+                    ffi::sqlite3_bind_blob(stmt, index, data.cast(), len, ffi::SQLITE_TRANSIENT())
+                }
+            }
         };
         check(self.db, rc)
     }

@@ -6,6 +6,15 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
+/// The URL a response's `Link: <…>; rel="next"` header names, if any.
+fn next_link(r: &reqwest::Response, base: &str) -> Option<String> {
+    let l = r.headers().get("link")?.to_str().ok()?;
+    let start = l.find('<').expect("<") + 1;
+    let end = l.find('>').expect(">");
+    assert!(l.ends_with("rel=\"next\""), "{l}");
+    Some(format!("{base}{}", &l[start..end]))
+}
+
 /// Follows `rel="next"` links from `first`, returning every row seen and
 /// the number of pages.
 async fn follow(base: &str, first: &str) -> (Vec<Value>, usize) {
@@ -15,16 +24,7 @@ async fn follow(base: &str, first: &str) -> (Vec<Value>, usize) {
     loop {
         let r = reqwest::get(&url).await.expect("get");
         assert_eq!(r.status(), 200, "{url}");
-        let next = r
-            .headers()
-            .get("link")
-            .and_then(|v| v.to_str().ok())
-            .map(|l| {
-                let start = l.find('<').expect("<") + 1;
-                let end = l.find('>').expect(">");
-                assert!(l.ends_with("rel=\"next\""), "{l}");
-                format!("{base}{}", &l[start..end])
-            });
+        let next = next_link(&r, base);
         let page: Vec<Value> = r.json().await.expect("json");
         pages += 1;
         rows.extend(page);
@@ -156,16 +156,7 @@ async fn serial_lines_page_by_key_through_every_line_once() {
         loop {
             let r = reqwest::get(&url).await.expect("get");
             assert_eq!(r.status(), 200, "{url}");
-            let next = r
-                .headers()
-                .get("link")
-                .and_then(|v| v.to_str().ok())
-                .map(|l| {
-                    format!(
-                        "{base}{}",
-                        &l[l.find('<').expect("<") + 1..l.find('>').expect(">")]
-                    )
-                });
+            let next = next_link(&r, &base);
             let page: Value = r.json().await.expect("json");
             let lines = page["lines"].as_array().expect("lines");
             assert!(lines.len() <= limit, "limit honoured");
