@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::jsonl::{JsonlRow, JsonlSource};
 use super::time::{parse_ts, ts_from_folder_name};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,31 +18,6 @@ pub enum ArtifactError {
     },
     #[error("{0} holds no harness artifacts (expected serial.log, mem.jsonl or summary.json)")]
     Empty(PathBuf),
-}
-
-/// A JSONL file: the rows that parsed (with their 1-based line numbers) and
-/// how many did not.
-#[derive(Debug, Default)]
-pub struct JsonlFile {
-    pub rows: Vec<(usize, Map<String, Value>)>,
-    pub corrupt: Vec<(usize, String)>,
-}
-
-impl JsonlFile {
-    pub fn parse(text: &str) -> Self {
-        let mut file = JsonlFile::default();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            match serde_json::from_str(line) {
-                Ok(Value::Object(map)) => file.rows.push((i + 1, map)),
-                Ok(_) => file.corrupt.push((i + 1, "not a JSON object".into())),
-                Err(e) => file.corrupt.push((i + 1, e.to_string())),
-            }
-        }
-        file
-    }
 }
 
 /// `summary.json`'s metadata, read leniently.
@@ -110,10 +86,11 @@ pub struct ArtifactFolder {
     /// `serial.log` (or the bare log file), read as a stream at import:
     /// a week-long log is 100 MB and is never held in memory whole.
     pub serial_log: Option<SerialLogFile>,
-    pub mem: Option<JsonlFile>,
-    pub events: Option<JsonlFile>,
-    pub tasks: Option<JsonlFile>,
-    pub health: Option<JsonlFile>,
+    /// The JSONL files, hashed here and streamed by whoever reads them.
+    pub mem: Option<JsonlSource>,
+    pub events: Option<JsonlSource>,
+    pub tasks: Option<JsonlSource>,
+    pub health: Option<JsonlSource>,
     pub summary: Option<RunSummary>,
     /// Problems that did not stop the import (e.g. a corrupt summary.json).
     pub warnings: Vec<String>,
@@ -192,25 +169,46 @@ impl ArtifactFolder {
         Ok(folder)
     }
 
-    /// Reads the harness files `dir` holds, in [`FOLDER_FILES`] order, into
-    /// the digest and their fields; fails when none of serial.log, mem.jsonl
-    /// and summary.json is there.
+    /// Hashes the harness files `dir` holds, in [`FOLDER_FILES`] order, and
+    /// notes where they are; only summary.json (a few KB) is read here.
+    /// Fails when none of serial.log, mem.jsonl and summary.json is there.
     fn read_run_folder(&mut self, dir: &Path, hasher: &mut Sha256) -> Result<(), ArtifactError> {
         for name in FOLDER_FILES {
             let file = dir.join(name);
-            if name == "serial.log" {
-                self.hash_serial_log(file, hasher)?;
+            if name == "summary.json" {
+                self.read_summary(file, hasher)?;
                 continue;
             }
-            let bytes = match fs::read(&file) {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(source) => return Err(ArtifactError::Io { path: file, source }),
+            let io = |source| ArtifactError::Io {
+                path: file.clone(),
+                source,
             };
+            match fs::metadata(&file) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(io(source)),
+            }
             hasher.update(name.as_bytes());
             hasher.update(b"\0");
-            hasher.update(&bytes);
-            self.keep_file(name, &bytes);
+            let len = hash_file(hasher, &file).map_err(io)?;
+            let jsonl = |name| {
+                Some(JsonlSource {
+                    path: file.clone(),
+                    name,
+                })
+            };
+            match name {
+                "serial.log" => {
+                    self.serial_log = Some(SerialLogFile {
+                        path: file.clone(),
+                        len,
+                    })
+                }
+                "mem.jsonl" => self.mem = jsonl("mem.jsonl"),
+                "events.jsonl" => self.events = jsonl("events.jsonl"),
+                "tasks.jsonl" => self.tasks = jsonl("tasks.jsonl"),
+                _ => self.health = jsonl("health.jsonl"),
+            }
         }
         if self.serial_log.is_none() && self.mem.is_none() && self.summary.is_none() {
             return Err(ArtifactError::Empty(dir.to_owned()));
@@ -218,76 +216,34 @@ impl ArtifactFolder {
         Ok(())
     }
 
-    /// serial.log, when present, is only hashed and measured here: the
-    /// import streams it later.
-    fn hash_serial_log(&mut self, file: PathBuf, hasher: &mut Sha256) -> Result<(), ArtifactError> {
-        match fs::metadata(&file) {
-            Ok(_) => {
-                hasher.update(b"serial.log\0");
-                let len = hash_file(hasher, &file).map_err(|source| ArtifactError::Io {
-                    path: file.clone(),
-                    source,
-                })?;
-                self.serial_log = Some(SerialLogFile { path: file, len });
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    /// summary.json into the digest and [`RunSummary`]; one that is not a
+    /// JSON object is a warning, not an error.
+    fn read_summary(&mut self, file: PathBuf, hasher: &mut Sha256) -> Result<(), ArtifactError> {
+        let bytes = match fs::read(&file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(source) => return Err(ArtifactError::Io { path: file, source }),
+        };
+        hasher.update(b"summary.json\0");
+        hasher.update(&bytes);
+        match serde_json::from_slice(&bytes) {
+            Ok(Value::Object(map)) => self.summary = Some(RunSummary::from_map(map)),
+            Ok(_) => self
+                .warnings
+                .push("summary.json is not a JSON object".into()),
+            Err(e) => self.warnings.push(format!("summary.json is corrupt: {e}")),
         }
         Ok(())
     }
 
-    /// Parses one read file into its field; a summary.json that is not a
-    /// JSON object is a warning, not an error.
-    fn keep_file(&mut self, name: &str, bytes: &[u8]) {
-        let text = || String::from_utf8_lossy(bytes).into_owned();
-        match name {
-            "mem.jsonl" => self.mem = Some(JsonlFile::parse(&text())),
-            "events.jsonl" => self.events = Some(JsonlFile::parse(&text())),
-            "tasks.jsonl" => self.tasks = Some(JsonlFile::parse(&text())),
-            "health.jsonl" => self.health = Some(JsonlFile::parse(&text())),
-            _ => match serde_json::from_slice(bytes) {
-                Ok(Value::Object(map)) => self.summary = Some(RunSummary::from_map(map)),
-                Ok(_) => self
-                    .warnings
-                    .push("summary.json is not a JSON object".into()),
-                Err(e) => self.warnings.push(format!("summary.json is corrupt: {e}")),
-            },
-        }
-    }
-
-    /// Corrupt JSONL lines per file, for the import report.
-    pub fn corrupt_lines(&self) -> Vec<(String, usize, String)> {
-        let files = [
-            ("mem.jsonl", &self.mem),
-            ("events.jsonl", &self.events),
-            ("tasks.jsonl", &self.tasks),
-            ("health.jsonl", &self.health),
-        ];
-        files
-            .into_iter()
-            .filter_map(|(name, f)| Some((name, f.as_ref()?)))
-            .flat_map(|(name, f)| {
-                f.corrupt
-                    .iter()
-                    .map(move |(line, why)| (name.to_owned(), *line, why.clone()))
-            })
-            .collect()
-    }
-
     /// The run's start: `summary.json`, else the folder name, else the first
-    /// timestamped row, else the file's modification time.
+    /// timestamped row of `mem.jsonl`, else the file's modification time.
     pub fn start_us(&self) -> Option<i64> {
         self.summary
             .as_ref()
             .and_then(|s| s.start_us)
             .or_else(|| ts_from_folder_name(&self.name).map(|(t, _)| t))
-            .or_else(|| {
-                self.mem
-                    .as_ref()?
-                    .rows
-                    .iter()
-                    .find_map(|(_, r)| r.get("ts").and_then(parse_ts))
-            })
+            .or_else(|| self.first_mem_ts())
             .or(self.modified_us)
     }
 
@@ -298,32 +254,49 @@ impl ArtifactFolder {
             .or_else(|| ts_from_folder_name(&self.name).and_then(|(_, s)| s))
     }
 
-    /// `health.jsonl` rows that were actually taken (not `skipped`).
-    pub fn health_lines(&self) -> Vec<HealthLine> {
-        let Some(file) = &self.health else {
-            return Vec::new();
-        };
-        file.rows
-            .iter()
-            .filter(|(_, r)| r.get("skipped").and_then(Value::as_bool) != Some(true))
-            .map(|(_, r)| {
-                let body = match (r.get("json"), r.get("body")) {
-                    (Some(json @ Value::Object(_)), _) => Some(json.to_string()),
-                    (_, Some(Value::String(body))) => Some(body.clone()),
-                    _ => None,
-                };
-                HealthLine {
-                    ts_us: r.get("ts").and_then(parse_ts),
-                    http_status: r.get("http_status").and_then(Value::as_i64),
-                    latency_ms: r
-                        .get("latency_ms")
-                        .or_else(|| r.get("elapsed_ms"))
-                        .and_then(Value::as_f64)
-                        .map(|ms| ms.round() as i64),
-                    body,
-                    error: r.get("error").and_then(Value::as_str).map(str::to_owned),
-                }
+    /// The first timestamp among the first rows of `mem.jsonl`. The search
+    /// stops early: a file with no timestamp near its start has none worth
+    /// trusting, and a week-long file is not read twice for it.
+    fn first_mem_ts(&self) -> Option<i64> {
+        #[derive(serde::Deserialize)]
+        struct Stamp {
+            ts: Option<Value>,
+        }
+        const LOOK_AHEAD_ROWS: usize = 1_000;
+        self.mem
+            .as_ref()?
+            .rows_as::<Stamp>()
+            .ok()?
+            .take(LOOK_AHEAD_ROWS)
+            .find_map(|row| match row {
+                Ok(JsonlRow::Object { row, .. }) => row.ts.as_ref().and_then(parse_ts),
+                _ => None,
             })
-            .collect()
+    }
+}
+
+impl HealthLine {
+    /// A `health.jsonl` row as a poll; `None` for one marked `skipped`
+    /// (the harness notes the polls it did not take).
+    pub fn from_row(r: &Map<String, Value>) -> Option<HealthLine> {
+        if r.get("skipped").and_then(Value::as_bool) == Some(true) {
+            return None;
+        }
+        let body = match (r.get("json"), r.get("body")) {
+            (Some(json @ Value::Object(_)), _) => Some(json.to_string()),
+            (_, Some(Value::String(body))) => Some(body.clone()),
+            _ => None,
+        };
+        Some(HealthLine {
+            ts_us: r.get("ts").and_then(parse_ts),
+            http_status: r.get("http_status").and_then(Value::as_i64),
+            latency_ms: r
+                .get("latency_ms")
+                .or_else(|| r.get("elapsed_ms"))
+                .and_then(Value::as_f64)
+                .map(|ms| ms.round() as i64),
+            body,
+            error: r.get("error").and_then(Value::as_str).map(str::to_owned),
+        })
     }
 }

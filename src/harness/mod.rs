@@ -5,6 +5,7 @@
 
 mod archive;
 mod folder;
+mod jsonl;
 mod summary_md;
 mod time;
 mod write;
@@ -13,7 +14,8 @@ pub use archive::{
     unpack_upload, UnpackError, UnpackLimits, MAX_ENTRIES, MAX_EXPANDED_BYTES, MAX_RATIO,
     RATIO_GRACE_BYTES,
 };
-pub use folder::{ArtifactError, ArtifactFolder, HealthLine, JsonlFile, RunSummary, SerialLogFile};
+pub use folder::{ArtifactError, ArtifactFolder, HealthLine, RunSummary, SerialLogFile};
+pub use jsonl::{JsonlFile, JsonlRow, JsonlRows, JsonlSource};
 pub use summary_md::{per_tag_table, summary_markdown};
 pub use time::{format_ts, parse_ts, ts_from_folder_name};
 pub use write::FolderWriter;

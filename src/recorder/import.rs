@@ -9,7 +9,10 @@ use serde_json::{Map, Value};
 use tokio::io::AsyncBufReadExt;
 
 use super::RunTracker;
-use crate::harness::{parse_ts, ArtifactError, ArtifactFolder, SerialLogFile};
+use crate::harness::{
+    parse_ts, ArtifactError, ArtifactFolder, HealthLine, JsonlFile, JsonlRow, JsonlRows,
+    JsonlSource, SerialLogFile,
+};
 use crate::protocol::{parse_line, LineKind, MemSnapshot, TaskStack, Tripwire};
 use crate::store::{
     Batch, EventKind, NewRun, Packing, RunKind, RunStatus, SerialBlock, SerialLineRow, Store,
@@ -71,7 +74,7 @@ pub async fn import_path(
         snapshots: 0,
         events: 0,
         health_samples: 0,
-        corrupt: folder.corrupt_lines(),
+        corrupt: Vec::new(),
         warnings: folder.warnings.clone(),
     };
     if let Some(id) = store.run_by_digest(&folder.digest).await? {
@@ -182,28 +185,17 @@ async fn produce(
         tx,
         outcome,
     };
-    let mem_rows = folder
-        .mem
-        .as_ref()
-        .map(|f| f.rows.iter().map(|(_, r)| mem_row(r)).collect::<Vec<_>>())
-        .unwrap_or_default();
-
     let now = if let Some(log) = &folder.serial_log {
         let now = out
-            .stream_serial_log(log, &mem_rows, start_us, options)
+            .stream_serial_log(log, folder, start_us, options)
             .await?;
-        out.keep_scenario_events(folder, now);
+        out.keep_scenario_events(folder, now)?;
         now
     } else {
-        record_from_jsonl(
-            &mut out.tracker,
-            &mut out.batch,
-            folder,
-            &mem_rows,
-            start_us,
-        )
+        let files = JsonlFiles::read(folder, &mut out.outcome.corrupt)?;
+        record_from_jsonl(&mut out.tracker, &mut out.batch, &files, start_us)
     };
-    out.record_health(folder, now);
+    out.record_health(folder, now)?;
     out.flush(Flush::Last).await?;
     Ok((now, out.tracker.firmware().map(str::to_owned)))
 }
@@ -224,16 +216,17 @@ struct Producer<'a> {
 
 impl Producer<'_> {
     /// serial.log is the source of truth; mem.jsonl only lends each
-    /// snapshot its host timestamp (matched in order by tag). The file is
-    /// streamed: memory stays at one batch whatever its size. Returns the
-    /// last timestamp.
+    /// snapshot its host timestamp (matched in order by tag). Both files are
+    /// streamed side by side: memory stays at one batch whatever their size.
+    /// Returns the last timestamp.
     async fn stream_serial_log(
         &mut self,
         log: &SerialLogFile,
-        mem_rows: &[(Option<i64>, MemSnapshot)],
+        folder: &ArtifactFolder,
         start_us: i64,
         options: &ImportOptions<'_>,
     ) -> Result<i64, ImportError> {
+        let mut stamps = MemStamps::open(folder.mem.as_ref())?;
         let mut now = start_us;
         let total = log.len;
         let io = |source| {
@@ -245,7 +238,6 @@ impl Producer<'_> {
         let file = tokio::fs::File::open(&log.path).await.map_err(io)?;
         let mut reader = tokio::io::BufReader::with_capacity(1 << 20, file);
         let mut raw = Vec::with_capacity(256);
-        let mut next_mem = 0;
         let mut done = 0u64;
         loop {
             raw.clear();
@@ -256,7 +248,7 @@ impl Producer<'_> {
             done += n as u64;
             let line = parse_line(&raw);
             if let LineKind::Snapshot(snap) = &line.kind {
-                if let Some(ts) = mem_timestamp(mem_rows, &mut next_mem, snap) {
+                if let Some(ts) = stamps.take_match(snap, &mut self.outcome.corrupt)? {
                     now = ts;
                 }
             }
@@ -271,44 +263,58 @@ impl Producer<'_> {
         if let Some(progress) = options.progress {
             progress(total, total);
         }
+        stamps.finish(&mut self.outcome.corrupt)?;
         Ok(now)
     }
 
     /// Scenario steps and notes never appear on serial; keep them from
     /// events.jsonl (undated ones at `now`).
-    fn keep_scenario_events(&mut self, folder: &ArtifactFolder, now: i64) {
+    fn keep_scenario_events(
+        &mut self,
+        folder: &ArtifactFolder,
+        now: i64,
+    ) -> Result<(), ImportError> {
         let Some(events) = &folder.events else {
-            return;
+            return Ok(());
         };
-        for (_, row) in &events.rows {
+        for row in events.rows()? {
+            let Some(row) = kept(events, row?, &mut self.outcome.corrupt) else {
+                continue;
+            };
             let kind = row.get("type").and_then(Value::as_str).unwrap_or("event");
             if matches!(kind, "http" | "note") {
                 let ts = row.get("ts").and_then(parse_ts).unwrap_or(now);
-                let message = message_of(row, kind);
-                self.tracker.record_event(
-                    &mut self.batch,
-                    ts,
-                    EventKind::parse(kind).unwrap_or(EventKind::Event),
-                    &message,
-                    Value::Object(row.clone()),
-                );
+                let message = message_of(&row, kind);
+                let kind = EventKind::parse(kind).unwrap_or(EventKind::Event);
+                self.tracker
+                    .record_event(&mut self.batch, ts, kind, &message, Value::Object(row));
             }
         }
+        Ok(())
     }
 
     /// The health polls (undated ones at `now`).
-    fn record_health(&mut self, folder: &ArtifactFolder, now: i64) {
-        for health in folder.health_lines() {
-            let ts = health.ts_us.unwrap_or(now);
+    fn record_health(&mut self, folder: &ArtifactFolder, now: i64) -> Result<(), ImportError> {
+        let Some(health) = &folder.health else {
+            return Ok(());
+        };
+        for row in health.rows()? {
+            let Some(row) = kept(health, row?, &mut self.outcome.corrupt) else {
+                continue;
+            };
+            let Some(poll) = HealthLine::from_row(&row) else {
+                continue;
+            };
             self.tracker.record_health(
                 &mut self.batch,
-                ts,
-                health.http_status,
-                health.latency_ms,
-                health.body.as_deref(),
-                health.error,
+                poll.ts_us.unwrap_or(now),
+                poll.http_status,
+                poll.latency_ms,
+                poll.body.as_deref(),
+                poll.error,
             );
         }
+        Ok(())
     }
 
     /// Counts the batch into the outcome, packs its lines and hands it to
@@ -347,21 +353,116 @@ enum Flush {
     Last,
 }
 
-/// The host timestamp mem.jsonl holds for a serial snapshot: the row among
-/// the next four unmatched ones with the same tag and `hin`. A match moves
-/// `next_mem` past it, whether or not it carries a timestamp.
-fn mem_timestamp(
-    mem_rows: &[(Option<i64>, MemSnapshot)],
-    next_mem: &mut usize,
-    snap: &MemSnapshot,
-) -> Option<i64> {
-    let offset = mem_rows[(*next_mem).min(mem_rows.len())..]
-        .iter()
-        .take(4)
-        .position(|(_, m)| m.tag == snap.tag && m.hin == snap.hin)?;
-    let ts = mem_rows[*next_mem + offset].0;
-    *next_mem += offset + 1;
-    ts
+/// A row's content, or `None` after noting a corrupt line in the report.
+fn kept<T>(
+    source: &JsonlSource,
+    row: JsonlRow<T>,
+    corrupt: &mut Vec<(String, usize, String)>,
+) -> Option<T> {
+    match row {
+        JsonlRow::Object { row, .. } => Some(row),
+        JsonlRow::Corrupt { line, why } => {
+            corrupt.push((source.name.to_owned(), line, why));
+            None
+        }
+    }
+}
+
+/// The three fields of a `mem.jsonl` row that time a serial snapshot.
+#[derive(serde::Deserialize)]
+struct MemStampRow {
+    ts: Option<Value>,
+    tag: Option<Value>,
+    hin: Option<Value>,
+}
+
+/// A row as matched against serial snapshots: the same reading of `tag`
+/// and `hin` as [`mem_row`].
+struct MemStamp {
+    ts: Option<i64>,
+    tag: String,
+    hin: Option<i64>,
+}
+
+/// `mem.jsonl` read alongside serial.log, a few rows ahead of it.
+struct MemStamps {
+    source: Option<(JsonlSource, JsonlRows<MemStampRow>)>,
+    /// The next unmatched rows; a snapshot looks for its row among them.
+    ahead: std::collections::VecDeque<MemStamp>,
+}
+
+/// How far ahead of the serial log a snapshot's row may be: the harness
+/// writes a few rows (boot, setup) that serial shows differently.
+const MEM_MATCH_WINDOW: usize = 4;
+
+impl MemStamps {
+    fn open(mem: Option<&JsonlSource>) -> Result<Self, ImportError> {
+        let source = match mem {
+            Some(source) => Some((source.clone(), source.rows_as()?)),
+            None => None,
+        };
+        Ok(MemStamps {
+            source,
+            ahead: std::collections::VecDeque::with_capacity(MEM_MATCH_WINDOW),
+        })
+    }
+
+    /// The host timestamp of the row for `snap`: the first among the next
+    /// [`MEM_MATCH_WINDOW`] unmatched rows with the same tag and `hin`. A
+    /// match consumes the rows up to it, whether or not it carries a time.
+    fn take_match(
+        &mut self,
+        snap: &MemSnapshot,
+        corrupt: &mut Vec<(String, usize, String)>,
+    ) -> Result<Option<i64>, ImportError> {
+        while self.ahead.len() < MEM_MATCH_WINDOW {
+            match self.next_row(corrupt)? {
+                Some(stamp) => self.ahead.push_back(stamp),
+                None => break,
+            }
+        }
+        let Some(at) = self
+            .ahead
+            .iter()
+            .position(|m| m.tag == snap.tag && m.hin == snap.hin)
+        else {
+            return Ok(None);
+        };
+        let ts = self.ahead[at].ts;
+        self.ahead.drain(..=at);
+        Ok(ts)
+    }
+
+    /// Reads the rows no snapshot matched, so their corrupt lines are
+    /// reported too.
+    fn finish(mut self, corrupt: &mut Vec<(String, usize, String)>) -> Result<(), ImportError> {
+        while self.next_row(corrupt)?.is_some() {}
+        Ok(())
+    }
+
+    fn next_row(
+        &mut self,
+        corrupt: &mut Vec<(String, usize, String)>,
+    ) -> Result<Option<MemStamp>, ImportError> {
+        let Some((source, rows)) = &mut self.source else {
+            return Ok(None);
+        };
+        for row in rows.by_ref() {
+            if let Some(row) = kept(source, row?, corrupt) {
+                return Ok(Some(MemStamp {
+                    ts: row.ts.as_ref().and_then(parse_ts),
+                    tag: row
+                        .tag
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        .unwrap_or("-")
+                        .to_owned(),
+                    hin: row.hin.as_ref().and_then(Value::as_i64),
+                }));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// One `mem.jsonl` row as a snapshot with its timestamp.
@@ -415,12 +516,11 @@ fn message_of(row: &Map<String, Value>, kind: &str) -> String {
 fn record_from_jsonl(
     tracker: &mut RunTracker,
     batch: &mut Batch,
-    folder: &ArtifactFolder,
-    mem_rows: &[(Option<i64>, MemSnapshot)],
+    files: &JsonlFiles,
     start_us: i64,
 ) -> i64 {
     let mut now = start_us;
-    for (ts, _, item) in jsonl_items(folder, mem_rows, start_us) {
+    for (ts, _, item) in jsonl_items(files, start_us) {
         now = ts;
         match item {
             Item::Snapshot(snap) => {
@@ -445,6 +545,40 @@ fn record_from_jsonl(
     now
 }
 
+/// The JSONL files of a folder without `serial.log`, whole in memory:
+/// their rows interleave by time and must be sorted together.
+struct JsonlFiles {
+    mem: Vec<(Option<i64>, MemSnapshot)>,
+    events: JsonlFile,
+    tasks: Option<JsonlFile>,
+}
+
+impl JsonlFiles {
+    fn read(
+        folder: &ArtifactFolder,
+        corrupt: &mut Vec<(String, usize, String)>,
+    ) -> Result<Self, ImportError> {
+        let mut read = |source: &Option<JsonlSource>| -> Result<Option<JsonlFile>, ImportError> {
+            let Some(source) = source else {
+                return Ok(None);
+            };
+            let file = JsonlFile::read(source)?;
+            corrupt.extend(
+                file.corrupt
+                    .iter()
+                    .map(|(line, why)| (source.name.to_owned(), *line, why.clone())),
+            );
+            Ok(Some(file))
+        };
+        let mem = read(&folder.mem)?.unwrap_or_default();
+        Ok(JsonlFiles {
+            mem: mem.rows.iter().map(|(_, r)| mem_row(r)).collect(),
+            events: read(&folder.events)?.unwrap_or_default(),
+            tasks: read(&folder.tasks)?,
+        })
+    }
+}
+
 /// One JSONL row to record without `serial.log`.
 enum Item<'a> {
     Snapshot(&'a MemSnapshot),
@@ -455,29 +589,22 @@ enum Item<'a> {
 /// the events hold no task rows), each as (timestamp, file order, row),
 /// sorted by time then file order. An undated row takes the timestamp of
 /// the row before it in its file.
-fn jsonl_items<'a>(
-    folder: &'a ArtifactFolder,
-    mem_rows: &'a [(Option<i64>, MemSnapshot)],
-    start_us: i64,
-) -> Vec<(i64, usize, Item<'a>)> {
+fn jsonl_items(files: &JsonlFiles, start_us: i64) -> Vec<(i64, usize, Item<'_>)> {
     let mut items: Vec<(i64, usize, Item)> = Vec::new();
     let mut last = start_us;
+    let mem_rows = &files.mem;
     for (ts, snap) in mem_rows {
         last = ts.unwrap_or(last);
         items.push((last, items.len(), Item::Snapshot(snap)));
     }
-    let events = folder
-        .events
-        .as_ref()
-        .map(|f| f.rows.as_slice())
-        .unwrap_or_default();
+    let events = files.events.rows.as_slice();
     let has_tasks = events.iter().any(|(_, r)| {
         matches!(
             r.get("type").and_then(Value::as_str),
             Some("task" | "stack_watermark")
         )
     });
-    let tasks = match (&folder.tasks, has_tasks) {
+    let tasks = match (&files.tasks, has_tasks) {
         (Some(f), false) => f.rows.as_slice(),
         _ => &[],
     };

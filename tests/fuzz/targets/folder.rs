@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use heaplab::harness::ArtifactFolder;
+use heaplab::harness::{ArtifactFolder, HealthLine, JsonlRow};
 use heaplab::protocol::HealthSample;
 
 use crate::engine::{AllocBound, Target};
@@ -58,8 +58,9 @@ pub fn target() -> Target {
         dict: DICT,
         generate: None,
         max_len: 256 * 1024,
-        // Reading holds each file and its parsed JSON (about 64 B per byte
-        // at worst, see health_json) and the digest's 1 MiB read buffer.
+        // Reading holds one row and its parsed JSON at a time (about 64 B
+        // per byte at worst, see health_json; a row can be the whole input),
+        // the rows' 256 KiB read buffer and the digest's 1 MiB one.
         bound: AllocBound {
             base: 2 << 20,
             per_byte: 64,
@@ -87,11 +88,20 @@ fn run(dir: &Path, input: &[u8]) {
     let Ok(folder) = ArtifactFolder::open(dir) else {
         return;
     };
-    let _ = (folder.start_us(), folder.scenario(), folder.corrupt_lines());
+    let _ = (folder.start_us(), folder.scenario());
     let _ = folder.summary.as_ref().and_then(|s| s.git_dirty());
-    for line in folder.health_lines() {
-        if let Some(body) = line.body {
-            let _ = HealthSample::from_json(body.as_bytes());
+    for source in [&folder.mem, &folder.events, &folder.tasks, &folder.health]
+        .into_iter()
+        .flatten()
+    {
+        for row in source.rows().expect("the file was there a moment ago") {
+            let JsonlRow::Object { row, .. } = row.expect("read") else {
+                continue;
+            };
+            let body = HealthLine::from_row(&row).and_then(|poll| poll.body);
+            if let Some(body) = body {
+                let _ = HealthSample::from_json(body.as_bytes());
+            }
         }
     }
 }
