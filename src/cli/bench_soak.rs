@@ -50,11 +50,16 @@ pub struct SoakBenchArgs {
     /// accepted (keeps slow requests from taking the benchmark's whole hour).
     #[arg(long, default_value_t = 20)]
     pub budget_s: u64,
+    /// Device page requests and live lines per size, behind their p99.
+    #[arg(long, default_value_t = 200)]
+    pub device_samples: usize,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
+/// The ceiling on the device page's and live stream's p99.
+const DEVICE_P99_MS: f64 = 50.0;
 /// Concurrent viewers in the memory figure (the number).
 const VIEWERS: usize = 10;
 /// The zoomed chart's window: one hour, the same at both sizes, so its
@@ -120,6 +125,13 @@ impl SizeReport {
     }
 }
 
+/// The device figures with the twin recording onto each size's soak.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceSizes {
+    pub big: DeviceFigures,
+    pub small: DeviceFigures,
+}
+
 /// The whole benchmark's result.
 #[derive(Debug, Clone, Serialize)]
 pub struct SoakReport {
@@ -129,7 +141,7 @@ pub struct SoakReport {
     pub small: SizeReport,
     /// `heaplab import` of the big bare serial log.
     pub log_import: ImportRun,
-    pub device: Option<DeviceFigures>,
+    pub device: Option<DeviceSizes>,
     /// Why the device figures are missing, if they are.
     pub device_error: Option<String>,
     pub rows: Vec<Row>,
@@ -184,22 +196,22 @@ pub async fn soak(args: &SoakBenchArgs, exe: &Path) -> Result<SoakReport, CliErr
         budget,
     )
     .await?;
-    eprintln!("device page and live events while a twin records…");
-    let (device, device_error) = match timing::device(
-        exe,
-        &prepared.big_data.db,
-        &dir,
-        &client,
-        args.repeat,
-        budget,
-    )
-    .await
-    {
-        Ok(d) => (Some(d), None),
-        Err(e) => {
-            eprintln!("warning: device figures left out: {e}");
-            (None, Some(e.to_string()))
+    let mut device = Vec::new();
+    let mut device_error = None;
+    for (name, data) in [("big", &prepared.big_data), ("small", &prepared.small_data)] {
+        eprintln!("device page and live events while a twin records onto the {name} soak…");
+        match timing::device(exe, data, name, &dir, &client, args.device_samples).await {
+            Ok(d) => device.push(d),
+            Err(e) => {
+                eprintln!("warning: device figures left out: {e}");
+                device_error = Some(e.to_string());
+                break;
+            }
         }
+    }
+    let device = match <[DeviceFigures; 2]>::try_from(device) {
+        Ok([big, small]) => Some(DeviceSizes { big, small }),
+        Err(_) => None,
     };
     let mut report = SoakReport {
         dir,
@@ -457,32 +469,44 @@ fn request_rows(r: &SoakReport, rows: &mut Vec<Row>) {
     }
 }
 
-/// The device page and SSE latency while a twin records, or one row saying
-/// they were left out.
+/// The device page and SSE latency while a twin records onto each size's
+/// soak, or one row saying they were left out.
 fn device_rows(r: &SoakReport, rows: &mut Vec<Row>) {
-    use report::{ms, value_row};
-    match &r.device {
-        Some(d) => {
-            rows.push(value_row(
-                "device page `GET /devices/{id}` while a twin records",
-                ms(d.page.ms),
-                "—".into(),
-                None,
-            ));
-            rows.push(value_row(
-                "serial line → SSE event while it records",
-                ms(d.sse_ms),
-                "—".into(),
-                None,
-            ));
-        }
-        None => rows.push(value_row(
+    use report::{ms_row, value_row};
+    let Some(d) = &r.device else {
+        rows.push(value_row(
             "device page while a twin records",
             "left out".into(),
             "—".into(),
             None,
-        )),
-    }
+        ));
+        return;
+    };
+    let (big, small) = (&d.big, &d.small);
+    rows.push(ms_row(
+        "device page `GET /devices/{id}` while its soak records, median",
+        big.page.ms,
+        small.page.ms,
+        None,
+    ));
+    rows.push(ms_row(
+        "device page while its soak records, p99",
+        big.page_p99_ms,
+        small.page_p99_ms,
+        Some(DEVICE_P99_MS),
+    ));
+    rows.push(ms_row(
+        "serial line → SSE event while it records, median",
+        big.sse_median_ms,
+        small.sse_median_ms,
+        None,
+    ));
+    rows.push(ms_row(
+        "serial line → SSE event, p99",
+        big.sse_p99_ms,
+        small.sse_p99_ms,
+        Some(DEVICE_P99_MS),
+    ));
 }
 
 /// The server's memory after the requests and with the viewers at once,

@@ -87,3 +87,34 @@ impl Store {
         Ok(())
     }
 }
+
+impl Store {
+    /// Hands a finished run to a device as its interrupted soak, so the
+    /// next server start records on into it. `heaplab bench soak` times a
+    /// device page whose live run already holds a week this way, without
+    /// recording a week first.
+    #[tracing::instrument(skip(self))]
+    pub async fn adopt_as_interrupted_soak(
+        &self,
+        run_id: i64,
+        device_id: i64,
+        ended_us: i64,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE runs SET device_id = ?, kind = 'soak', status = 'interrupted', ended_us = ? \
+             WHERE id = ?",
+        )
+        .bind(device_id)
+        .bind(ended_us)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(super::StoreError::NotFound {
+                what: "run",
+                id: run_id.to_string(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -14,6 +14,7 @@ async fn soak_bench_reports_every_figure_and_ratio() {
         reuse: false,
         repeat: 1,
         budget_s: 5,
+        device_samples: 20,
         json: false,
     };
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_heaplab"));
@@ -46,8 +47,20 @@ async fn soak_bench_reports_every_figure_and_ratio() {
     assert!(report.log_import.lines as u64 == log.lines && report.log_import.peak_rss_kb > 0);
 
     let device = report.device.as_ref().expect("device figures");
-    assert_eq!(device.page.status, 200);
-    assert!(device.sse_ms.is_finite());
+    for (d, data) in [
+        (&device.big, &report.big.data),
+        (&device.small, &report.small.data),
+    ] {
+        assert_eq!(d.page.status, 200);
+        assert_eq!(d.page.samples, 20, "--device-samples requests");
+        assert!(d.page_p99_ms >= d.page.ms, "{d:?}");
+        assert!(
+            d.sse_samples > 15 && d.sse_p99_ms >= d.sse_median_ms,
+            "{d:?}"
+        );
+        // The twin recorded onto the size's second week-long run.
+        assert_eq!(d.run_id, data.imports[1].run_id);
+    }
 
     let rows = |prefix: &str| {
         report
@@ -80,9 +93,16 @@ async fn soak_bench_reports_every_figure_and_ratio() {
     }
     assert_eq!(rows("run page"), 2, "time and bytes");
     assert_eq!(rows("snapshots"), 2, "time and bytes");
+    for prefix in ["device page", "serial line → SSE"] {
+        assert_eq!(rows(prefix), 2, "median and p99 of {prefix}");
+    }
+    let p99 = report
+        .rows
+        .iter()
+        .find(|r| r.figure.starts_with("device page") && r.figure.ends_with("p99"))
+        .expect("device p99 row");
+    assert!(p99.target.contains("≤ 50 ms") && p99.target.contains("ratio ≤ 1.5"));
     for prefix in [
-        "device page",
-        "serial line → SSE",
         "server RSS after",
         "server RSS, 10 viewers",
         "`heaplab import` of the",

@@ -82,19 +82,25 @@ pub fn count(n: u64) -> String {
 
 /// A request's time row: its own ceiling (if any) and the ratio's.
 pub fn time_row(figure: &str, big: &Measurement, small: &Measurement, max_ms: Option<f64>) -> Row {
-    let ratio = big.ms / small.ms;
+    ms_row(figure, big.ms, small.ms, max_ms)
+}
+
+/// A row of milliseconds at both sizes (a median or a percentile), with
+/// its ceiling (if any) and the ratio's.
+pub fn ms_row(figure: &str, big_ms: f64, small_ms: f64, max_ms: Option<f64>) -> Row {
+    let ratio = big_ms / small_ms;
     let mut checks = Vec::new();
     if let Some(max) = max_ms {
         checks.push(Check {
             text: format!("≤ {max:.0} ms"),
-            pass: big.ms <= max,
+            pass: big_ms <= max,
         });
     }
     checks.push(Check {
         text: format!("ratio ≤ {MAX_RATIO}"),
         pass: ratio <= MAX_RATIO,
     });
-    row(figure, ms(big.ms), ms(small.ms), Some(ratio), &checks)
+    row(figure, ms(big_ms), ms(small_ms), Some(ratio), &checks)
 }
 
 /// A response-size row; the ratio is shown but has no target.

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::child::Server;
 use crate::cli::CliError;
 use crate::sim::{Profile, Twin, TwinConfig};
+use crate::store::{DeviceSpec, Store};
 
 /// One request's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -136,39 +137,70 @@ pub async fn viewers(
     })
 }
 
-/// The device page and live events while a device twin records.
+/// The device page and live events while a device twin records onto a
+/// soak run that already holds one size's week.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceFigures {
+    /// The soak the twin records onto (the size's second run).
+    pub run_id: i64,
+    /// `GET /devices/{id}`, median over the samples.
     pub page: Measurement,
+    pub page_p99_ms: f64,
     /// Serial line written to the twin's pty → its SSE event at a client,
-    /// median over `repeat` lines, milliseconds.
-    pub sse_ms: f64,
+    /// milliseconds.
+    pub sse_median_ms: f64,
+    pub sse_p99_ms: f64,
+    /// Lines that reached the client (of `samples` sent).
+    pub sse_samples: usize,
 }
 
-/// Starts a twin in this process and a `heaplab serve` child recording it
-/// into `db` (next to the week-long runs), then times `GET /devices/{id}`
-/// and the serial-line-to-SSE latency.
+/// Copies `data`'s database, hands its second run to a twin's device as an
+/// interrupted soak, and starts a `heaplab serve` child that continues that
+/// soak from the twin; then times `GET /devices/{id}` and the
+/// serial-line-to-SSE latency, `samples` of each.
 pub async fn device(
     exe: &std::path::Path,
-    db: &std::path::Path,
+    data: &super::SizeData,
+    name: &str,
     dir: &std::path::Path,
     client: &reqwest::Client,
-    repeat: usize,
-    budget: Duration,
+    samples: usize,
 ) -> Result<DeviceFigures, CliError> {
-    let mut config = TwinConfig::new("soak-bench-twin", Profile::Tuned);
+    let run_id = *data
+        .runs()
+        .last()
+        .ok_or_else(|| CliError::Failed("no run to record onto".into()))?;
+    let twin_name = format!("soak-bench-twin-{name}");
+    let mut config = TwinConfig::new(&twin_name, Profile::Tuned);
     config.hb_interval = Duration::from_secs(1);
-    config.link = Some(dir.join("soak-bench-twin.tty"));
+    config.link = Some(dir.join(format!("{twin_name}.tty")));
     let twin = Twin::spawn(config).await?;
-    let device = format!(
-        "name=soak-bench-twin,serial={},url={},health_interval_s=5",
-        twin.serial_path().display(),
-        twin.base_url()
-    );
+    let spec = DeviceSpec {
+        name: twin_name.clone(),
+        serial: Some(twin.serial_path().display().to_string()),
+        url: Some(twin.base_url()),
+        baud: 115_200,
+        health_interval_s: 5,
+        ..DeviceSpec::default()
+    };
     let result = async {
-        let server = Server::start(exe, db, &[device], &dir.join(super::SERVE_LOG)).await?;
-        let figures = device_figures(&server, client, &twin, repeat, budget).await;
+        let db = dir.join(format!("device-{name}.db"));
+        copy_db(&data.db, &db)?;
+        let store = Store::open(&db).await?;
+        let device = store.upsert_device(&spec).await?;
+        store
+            .adopt_as_interrupted_soak(run_id, device.id, crate::store::now_us())
+            .await?;
+        store.close().await;
+        let arg = format!(
+            "name={twin_name},serial={},url={},health_interval_s=5",
+            twin.serial_path().display(),
+            twin.base_url()
+        );
+        let server = Server::start(exe, &db, &[arg], &dir.join(super::SERVE_LOG)).await?;
+        let figures = device_figures(&server, client, &twin, (device.id, run_id), samples).await;
         server.stop().await;
+        super::remove_db(&db);
         figures
     }
     .await;
@@ -176,50 +208,72 @@ pub async fn device(
     result
 }
 
+/// A copy of a database no server has open (its WAL too, if one is left).
+fn copy_db(from: &std::path::Path, to: &std::path::Path) -> Result<(), CliError> {
+    super::remove_db(to);
+    for suffix in ["", "-wal"] {
+        let mut src = from.as_os_str().to_owned();
+        src.push(suffix);
+        let mut dst = to.as_os_str().to_owned();
+        dst.push(suffix);
+        let src = std::path::PathBuf::from(src);
+        if suffix.is_empty() || src.exists() {
+            std::fs::copy(&src, std::path::PathBuf::from(dst))?;
+        }
+    }
+    Ok(())
+}
+
 async fn device_figures(
     server: &Server,
     client: &reqwest::Client,
     twin: &Twin,
-    repeat: usize,
-    budget: Duration,
+    (device_id, run_id): (i64, i64),
+    samples: usize,
 ) -> Result<DeviceFigures, CliError> {
+    let samples = samples.max(1);
     let base = &server.base;
-    // Wait until the device records (its source opened the pty and a few
-    // heartbeats arrived).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let id = loop {
-        let devices: serde_json::Value = client
-            .get(format!("{base}/api/v1/devices"))
+    // Wait until the server has resumed the soak and heartbeats arrive.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let device: serde_json::Value = client
+            .get(format!("{base}/api/v1/devices/{device_id}"))
             .send()
             .await?
             .json()
             .await?;
-        let id = devices.as_array().and_then(|a| {
-            a.iter()
-                .find(|d| d["name"] == "soak-bench-twin")
-                .and_then(|d| d["id"].as_i64())
-        });
-        if let Some(id) = id {
-            break id;
+        if device["live"]["active_run"].as_i64() == Some(run_id) {
+            break;
         }
         if Instant::now() > deadline {
-            return Err(CliError::Failed(
-                "the twin never appeared as a device".into(),
-            ));
+            return Err(CliError::Failed(format!(
+                "the twin's device never continued run {run_id}: {device}"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let page = measure(client, &format!("{base}/devices/{id}"), repeat, budget).await?;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let url = format!("{base}/devices/{device_id}");
+    let (cold, _, _) = get(client, &url).await?;
+    let mut page_times = Vec::with_capacity(samples);
+    let (mut bytes, mut status) = (0, 0);
+    for _ in 0..samples {
+        let (t, b, s) = get(client, &url).await?;
+        page_times.push(t);
+        (bytes, status) = (b, s);
+    }
+    if status != 200 {
+        eprintln!("warning: GET {url} answered {status}");
+    }
 
     let mut live = client
-        .get(format!("{base}/api/v1/devices/{id}/live"))
+        .get(format!("{base}/api/v1/devices/{device_id}/live"))
         .send()
         .await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut latencies = Vec::new();
+    let mut latencies = Vec::with_capacity(samples);
     let mut buf = String::new();
-    for k in 0..repeat.max(1) {
+    for k in 0..samples {
         let marker = format!("[Bench] soak k={k};");
         let t0 = Instant::now();
         twin.inject(format!("{marker}\r\n").as_bytes()).await;
@@ -242,7 +296,41 @@ async fn device_figures(
         buf.clear();
     }
     Ok(DeviceFigures {
-        page,
-        sse_ms: median(&mut latencies),
+        run_id,
+        page_p99_ms: percentile(&mut page_times, 0.99),
+        page: Measurement {
+            ms: median(&mut page_times),
+            cold_ms: cold,
+            bytes,
+            status,
+            samples: page_times.len(),
+        },
+        sse_p99_ms: percentile(&mut latencies, 0.99),
+        sse_median_ms: median(&mut latencies),
+        sse_samples: latencies.len(),
     })
+}
+
+/// The nearest-rank percentile (`q` in 0..=1).
+pub fn percentile(values: &mut [f64], q: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (q * values.len() as f64).ceil() as usize;
+    values[rank.clamp(1, values.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut v: Vec<f64> = (1..=200).rev().map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 0.99), 198.0);
+        assert_eq!(percentile(&mut v, 0.5), 100.0);
+        assert_eq!(percentile(&mut v[..1], 0.99), 1.0);
+        assert!(percentile(&mut [], 0.99).is_nan());
+    }
 }
