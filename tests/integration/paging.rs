@@ -225,3 +225,41 @@ async fn export_zip_pages_through_every_row() {
         .all(|(i, l)| l.contains(&format!(" hf={} ", i + 1))));
     assert_eq!(read("mem.jsonl").lines().count(), n);
 }
+
+#[tokio::test]
+async fn run_page_lists_the_first_markers_and_links_every_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = start_server(server_config(dir.path(), vec![])).await;
+    let base = server.url();
+    let log = dir.path().join("tripwires.log");
+    let lines: String = (0..45)
+        .map(|i| {
+            format!(
+                "[Mem] hb hf=120000 hm=20000 hl=60000 hi=120000 hin=20000 frag=40 pf=8100000 pm=8000000 pl=8000000 ({i}000ms)\n\
+                 [Mem] TRIPWIRE fired tag=http_root hin={}B < 30720B (hf=121811B hl=76652B frag=37% pf=8141024B pl=8021024B)\n",
+                20_000 + i
+            )
+        })
+        .collect();
+    std::fs::write(&log, lines).expect("log");
+    let run = import(&server.store, &log).await.run_id;
+
+    let page = reqwest::get(format!("{base}/runs/{run}"))
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(
+        page.matches("class=\"ev-tripwire\"").count(),
+        30,
+        "first 30 listed"
+    );
+    let link = format!("/api/v1/runs/{run}/events?kind=tripwire,crash,alloc_failed");
+    assert!(
+        page.contains(&format!("href=\"{link}\"")),
+        "link to the rest"
+    );
+    let (rows, _) = follow(&base, &link).await;
+    assert_eq!(rows.len(), 45, "the link reaches every tripwire");
+}

@@ -111,6 +111,8 @@ pub(super) struct RunPage {
     range_query: String,
     checks: Vec<CheckView>,
     markers: Vec<MarkerView>,
+    /// More markers than the list shows.
+    markers_more: bool,
     tags: Vec<TagView>,
     cliffs: Vec<CliffView>,
     stacks: Vec<StackView>,
@@ -128,7 +130,9 @@ pub(super) struct RunPage {
 
 const SERIAL_PAGE: i64 = 200;
 const HEALTH_SHOWN: i64 = 50;
-const MARKERS_SHOWN: i64 = 200;
+/// Markers listed under the chart: a week has hundreds (every tripwire),
+/// the chart draws them all, and the list links the rest through the API.
+const MARKERS_SHOWN: i64 = 30;
 const TIGHT_STACK_BYTES: i64 = 512;
 
 fn tag_views(tags: &[TagSummary]) -> Vec<TagView> {
@@ -161,7 +165,9 @@ impl RunPage {
         // Every section reads what it shows: the summary, the first
         // markers, the newest health polls, one serial page. Nothing here
         // grows with the run.
-        let markers = store.marker_events(id, MARKERS_SHOWN).await?;
+        let mut markers = store.marker_events(id, MARKERS_SHOWN + 1).await?;
+        let markers_more = markers.len() > MARKERS_SHOWN as usize;
+        markers.truncate(MARKERS_SHOWN as usize);
         let mut health_rows = store.latest_health(id, HEALTH_SHOWN + 1).await?;
         let health_more = health_rows.len() > HEALTH_SHOWN as usize;
         health_rows.truncate(HEALTH_SHOWN as usize);
@@ -185,6 +191,7 @@ impl RunPage {
             range_query: range_query(q),
             checks: check_views(&doc.report),
             markers: marker_views(&markers),
+            markers_more,
             tags: tag_views(&doc.report.per_tag),
             cliffs: cliff_views(&doc.report),
             stacks: stack_views(&doc.report.task_stacks),
