@@ -71,11 +71,26 @@ fn print_demo_banner(url: &str, db: &std::path::Path, args: &DemoArgs) {
     println!("  what to look at (round 1 is done in about two minutes):");
     for (path, what) in [
         ("/", "every board live; demo-leak's floor keeps sinking"),
-        ("/runs", "demo-baseline FAILs S2 (tripwire at http_root, task dump), demo-tuned PASSes"),
-        ("/compare", "the groups side by side: \"real change\" (links below when ready)"),
-        ("/experiments", "the bundled log (docs/examples/experiments.md), cells filled from the groups"),
-        ("/alerts", "demo-leak's leak alert, demo-crash's crash alert"),
-        ("/firmware", "the crash build's ELF: demo-crash's backtrace decodes to firmware/src"),
+        (
+            "/runs",
+            "demo-baseline FAILs S2 (tripwire at http_root, task dump), demo-tuned PASSes",
+        ),
+        (
+            "/compare",
+            "the groups side by side: \"real change\" (links below when ready)",
+        ),
+        (
+            "/experiments",
+            "the bundled log (docs/examples/experiments.md), cells filled from the groups",
+        ),
+        (
+            "/alerts",
+            "demo-leak's leak alert, demo-crash's crash alert",
+        ),
+        (
+            "/firmware",
+            "the crash build's ELF: demo-crash's backtrace decodes to firmware/src",
+        ),
     ] {
         println!("    {url}{path:<14} {what}");
     }

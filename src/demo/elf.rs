@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use gimli::write::{
-    Address, AttributeValue, Dwarf, EndianVec, LineProgram, LineString, Range, RangeList,
-    Sections, Unit,
+    Address, AttributeValue, Dwarf, EndianVec, LineProgram, LineString, Range, RangeList, Sections,
+    Unit,
 };
 use gimli::{Encoding, Format, LineEncoding, RunTimeEndian};
 use object::elf;
@@ -88,7 +88,10 @@ fn check(functions: &[ElfFunction]) -> Result<(), ElfWriteError> {
         let ascending = f.lines.windows(2).all(|w| w[0].0 < w[1].0);
         let inside = f.lines.iter().all(|r| u64::from(r.0) < end && r.1 > 0);
         if !ascending || !inside {
-            return Err(bad(f, "line rows must ascend inside the function, lines from 1"));
+            return Err(bad(
+                f,
+                "line rows must ascend inside the function, lines from 1",
+            ));
         }
     }
     for w in functions.windows(2) {
@@ -168,25 +171,43 @@ fn dwarf_sections(
             gimli::DW_AT_language,
             AttributeValue::Language(gimli::DW_LANG_C_plus_plus_14),
         );
-        cu.set(gimli::DW_AT_name, AttributeValue::String(file.as_bytes().to_vec()));
+        cu.set(
+            gimli::DW_AT_name,
+            AttributeValue::String(file.as_bytes().to_vec()),
+        );
         cu.set(
             gimli::DW_AT_comp_dir,
             AttributeValue::String(comp_dir.as_bytes().to_vec()),
         );
-        cu.set(gimli::DW_AT_low_pc, AttributeValue::Address(Address::Constant(0)));
+        cu.set(
+            gimli::DW_AT_low_pc,
+            AttributeValue::Address(Address::Constant(0)),
+        );
         cu.set(gimli::DW_AT_ranges, AttributeValue::RangeListRef(ranges));
         for f in &members {
             let id = unit.add(root, gimli::DW_TAG_subprogram);
             let sub = unit.get_mut(id);
             sub.set(gimli::DW_AT_external, AttributeValue::Flag(true));
-            sub.set(gimli::DW_AT_name, AttributeValue::String(f.name.as_bytes().to_vec()));
-            sub.set(gimli::DW_AT_decl_file, AttributeValue::FileIndex(Some(file_id)));
-            sub.set(gimli::DW_AT_decl_line, AttributeValue::Udata(u64::from(f.lines[0].1)));
+            sub.set(
+                gimli::DW_AT_name,
+                AttributeValue::String(f.name.as_bytes().to_vec()),
+            );
+            sub.set(
+                gimli::DW_AT_decl_file,
+                AttributeValue::FileIndex(Some(file_id)),
+            );
+            sub.set(
+                gimli::DW_AT_decl_line,
+                AttributeValue::Udata(u64::from(f.lines[0].1)),
+            );
             sub.set(
                 gimli::DW_AT_low_pc,
                 AttributeValue::Address(Address::Constant(u64::from(f.low_pc))),
             );
-            sub.set(gimli::DW_AT_high_pc, AttributeValue::Udata(u64::from(f.size)));
+            sub.set(
+                gimli::DW_AT_high_pc,
+                AttributeValue::Udata(u64::from(f.size)),
+            );
         }
     }
     let mut sections = Sections::new(EndianVec::new(RunTimeEndian::Little));
@@ -323,21 +344,48 @@ mod tests {
     use addr2line::gimli as read;
     use object::{Object, ObjectSection, ObjectSymbol};
 
-    fn function(name: &str, file: &str, low_pc: u32, size: u32, lines: &[(u32, u32)]) -> ElfFunction {
+    fn function(
+        name: &str,
+        file: &str,
+        low_pc: u32,
+        size: u32,
+        lines: &[(u32, u32)],
+    ) -> ElfFunction {
         ElfFunction {
             name: name.into(),
             file: file.into(),
             low_pc,
             size,
-            lines: lines.iter().map(|&(off, line)| (low_pc + off, line)).collect(),
+            lines: lines
+                .iter()
+                .map(|&(off, line)| (low_pc + off, line))
+                .collect(),
         }
     }
 
     fn sample() -> Vec<ElfFunction> {
         vec![
-            function("handle_gc", "src/api_icons.cpp", 0x4200_8a00, 0x40, &[(0, 46), (0x10, 49), (0x13, 50)]),
-            function("icon_store_gc", "src/icon_store.cpp", 0x4201_1480, 0x80, &[(0, 92), (0x36, 110)]),
-            function("icon_store_list", "src/icon_store.cpp", 0x4201_1500, 0x20, &[(0, 29)]),
+            function(
+                "handle_gc",
+                "src/api_icons.cpp",
+                0x4200_8a00,
+                0x40,
+                &[(0, 46), (0x10, 49), (0x13, 50)],
+            ),
+            function(
+                "icon_store_gc",
+                "src/icon_store.cpp",
+                0x4201_1480,
+                0x80,
+                &[(0, 92), (0x36, 110)],
+            ),
+            function(
+                "icon_store_list",
+                "src/icon_store.cpp",
+                0x4201_1500,
+                0x20,
+                &[(0, 29)],
+            ),
         ]
     }
 
@@ -383,7 +431,10 @@ mod tests {
         assert_eq!(f.as_deref(), Some("icon_store_gc"));
         assert_eq!(file.as_deref(), Some("firmware/src/icon_store.cpp"));
         assert_eq!(line, Some(110));
-        assert_eq!(locate(&elf, 0x4201_1505).0.as_deref(), Some("icon_store_list"));
+        assert_eq!(
+            locate(&elf, 0x4201_1505).0.as_deref(),
+            Some("icon_store_list")
+        );
         // Outside every function: nothing.
         assert_eq!(locate(&elf, 0x4200_9000), (None, None, None));
     }
@@ -416,12 +467,19 @@ mod tests {
     #[test]
     fn heaplabs_decoder_names_the_frames() {
         let elf = write_elf("firmware", &sample()).expect("write");
-        let frames = crate::soak::symbolize::symbolize(&elf, &[0x4201_14b6, 0x4200_8a10]).expect("decode");
+        let frames =
+            crate::soak::symbolize::symbolize(&elf, &[0x4201_14b6, 0x4200_8a10]).expect("decode");
         let got: Vec<(Option<&str>, Option<u32>)> = frames
             .iter()
             .map(|f| (f.function.as_deref(), f.line))
             .collect();
-        assert_eq!(got, [(Some("icon_store_gc"), Some(110)), (Some("handle_gc"), Some(49))]);
+        assert_eq!(
+            got,
+            [
+                (Some("icon_store_gc"), Some(110)),
+                (Some("handle_gc"), Some(49))
+            ]
+        );
     }
 
     #[test]

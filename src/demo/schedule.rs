@@ -68,7 +68,11 @@ type BoardRound = Vec<(&'static str, i64, usize, usize)>;
 impl Schedule {
     /// Rounds until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let boards = [&self.boards.baseline, &self.boards.tuned, &self.boards.crash];
+        let boards = [
+            &self.boards.baseline,
+            &self.boards.tuned,
+            &self.boards.crash,
+        ];
         for board in boards {
             tokio::select! {
                 _ = shutdown.cancelled() => return,

@@ -31,7 +31,12 @@ pub async fn launch(
     scenario: Scenario,
     mut options: RunOptions,
 ) -> Result<Launched, ScenarioError> {
-    if ctx.recorder.hub().device(device.id).and_then(|d| d.active_kind) == Some(RunKind::Scenario)
+    if ctx
+        .recorder
+        .hub()
+        .device(device.id)
+        .and_then(|d| d.active_kind)
+        == Some(RunKind::Scenario)
     {
         return Err(ScenarioError::Device(format!(
             "device {} is already running a scenario",

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::scenario::groups::{self, GroupDocument};
-use crate::scenario::model::{self, Scenario, BUILTINS};
 use crate::scenario::launch;
+use crate::scenario::model::{self, Scenario, BUILTINS};
 use crate::scenario::runner::{RunContext, RunOptions};
 use crate::web::error::{WebError, WebResult};
 use crate::web::state::AppState;
