@@ -16,11 +16,12 @@ pub mod firmware;
 pub mod schedule;
 pub mod twins;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+use crate::analysis::AcceptanceCriteria;
 use crate::config::ServerConfig;
 use crate::experiments::ExperimentError;
 use crate::scenario::RunContext;
@@ -28,6 +29,7 @@ use crate::server::{self, ServeError, ServerHandle};
 use crate::sim::{Profile, SimError};
 use crate::soak::config::{AlertKind, AlertRule};
 use crate::store::{DeviceRecord, StoreError};
+use example_log::ExampleRows;
 use schedule::{Announce, Boards, Schedule, ScheduleConfig};
 use twins::{device_name, DemoTwins};
 
@@ -83,9 +85,9 @@ impl Demo {
     /// Powers on the twins, starts the server with them as devices (and the
     /// demo's alert rules), stores the crash firmware's ELF, imports the
     /// example log and starts the schedule. `announce` hears what the
-    /// schedule has made ready.
+    /// schedule has made ready. On an error nothing is left running.
     pub async fn start(
-        mut config: ServerConfig,
+        config: ServerConfig,
         options: DemoOptions,
         announce: Announce,
     ) -> Result<Demo, DemoError> {
@@ -94,7 +96,27 @@ impl Demo {
             path: link_dir.clone(),
             source,
         })?;
-        let twins = DemoTwins::spawn(options.hb_interval, &link_dir).await?;
+        match Self::start_in(&link_dir, config, options, announce).await {
+            Ok((server, twins, schedule)) => Ok(Demo {
+                server,
+                twins,
+                schedule,
+                link_dir,
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&link_dir);
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_in(
+        link_dir: &Path,
+        mut config: ServerConfig,
+        options: DemoOptions,
+        announce: Announce,
+    ) -> Result<(ServerHandle, DemoTwins, JoinHandle<()>), DemoError> {
+        let twins = DemoTwins::spawn(options.hb_interval, link_dir).await?;
         for spec in twins.device_specs() {
             config.devices.retain(|d| d.name != spec.name);
             config.devices.push(spec);
@@ -102,26 +124,23 @@ impl Demo {
         add_alert_rules(&mut config);
         let criteria = config.criteria.clone();
         let server = server::start(config).await?;
-        let store = server.store.clone();
-
-        let elf = firmware::crash_elf()?;
-        store
-            .put_firmware_elf(firmware::crash_firmware_version(), &elf)
-            .await?;
-        let baseline = device_name(Profile::Baseline);
-        let tuned = device_name(Profile::Tuned);
-        let rows = example_log::seed(&store, &criteria, &baseline, &tuned).await?;
-        let boards = Boards {
-            baseline: board(&server, &baseline).await?,
-            tuned: board(&server, &tuned).await?,
-            crash: board(&server, &device_name(Profile::Crash)).await?,
+        let prepared = prepare(&server, &criteria).await;
+        let (rows, boards) = match prepared {
+            Ok(ready) => ready,
+            Err(e) => {
+                if let Err(stop) = server.stop().await {
+                    tracing::warn!(error = %stop, "demo: stopping the server");
+                }
+                twins.shutdown().await;
+                return Err(e);
+            }
         };
         let http = crate::tls::client_builder()
             .user_agent(concat!("heaplab/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let schedule = Schedule {
             ctx: RunContext {
-                store,
+                store: server.store.clone(),
                 recorder: server.recorder.clone(),
                 http,
                 criteria,
@@ -133,12 +152,7 @@ impl Demo {
             announce,
         };
         let schedule = tokio::spawn(schedule.run(server.shutdown_token()));
-        Ok(Demo {
-            server,
-            twins,
-            schedule,
-            link_dir,
-        })
+        Ok((server, twins, schedule))
     }
 
     /// The twins' device names, in dashboard order.
@@ -156,6 +170,29 @@ impl Demo {
         let _ = std::fs::remove_dir_all(&self.link_dir);
         Ok(served?)
     }
+}
+
+/// What the schedule needs before its first round: the crash build's ELF
+/// stored (so the first crash decodes), the example log in place, the
+/// boards' records.
+async fn prepare(
+    server: &ServerHandle,
+    criteria: &AcceptanceCriteria,
+) -> Result<(ExampleRows, Boards), DemoError> {
+    let store = &server.store;
+    let elf = firmware::crash_elf()?;
+    store
+        .put_firmware_elf(firmware::crash_firmware_version(), &elf)
+        .await?;
+    let baseline = device_name(Profile::Baseline);
+    let tuned = device_name(Profile::Tuned);
+    let rows = example_log::seed(store, criteria, &baseline, &tuned).await?;
+    let boards = Boards {
+        baseline: board(server, &baseline).await?,
+        tuned: board(server, &tuned).await?,
+        crash: board(server, &device_name(Profile::Crash)).await?,
+    };
+    Ok((rows, boards))
 }
 
 async fn board(server: &ServerHandle, name: &str) -> Result<DeviceRecord, DemoError> {

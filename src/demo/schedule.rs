@@ -61,9 +61,12 @@ pub struct Schedule {
     pub announce: Announce,
 }
 
-/// The groups one board got in a round: `(scenario, group id, passes,
-/// runs)`.
-type BoardRound = Vec<(&'static str, i64, usize, usize)>;
+/// One board's group of one scenario in a round.
+struct BoardGroup {
+    id: i64,
+    passes: usize,
+    runs: usize,
+}
 
 impl Schedule {
     /// Rounds until `shutdown`.
@@ -109,55 +112,73 @@ impl Schedule {
         false
     }
 
-    /// One round: both boards' groups side by side, the crash board's S6
-    /// beside them; then what to compare.
+    /// One round: scenario by scenario, both boards' groups side by side
+    /// (each comparison announced as soon as it exists), the crash board's
+    /// S6 beside them.
     async fn round(&self, round: u32) {
-        let (baseline, tuned, ()) = tokio::join!(
-            self.groups_on(&self.boards.baseline, round),
-            self.groups_on(&self.boards.tuned, round),
-            self.crash_run(round),
-        );
-        for (scenario, a, pass_a, n_a) in &baseline {
-            if let Some((_, b, pass_b, n_b)) = tuned.iter().find(|t| t.0 == *scenario) {
-                (self.announce)(&format!(
-                    "round {round}, {}: {} passed {pass_a} of {n_a}, {} passed {pass_b} of {n_b}; compare: {}/compare?a=g{a}&b=g{b}",
-                    scenario.to_uppercase(),
-                    self.boards.baseline.name,
-                    self.boards.tuned.name,
-                    self.base_url,
-                ));
-            }
-        }
-    }
-
-    /// Every scenario `repeat` times on `board`, each set of runs stored as
-    /// a group and linked to the board's row for that scenario.
-    async fn groups_on(&self, board: &DeviceRecord, round: u32) -> BoardRound {
-        let label = format!("{} round {round}", board.name);
-        let mut out = Vec::new();
-        for scenario in SCENARIOS {
-            let mut runs = Vec::new();
-            let mut passes = 0;
-            for _ in 0..self.config.repeat {
-                match self.run_once(board, scenario, &label).await {
-                    Ok((run, pass)) => {
-                        runs.push(run);
-                        passes += usize::from(pass);
-                    }
-                    Err(e) => {
-                        tracing::warn!(device = %board.name, scenario, error = %e, "demo: scenario run failed")
-                    }
+        let (baseline, tuned) = (&self.boards.baseline, &self.boards.tuned);
+        let groups = async {
+            for scenario in SCENARIOS {
+                let (a, b) = tokio::join!(
+                    self.group_on(baseline, scenario, round),
+                    self.group_on(tuned, scenario, round),
+                );
+                if let (Some(a), Some(b)) = (a, b) {
+                    (self.announce)(&format!(
+                        "round {round}, {}: {} passed {} of {}, {} passed {} of {}; compare: {}/compare?a=g{}&b=g{}",
+                        scenario.to_uppercase(),
+                        baseline.name,
+                        a.passes,
+                        a.runs,
+                        tuned.name,
+                        b.passes,
+                        b.runs,
+                        self.base_url,
+                        a.id,
+                        b.id,
+                    ));
                 }
             }
-            if runs.is_empty() {
-                continue;
-            }
-            match self.store_group(board, scenario, &label, &runs).await {
-                Ok(group) => out.push((scenario, group, passes, runs.len())),
-                Err(e) => tracing::warn!(error = %e, "demo: cannot store the run group"),
+        };
+        tokio::join!(groups, self.crash_run(round));
+    }
+
+    /// `scenario` `repeat` times on `board`, the runs stored as a group and
+    /// linked to the board's row for that scenario.
+    async fn group_on(
+        &self,
+        board: &DeviceRecord,
+        scenario: &str,
+        round: u32,
+    ) -> Option<BoardGroup> {
+        let label = format!("{} round {round}", board.name);
+        let mut runs = Vec::new();
+        let mut passes = 0;
+        for _ in 0..self.config.repeat {
+            match self.run_once(board, scenario, &label).await {
+                Ok((run, pass)) => {
+                    runs.push(run);
+                    passes += usize::from(pass);
+                }
+                Err(e) => {
+                    tracing::warn!(device = %board.name, scenario, error = %e, "demo: scenario run failed")
+                }
             }
         }
-        out
+        if runs.is_empty() {
+            return None;
+        }
+        match self.store_group(board, scenario, &label, &runs).await {
+            Ok(id) => Some(BoardGroup {
+                id,
+                passes,
+                runs: runs.len(),
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "demo: cannot store the run group");
+                None
+            }
+        }
     }
 
     async fn store_group(
