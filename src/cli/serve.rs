@@ -50,9 +50,10 @@ pub async fn demo(args: &DemoArgs, settings: Settings) -> Result<ExitCode, CliEr
     };
     let announce: Announce = Arc::new(|line: &str| println!("  {line}"));
     let demo = Demo::start(config, options, announce).await?;
+    // Before the banner: whoever reads it may stop the demo at once.
+    watch_for_signal(demo.server.shutdown_token());
     announce_first_token(&demo.server);
     print_demo_banner(&demo.server.url(), &db_path, args);
-    watch_for_signal(demo.server.shutdown_token());
     demo.wait().await?;
     Ok(ExitCode::SUCCESS)
 }
