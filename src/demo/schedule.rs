@@ -84,7 +84,8 @@ impl Schedule {
                 }
             }
         }
-        let mut round = 1u32;
+        // A demo started again on the same database goes on counting.
+        let mut round = self.rounds_done().await + 1;
         loop {
             let started = Instant::now();
             tokio::select! {
@@ -96,6 +97,24 @@ impl Schedule {
                 _ = tokio::time::sleep_until(started + self.config.every) => {}
             }
             round += 1;
+        }
+    }
+
+    /// Rounds an earlier demo recorded in this database: its S2 groups on
+    /// the baseline board.
+    async fn rounds_done(&self) -> u32 {
+        match groups::groups(&self.ctx.store, 10_000).await {
+            Ok(all) => all
+                .iter()
+                .filter(|g| {
+                    g.device_id == Some(self.boards.baseline.id)
+                        && g.scenario.as_deref() == Some(SCENARIOS[0])
+                })
+                .count() as u32,
+            Err(e) => {
+                tracing::warn!(error = %e, "demo: cannot count earlier rounds");
+                0
+            }
         }
     }
 
