@@ -69,7 +69,7 @@ fn print_demo_banner(url: &str, db: &std::path::Path, args: &DemoArgs) {
         "  every {every}: S2, S4 and S6 ×{} on demo-baseline and demo-tuned (run groups), S6 on demo-crash",
         args.repeat
     );
-    println!("  what to look at (round 1 is done within two minutes):");
+    println!("  what to look at (the first round is done within two minutes):");
     for (path, what) in [
         ("/", "every board live; demo-leak's floor keeps sinking"),
         (
