@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod charts;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod experiments;
 pub mod harness;
 pub mod ingest;

@@ -43,7 +43,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the dashboard and API, recording every configured device.
     Serve(ServeArgs),
-    /// The dashboard with three virtual devices (baseline, tuned, leak): no hardware needed.
+    /// The whole story without hardware: five virtual boards, scheduled scenario groups, a decoded crash, an alert.
     Demo(DemoArgs),
     /// Run one virtual ESP32-S3 (device twin) on a pseudo-terminal and HTTP.
     Sim(SimArgs),
@@ -88,6 +88,17 @@ pub struct DemoArgs {
     /// Heartbeat interval of the virtual devices, milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub hb_interval: u64,
+    /// How often a round of scenarios starts (S2, S4, S6 on demo-baseline
+    /// and demo-tuned, S6 on demo-crash): `90s`, `3m`, `1h`.
+    #[arg(long, default_value = "3m", value_parser = crate::demo::parse_duration)]
+    pub every: std::time::Duration,
+    /// Runs of each scenario per board and round: the size of each run group.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub repeat: u32,
+    /// Settle time of the scenarios' stable-health steps (each scenario's
+    /// own when absent): shorter rounds, e.g. `500ms`.
+    #[arg(long, value_parser = crate::demo::parse_duration)]
+    pub settle: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +174,8 @@ pub enum CliError {
     Scenario(#[from] ScenarioError),
     #[error(transparent)]
     Experiment(#[from] ExperimentError),
+    #[error("demo: {0}")]
+    Demo(#[from] crate::demo::DemoError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("HTTP: {0}")]

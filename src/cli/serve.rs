@@ -6,12 +6,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
 use super::{CliError, DemoArgs};
 use crate::config::{ServeArgs, ServerConfig, Settings};
-use crate::report;
+use crate::demo::schedule::{Announce, ScheduleConfig};
+use crate::demo::{Demo, DemoOptions};
 use crate::server::{self, ServerHandle};
-use crate::sim::{Profile, Twin, TwinConfig};
-use crate::store::{DeviceSpec, Store};
+use crate::store::Store;
+use crate::{report, units};
 
 pub async fn serve(args: &ServeArgs, settings: Settings) -> Result<ExitCode, CliError> {
     let config = ServerConfig::resolve(args, settings)?;
@@ -32,50 +37,69 @@ pub async fn serve(args: &ServeArgs, settings: Settings) -> Result<ExitCode, Cli
 }
 
 pub async fn demo(args: &DemoArgs, settings: Settings) -> Result<ExitCode, CliError> {
-    let mut config = ServerConfig::resolve(&args.serve, settings)?;
-    let link_dir = std::env::temp_dir().join(format!("heaplab-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&link_dir)
-        .map_err(|e| CliError::Failed(format!("{}: {e}", link_dir.display())))?;
-    let mut twins = Vec::new();
-    for (i, profile) in [Profile::Baseline, Profile::Tuned, Profile::Leak]
-        .into_iter()
-        .enumerate()
-    {
-        let name = format!("demo-{}", profile.name());
-        let mut twin_config = TwinConfig::new(&name, profile);
-        twin_config.hb_interval = Duration::from_millis(args.hb_interval);
-        twin_config.seed = 1 + i as u64;
-        twin_config.link = Some(link_dir.join(&name));
-        let twin = Twin::spawn(twin_config).await?;
-        config.devices.retain(|d| d.name != name);
-        config.devices.push(DeviceSpec {
-            name,
-            serial: Some(twin.serial_path().display().to_string()),
-            baud: 115_200,
-            url: Some(twin.base_url()),
-            health_interval_s: 5,
-            auth: None,
-            board: Some(format!("virtual ESP32-S3, {} profile", profile.name())),
-        });
-        twins.push(twin);
-    }
+    let config = ServerConfig::resolve(&args.serve, settings)?;
     let db_path: PathBuf = config.db.clone();
     summarise_old_runs(&db_path).await?;
-    let handle = server::start(config).await?;
-    announce_first_token(&handle);
+    let options = DemoOptions {
+        hb_interval: Duration::from_millis(args.hb_interval),
+        schedule: ScheduleConfig {
+            every: args.every,
+            repeat: args.repeat,
+            settle: args.settle,
+        },
+    };
+    let announce: Announce = Arc::new(|line: &str| println!("  {line}"));
+    let demo = Demo::start(config, options, announce).await?;
+    // Before the banner: whoever reads it may stop the demo at once.
+    watch_for_signal(demo.server.shutdown_token());
+    announce_first_token(&demo.server);
+    print_demo_banner(&demo.server.url(), &db_path, args);
+    demo.wait().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the demo is, where to look, how to stop: the first thing a new
+/// user reads.
+fn print_demo_banner(url: &str, db: &std::path::Path, args: &DemoArgs) {
+    let boards = Demo::board_names().join(", ");
+    let every = units::duration_us(args.every.as_micros() as i64);
+    println!("heaplab demo: open {url}");
+    println!("  5 virtual ESP32-S3 boards: {boards}");
     println!(
-        "heaplab demo: open {} (3 virtual devices; database {})",
-        handle.url(),
-        db_path.display()
+        "  every {every}: S2, S4 and S6 ×{} on demo-baseline and demo-tuned (run groups), S6 on demo-crash",
+        args.repeat
+    );
+    println!("  what to look at (the first round is done within two minutes):");
+    for (path, what) in [
+        ("/", "every board live; demo-leak's floor keeps sinking"),
+        (
+            "/runs",
+            "demo-baseline FAILs S2 (tripwire at http_root, task dump), demo-tuned PASSes",
+        ),
+        (
+            "/compare",
+            "the groups side by side: \"real change\" (links below when ready)",
+        ),
+        (
+            "/experiments",
+            "the bundled log (docs/examples/experiments.md), cells filled from the groups",
+        ),
+        (
+            "/alerts",
+            "demo-leak's leak alert, demo-crash's crash alert",
+        ),
+        (
+            "/firmware",
+            "the crash build's ELF: demo-crash's backtrace decodes to firmware/src",
+        ),
+    ] {
+        println!("    {url}{path:<14} {what}");
+    }
+    println!(
+        "  database {} (kept; the next demo adds to it)",
+        db.display()
     );
     println!("press Ctrl-C to stop");
-    let result = run_until_signal(handle).await;
-    for twin in twins {
-        twin.shutdown().await;
-    }
-    let _ = std::fs::remove_dir_all(&link_dir);
-    result?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Gives every run recorded before run summaries existed (or in an older
@@ -102,14 +126,18 @@ async fn summarise_old_runs(db: &std::path::Path) -> Result<(), CliError> {
 
 /// Serves until Ctrl-C or SIGTERM, then stops in order.
 async fn run_until_signal(handle: ServerHandle) -> Result<(), CliError> {
-    let token = handle.shutdown_token();
+    watch_for_signal(handle.shutdown_token());
+    handle.wait().await?;
+    Ok(())
+}
+
+/// Cancels `token` (an orderly shutdown) on Ctrl-C or SIGTERM.
+fn watch_for_signal(token: CancellationToken) {
     tokio::spawn(async move {
         wait_for_signal().await;
         eprintln!("shutting down: flushing recordings…");
         token.cancel();
     });
-    handle.wait().await?;
-    Ok(())
 }
 
 async fn wait_for_signal() {

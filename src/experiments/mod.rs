@@ -320,9 +320,16 @@ pub async fn import_markdown(
 ) -> Result<MarkdownImport, ExperimentError> {
     let rows = markdown::parse_tables(text)?;
     let existing = list(store, &ExperimentFilter::default(), criteria).await?;
+    // A row matches as shown and as written: once linked to runs its
+    // metric cells are computed, but the file still has what was typed.
     let mut seen: Vec<(Section, Vec<String>)> = existing
         .iter()
-        .map(|v| (v.section(), v.cells.clone()))
+        .flat_map(|v| {
+            [
+                (v.section(), v.cells.clone()),
+                (v.section(), table_cells(&v.record, None, &[])),
+            ]
+        })
         .collect();
     let base = store
         .experiments()

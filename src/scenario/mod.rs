@@ -5,11 +5,13 @@
 
 mod error;
 pub mod groups;
+pub mod launch;
 pub mod model;
 pub mod runner;
 mod steps;
 
 pub use error::ScenarioError;
+pub use launch::{launch, Launched};
 pub use model::{builtin, Scenario, Step, StepKind, BUILTINS};
 pub use runner::{
     run_scenario, Progress, RunContext, RunOptions, ScenarioRun, StepOutcome, StepStatus,

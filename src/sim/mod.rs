@@ -40,6 +40,7 @@ pub use device::{INTERNAL_HEAP_BYTES, PSRAM_HEAP_BYTES, TRIPWIRE_BYTES};
 pub use error::SimError;
 pub use profile::{Placement, Profile, Region};
 pub use rng::SplitMix64;
+pub use rom::PANIC_BACKTRACE;
 pub use shared::RecordedRequest;
 
 use device::{Device, DeviceSettings};

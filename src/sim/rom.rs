@@ -64,32 +64,51 @@ pub fn rom_banner(reset: ResetKind) -> Vec<String> {
     lines
 }
 
+/// The backtrace of the crash build's async_tcp stack overflow, PC:SP
+/// pairs innermost first: the running config's icon check, the icon GC that
+/// kept its big keep-set on the stack, the `/api/icons/gc` handler; the
+/// overflow corrupted the frames above. The demo's firmware ELF places
+/// `firmware/src` functions at these PCs, so they decode to real names,
+/// files and lines.
+pub const PANIC_BACKTRACE: [(u32, u32); 3] = [
+    (0x4200_c3e1, 0x3fce_bf30),
+    (0x4201_14b6, 0x3fce_bf50),
+    (0x4200_8a10, 0x3fce_bf70),
+];
+
 /// The IDF panic handler's report for the async_tcp stack overflow in the
-/// icon GC handler (the plan's S6 crash). Fixed fake PCs and SPs.
+/// icon GC handler (the plan's S6 crash). Fixed PCs ([`PANIC_BACKTRACE`])
+/// and registers.
 pub fn stack_overflow_panic() -> Vec<String> {
-    [
-        "",
-        "Guru Meditation Error: Core  1 panic'ed (Unhandled debug exception). ",
-        "Debug exception reason: Stack canary watchpoint triggered (async_tcp) ",
-        "Core  1 register dump:",
-        "PC      : 0x4037a1b2  PS      : 0x00060036  A0      : 0x8037a1c4  A1      : 0x3fcebf30  ",
-        "A2      : 0x3fcec0a0  A3      : 0x00000000  A4      : 0x3fcebf90  A5      : 0x00000001  ",
-        "A6      : 0x00000000  A7      : 0x3fc9a2d0  A8      : 0x8200c3e4  A9      : 0x3fcebf10  ",
-        "A10     : 0x3fcec0a0  A11     : 0x3fcebfa0  A12     : 0x00000010  A13     : 0x3fcebfb0  ",
-        "A14     : 0x00000000  A15     : 0x3fcebfc0  SAR     : 0x00000004  EXCCAUSE: 0x00000001  ",
-        "EXCVADDR: 0x00000000  LBEG    : 0x40056f5c  LEND    : 0x40056f72  LCOUNT  : 0xffffffff  ",
-        "",
-        "",
-        "Backtrace: 0x4037a1b2:0x3fcebf30 0x4037a1c4:0x3fcebf50 0x42008a10:0x3fcebf70 0x4200c3e1:0x3fcebfa0 0x420114b6:0x3fcebfd0 0x4037d5a2:0x3fcec000 |<-CORRUPTED",
-        "",
-        "",
-        "",
-        "",
-        "ELF file SHA256: 7c3e0a5f9d21b8e4",
-        "",
-        "Rebooting...",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
+    let [(pc, sp), (caller, _), _] = PANIC_BACKTRACE;
+    let backtrace: Vec<String> = PANIC_BACKTRACE
+        .iter()
+        .map(|(pc, sp)| format!("0x{pc:08x}:0x{sp:08x}"))
+        .collect();
+    // A0 holds the return address into the caller, with the call's window
+    // increment in its top two bits (call8: 0b10).
+    let a0 = (caller + 3) & 0x3fff_ffff | 0x8000_0000;
+    let lines = [
+        String::new(),
+        "Guru Meditation Error: Core  1 panic'ed (Unhandled debug exception). ".to_owned(),
+        "Debug exception reason: Stack canary watchpoint triggered (async_tcp) ".to_owned(),
+        "Core  1 register dump:".to_owned(),
+        format!("PC      : 0x{pc:08x}  PS      : 0x00060036  A0      : 0x{a0:08x}  A1      : 0x{sp:08x}  "),
+        "A2      : 0x3fcec0a0  A3      : 0x00000000  A4      : 0x3fcebf90  A5      : 0x00000001  ".to_owned(),
+        "A6      : 0x00000000  A7      : 0x3fc9a2d0  A8      : 0x8200c3e4  A9      : 0x3fcebf10  ".to_owned(),
+        "A10     : 0x3fcec0a0  A11     : 0x3fcebfa0  A12     : 0x00000010  A13     : 0x3fcebfb0  ".to_owned(),
+        "A14     : 0x00000000  A15     : 0x3fcebfc0  SAR     : 0x00000004  EXCCAUSE: 0x00000001  ".to_owned(),
+        "EXCVADDR: 0x00000000  LBEG    : 0x40056f5c  LEND    : 0x40056f72  LCOUNT  : 0xffffffff  ".to_owned(),
+        String::new(),
+        String::new(),
+        format!("Backtrace: {} |<-CORRUPTED", backtrace.join(" ")),
+        String::new(),
+        String::new(),
+        String::new(),
+        String::new(),
+        "ELF file SHA256: 7c3e0a5f9d21b8e4".to_owned(),
+        String::new(),
+        "Rebooting...".to_owned(),
+    ];
+    Vec::from(lines)
 }

@@ -324,3 +324,31 @@ async fn computed_cells_match_hand_computed_values_for_twin_runs() {
     assert_eq!(r.status(), 409);
     server.stop().await.expect("stop");
 }
+
+/// A row linked to runs shows computed cells, yet importing the same file
+/// again (the demo does at every start) must not add it a second time.
+#[tokio::test]
+async fn a_linked_row_is_not_imported_twice() {
+    let (store, _db) = store().await;
+    let criteria = heaplab::analysis::AcceptanceCriteria::default();
+    let text = heaplab::demo::example_log::EXAMPLE;
+    let first = heaplab::experiments::import_markdown(&store, text, &criteria)
+        .await
+        .expect("import");
+    assert_eq!(first.created.len(), 8);
+    let run = import(&store, &fixture(TUNED_FOLDER)).await.run_id;
+    store
+        .link_experiment_run(first.created[0], run)
+        .await
+        .expect("link");
+    let views = heaplab::experiments::list(&store, &Default::default(), &criteria)
+        .await
+        .expect("list");
+    assert!(views.iter().any(|v| v.computed.is_some()), "a computed row");
+    let again = heaplab::experiments::import_markdown(&store, text, &criteria)
+        .await
+        .expect("import again");
+    assert!(again.created.is_empty(), "{again:?}");
+    assert_eq!(again.unchanged, 8);
+    assert_eq!(store.experiments().await.expect("rows").len(), 8);
+}

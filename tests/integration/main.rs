@@ -19,6 +19,7 @@ mod bench_soak;
 mod cli;
 mod compare;
 mod contract;
+mod demo;
 mod experiments;
 mod harness_replay;
 mod import_folder;

@@ -395,7 +395,7 @@ async fn crash_profile_panics_and_reboots_on_icon_gc() {
     twin.shutdown().await;
     let text = String::from_utf8_lossy(&std::fs::read(&log).expect("log")).into_owned();
     assert!(text.contains("Stack canary watchpoint triggered (async_tcp)"));
-    assert!(text.contains("Backtrace: 0x4037a1b2:0x3fcebf30"));
+    assert!(text.contains("Backtrace: 0x4200c3e1:0x3fcebf30"));
     let run = import(&store, &log).await;
     let doc = document(&store, run.run_id).await;
     let d = &doc.report.derived;

@@ -461,7 +461,11 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
         .as_str()
         .expect("line")
         .contains("Guru Meditation Error"));
-    assert_eq!(c["backtrace"][0][0], 0x4037_a1b2u32, "{c}");
+    assert_eq!(
+        c["backtrace"][0][0],
+        heaplab::sim::PANIC_BACKTRACE[0].0,
+        "{c}"
+    );
     assert!(panic_boot["uptime_before_s"].as_f64().expect("uptime") > 0.5);
 
     // Decoded: the injected backtrace in the crash twin's current run.

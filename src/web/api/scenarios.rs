@@ -2,20 +2,17 @@
 //! the server; progress goes to the device's live stream as `event`s), and
 //! run groups with their statistics.
 
-use std::sync::{Arc, Mutex};
-
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tokio::sync::oneshot;
 
 use crate::scenario::groups::{self, GroupDocument};
+use crate::scenario::launch;
 use crate::scenario::model::{self, Scenario, BUILTINS};
-use crate::scenario::runner::{run_scenario, Progress, RunContext, RunOptions};
-use crate::store::RunKind;
+use crate::scenario::runner::{RunContext, RunOptions};
 use crate::web::error::{WebError, WebResult};
 use crate::web::state::AppState;
 
@@ -75,42 +72,14 @@ async fn start(
             ))
         }
     };
-    if state.hub.device(id).and_then(|d| d.active_kind) == Some(RunKind::Scenario) {
-        return Err(WebError::Conflict(format!(
-            "device {} is already running a scenario",
-            device.name
-        )));
-    }
-    let mut options = body.options;
-    // Nobody is at a terminal: pauses become notes.
-    options.non_interactive = true;
     let ctx = RunContext {
         store: state.store.clone(),
         recorder: state.recorder.clone(),
         http: state.http.clone(),
         criteria: state.config.criteria.clone(),
     };
-    let (tx, rx) = oneshot::channel::<i64>();
-    let tx = Arc::new(Mutex::new(Some(tx)));
-    let observer: crate::scenario::runner::Observer = Arc::new(move |p: &Progress| {
-        if let Progress::Started { run_id, .. } = p {
-            if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
-                let _ = tx.send(*run_id);
-            }
-        }
-    });
-    let name = scenario.name.clone();
-    tokio::spawn(async move {
-        match run_scenario(&ctx, &device, &scenario, &options, Some(observer)).await {
-            Ok(run) => tracing::info!(run = run.run_id, pass = run.pass(), "scenario finished"),
-            Err(e) => tracing::warn!(error = %e, "scenario could not run"),
-        }
-    });
-    let run_id = rx.await.map_err(|_| {
-        WebError::Conflict(format!(
-            "scenario {name} could not start (see the server log)"
-        ))
-    })?;
+    let launched = launch(ctx, device, scenario, body.options).await?;
+    let (run_id, name) = (launched.run_id, launched.scenario);
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"run_id": run_id, "scenario": name})),
