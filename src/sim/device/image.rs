@@ -295,7 +295,7 @@ mod tests {
             profile,
             seed: 1,
             leak_bytes: 0,
-            mqtt: false,
+            mqtt: None,
             hostname: "twin".into(),
             ip: "127.0.0.1".into(),
         });

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::{json_response, ok, success, AppState};
-use crate::sim::device::{Device, PSRAM_HEAP_BYTES, SCREENS};
+use crate::sim::device::{Device, PROJECT_DISPLAY_NAME, PSRAM_HEAP_BYTES, SCREENS};
 
 /// How long after answering `POST /api/reboot` the device restarts.
 const REBOOT_DELAY: Duration = Duration::from_millis(100);
@@ -41,7 +41,7 @@ fn info_json(d: &Device) -> Value {
     let hostname = d.config().device_name_sanitized();
     let snapshot = d.snapshot();
     json!({
-        "version": d.profile().firmware_version(),
+        "version": d.firmware_version(),
         "build_date": "Jan  9 2026",
         "build_time": "12:00:00",
         "chip_model": "ESP32-S3",
@@ -58,7 +58,7 @@ fn info_json(d: &Device) -> Value {
         "hostname": hostname,
         "mdns_name": format!("{hostname}.local"),
         "project_name": "jc3636w518-macropad",
-        "project_display_name": "jc3636w518 Macropad",
+        "project_display_name": PROJECT_DISPLAY_NAME,
         "health_poll_interval_ms": 5000,
         "health_history_seconds": 300,
         "board_name": "jc3636w518",
