@@ -22,12 +22,14 @@ mod boot;
 mod display;
 mod image;
 mod mqtt;
+mod ota;
 mod web_handlers;
 
 use display::DisplayState;
 pub use display::SCREENS;
 use image::ImageState;
 pub use image::{ImageFault, StripRequest};
+pub use ota::{InstalledApp, OtaError, OTA_SLOT_BYTES};
 pub use web_handlers::{InstallError, MacroSaveError};
 
 /// Internal RAM the app can allocate from (ESP32-S3 with Wi-Fi and BT
@@ -116,6 +118,11 @@ pub struct Device {
     alloc_failures: u32,
     config: DeviceConfig,
     macros: MacroConfig,
+    /// The app an OTA update installed (runs from the next boot on);
+    /// `None` runs the profile's own build.
+    app: Option<InstalledApp>,
+    /// Written by `POST /api/update`, booted by the next restart.
+    pending_app: Option<InstalledApp>,
     /// `/icons/<id>.bin` files on FFat and their sizes.
     installed_icons: Vec<(String, u32)>,
     outbox: Vec<SerialOut>,
@@ -150,6 +157,8 @@ impl Device {
             alloc_failures: 0,
             config,
             macros: MacroConfig::factory(),
+            app: None,
+            pending_app: None,
             installed_icons: vec![
                 ("emoji_u1f381".to_owned(), 12_304),
                 ("emoji_u1f600".to_owned(), 12_304),
@@ -175,7 +184,15 @@ impl Device {
 
     /// The running firmware's version: `  Firmware: v…`, `/api/info`.
     pub fn firmware_version(&self) -> String {
-        self.settings.profile.firmware_version().to_owned()
+        match &self.app {
+            Some(app) => app.version.clone(),
+            None => self.settings.profile.firmware_version().to_owned(),
+        }
+    }
+
+    /// The running app's ELF SHA-256 (hex), when an update installed it.
+    pub fn installed_app(&self) -> Option<&InstalledApp> {
+        self.app.as_ref()
     }
 
     pub fn config(&self) -> &DeviceConfig {

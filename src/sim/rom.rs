@@ -64,9 +64,14 @@ pub fn rom_banner(reset: ResetKind) -> Vec<String> {
     lines
 }
 
+/// The ELF SHA-256 prefix the panic handler prints for the profile's own
+/// build (an OTA-installed app prints its own).
+pub const PROFILE_ELF_SHA256_PREFIX: &str = "7c3e0a5f9d21b8e4";
+
 /// The IDF panic handler's report for the async_tcp stack overflow in the
-/// icon GC handler (the plan's S6 crash). Fixed fake PCs and SPs.
-pub fn stack_overflow_panic() -> Vec<String> {
+/// icon GC handler (the plan's S6 crash). Fixed fake PCs and SPs;
+/// `elf_sha256` is cut to the 16 hex digits IDF prints.
+pub fn stack_overflow_panic(elf_sha256: &str) -> Vec<String> {
     [
         "",
         "Guru Meditation Error: Core  1 panic'ed (Unhandled debug exception). ",
@@ -85,11 +90,18 @@ pub fn stack_overflow_panic() -> Vec<String> {
         "",
         "",
         "",
-        "ELF file SHA256: 7c3e0a5f9d21b8e4",
+        "ELF_SHA256",
         "",
         "Rebooting...",
     ]
     .iter()
-    .map(|s| (*s).to_owned())
+    .map(|s| {
+        if *s == "ELF_SHA256" {
+            let prefix: String = elf_sha256.chars().take(16).collect();
+            format!("ELF file SHA256: {prefix}")
+        } else {
+            (*s).to_owned()
+        }
+    })
     .collect()
 }

@@ -34,6 +34,10 @@ impl Device {
         }
         self.outbox.push(SerialOut::Raw(rom::BOOT_GARBAGE.to_vec()));
         self.reset = reset;
+        // The bootloader picks the OTA partition written last.
+        if let Some(app) = self.pending_app.take() {
+            self.app = Some(app);
+        }
         self.setup();
     }
 

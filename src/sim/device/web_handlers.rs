@@ -223,7 +223,12 @@ impl Device {
     /// big on-stack keep-set: async_tcp overflows.
     pub fn icons_gc(&mut self) -> GcOutcome {
         if self.settings.profile.crashes_on_icon_gc() {
-            for line in rom::stack_overflow_panic() {
+            let elf = self
+                .app
+                .as_ref()
+                .map_or(rom::PROFILE_ELF_SHA256_PREFIX, |a| a.elf_sha256.as_str())
+                .to_owned();
+            for line in rom::stack_overflow_panic(&elf) {
                 self.raw_line(line);
             }
             self.boot(ResetKind::Panic);
