@@ -374,11 +374,18 @@ mod tests {
     #[test]
     fn built_image_parses_back_with_its_description() {
         let image = ImageBuilder::new("1.6.0").elf(b"an elf").build();
-        assert_eq!(image.len() % 16, 0, "checksum block + SHA-256 keep 16-byte alignment");
+        assert_eq!(
+            image.len() % 16,
+            0,
+            "checksum block + SHA-256 keep 16-byte alignment"
+        );
         let parsed = AppImage::parse(&image).expect("valid image");
         assert_eq!(parsed.chip_id, CHIP_ID_ESP32S3);
         assert_eq!(parsed.segments.len(), 3);
-        assert_eq!(parsed.segments[0].offset, 32, "desc right after both headers");
+        assert_eq!(
+            parsed.segments[0].offset, 32,
+            "desc right after both headers"
+        );
         assert_eq!(parsed.desc.version, "1.6.0");
         assert_eq!(parsed.desc.project_name, "heaplab-firmware");
         assert_eq!(parsed.desc.idf_ver, "v5.1.4");
@@ -416,7 +423,10 @@ mod tests {
         // A flipped bit in a segment: the XOR checksum catches it first.
         let mut b = good.clone();
         b[40] ^= 0x01;
-        assert!(matches!(AppImage::parse(&b), Err(ImageError::Checksum { .. })));
+        assert!(matches!(
+            AppImage::parse(&b),
+            Err(ImageError::Checksum { .. })
+        ));
 
         // A flipped bit in the header (not covered by the checksum): the
         // appended SHA-256 catches it.
@@ -443,7 +453,7 @@ mod tests {
     fn an_image_without_app_desc_is_refused() {
         let mut good = ImageBuilder::new("1.6.0").build();
         good[32] = 0; // first byte of the desc magic
-        // Keep the checksum consistent so only the description is wrong.
+                      // Keep the checksum consistent so only the description is wrong.
         let parsed = AppImage::parse(&good);
         assert!(matches!(parsed, Err(ImageError::Checksum { .. })));
         let mut b = ImageBuilder::new("1.6.0");

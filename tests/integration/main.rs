@@ -21,6 +21,7 @@ mod cli;
 mod compare;
 mod contract;
 mod experiments;
+mod flash;
 mod harness_replay;
 mod import_folder;
 mod import_log;

@@ -79,7 +79,10 @@ async fn twin_publishes_discovery_availability_and_health_to_mosquitto() {
         .await;
     assert!(state.retained);
     let sample = HealthSample::from_json(state.payload.as_bytes()).expect("health state");
-    assert!(sample.heap_internal_free.is_some_and(|v| v > 100_000), "{sample:?}");
+    assert!(
+        sample.heap_internal_free.is_some_and(|v| v > 100_000),
+        "{sample:?}"
+    );
     let state: Value = serde_json::from_str(&state.payload).expect("JSON");
     assert_eq!(state["mqtt_connected"], true);
     assert!(state["heap_internal_free_min_window"].is_null(), "{state}");
@@ -132,7 +135,11 @@ async fn twin_publishes_discovery_availability_and_health_to_mosquitto() {
 
     let h = health(&twin).await;
     assert_eq!(
-        (&h["mqtt_enabled"], &h["mqtt_connected"], &h["mqtt_publish_enabled"]),
+        (
+            &h["mqtt_enabled"],
+            &h["mqtt_connected"],
+            &h["mqtt_publish_enabled"]
+        ),
         (&Value::Bool(true), &Value::Bool(true), &Value::Bool(true))
     );
 
@@ -167,7 +174,9 @@ async fn twin_publishes_discovery_availability_and_health_to_mosquitto() {
             snapshot_tag(k) == Some("mqtt_connected")
         })
         .await;
-    assert!(after.iter().any(|l| l.contains("[System Boot] Starting...")));
+    assert!(after
+        .iter()
+        .any(|l| l.contains("[System Boot] Starting...")));
     assert!(tags(&after).contains(&"mqtt_connect_attempt".to_owned()));
     twin.shutdown().await;
 }
@@ -195,8 +204,7 @@ async fn broker_outage_is_logged_tagged_and_reconnected() {
         })
         .await;
     assert!(
-        lost.iter()
-            .any(|l| l.starts_with("[MQTT] Disconnected (")),
+        lost.iter().any(|l| l.starts_with("[MQTT] Disconnected (")),
         "{lost:#?}"
     );
     assert_eq!(health(&twin).await["mqtt_connected"], false);
@@ -205,7 +213,9 @@ async fn broker_outage_is_logged_tagged_and_reconnected() {
             text.starts_with("[MQTT] Connect failed (")
         })
         .await;
-    assert!(failed.iter().any(|l| l.starts_with("[MQTT] Connecting to ")));
+    assert!(failed
+        .iter()
+        .any(|l| l.starts_with("[MQTT] Connecting to ")));
 
     broker.resume();
     let back = serial

@@ -62,7 +62,12 @@ impl Device {
         self.log(0, Some("OTA Update"), "Starting...", None);
         self.log(2, None, &format!("File: {filename}"), None);
         self.log(2, None, &format!("Size: {} bytes", image.len()), None);
-        self.log(2, None, &format!("Free space: {OTA_SLOT_BYTES} bytes"), None);
+        self.log(
+            2,
+            None,
+            &format!("Free space: {OTA_SLOT_BYTES} bytes"),
+            None,
+        );
         let Some(sector) = self.alloc(Region::Internal, SECTOR_BYTES) else {
             self.log(2, None, "Error: OTA begin failed", None);
             return Err(OtaError::BeginFailed);
@@ -150,11 +155,21 @@ mod tests {
         assert_eq!(lines[0], "[OTA Update] Starting...");
         assert!(lines.contains(&"  Progress: 100%".to_owned()), "{lines:#?}");
         assert_eq!(
-            lines.iter().filter(|l| l.starts_with("  Progress:")).count(),
+            lines
+                .iter()
+                .filter(|l| l.starts_with("  Progress:"))
+                .count(),
             10
         );
-        assert!(lines.last().expect("line").starts_with("  Success - rebooting ("));
-        assert_eq!(d.firmware_version(), "1.5.1-tuned", "still the old app until the reboot");
+        assert!(lines
+            .last()
+            .expect("line")
+            .starts_with("  Success - rebooting ("));
+        assert_eq!(
+            d.firmware_version(),
+            "1.5.1-tuned",
+            "still the old app until the reboot"
+        );
         d.restart();
         assert_eq!(d.firmware_version(), "2.0.0");
         assert!(text(&mut d).contains(&"  Firmware: v2.0.0".to_owned()));

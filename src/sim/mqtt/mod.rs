@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
-pub use packet::{ConnectOptions, Message, PacketError};
 use packet::Incoming;
+pub use packet::{ConnectOptions, Message, PacketError};
 use session::Session;
 
 use super::shared::Shared;
@@ -164,9 +164,9 @@ async fn run(shared: Arc<Shared>) {
             }
             continue;
         };
-        let moved = link
-            .as_ref()
-            .is_some_and(|l| (l.target.host.as_str(), l.target.port) != (target.host.as_str(), target.port));
+        let moved = link.as_ref().is_some_and(|l| {
+            (l.target.host.as_str(), l.target.port) != (target.host.as_str(), target.port)
+        });
         if moved {
             if let Some(l) = link.take() {
                 l.session.disconnect().await;
@@ -260,7 +260,8 @@ async fn keep_alive_and_publish(shared: &Shared, link: &mut Link) -> Result<(), 
     {
         return Err(SimError::MqttPingTimeout);
     }
-    if !link.target.interval.is_zero() && now.duration_since(link.last_health) >= link.target.interval
+    if !link.target.interval.is_zero()
+        && now.duration_since(link.last_health) >= link.target.interval
     {
         let health = shared.with_device(|d| {
             d.mqtt_before_publish();

@@ -50,11 +50,15 @@ impl Message {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Incoming {
     /// CONNACK's return code (0 = accepted).
-    ConnAck { return_code: u8 },
+    ConnAck {
+        return_code: u8,
+    },
     PingResp,
     /// Anything else (the twin subscribes to nothing, so a broker should
     /// not send more); kept so a reader can skip it.
-    Other { packet_type: u8 },
+    Other {
+        packet_type: u8,
+    },
 }
 
 /// Why bytes from the broker are not a packet.

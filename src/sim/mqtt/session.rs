@@ -20,7 +20,11 @@ pub struct Session {
 
 impl Session {
     /// Opens the socket, sends CONNECT and waits for an accepting CONNACK.
-    pub async fn connect(host: &str, port: u16, options: &ConnectOptions) -> Result<Self, SimError> {
+    pub async fn connect(
+        host: &str,
+        port: u16,
+        options: &ConnectOptions,
+    ) -> Result<Self, SimError> {
         let handshake = async {
             let stream = TcpStream::connect((host, port))
                 .await

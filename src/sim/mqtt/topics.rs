@@ -47,15 +47,71 @@ const fn sensor(
 /// The memory lab's view of a device in Home Assistant: what a soak
 /// tester wants on a wall dashboard.
 pub const HA_SENSORS: [HaSensor; 9] = [
-    sensor("uptime", "Uptime", "uptime_seconds", "s", "duration", "measurement"),
+    sensor(
+        "uptime",
+        "Uptime",
+        "uptime_seconds",
+        "s",
+        "duration",
+        "measurement",
+    ),
     sensor("reset_reason", "Reset Reason", "reset_reason", "", "", ""),
-    sensor("heap_internal_free", "Internal Free", "heap_internal_free", "B", "data_size", "measurement"),
-    sensor("heap_internal_min", "Internal Min Free", "heap_internal_min", "B", "data_size", "measurement"),
-    sensor("heap_internal_largest", "Internal Largest Block", "heap_internal_largest", "B", "data_size", "measurement"),
-    sensor("heap_fragmentation", "Heap Fragmentation", "heap_fragmentation", "%", "", "measurement"),
-    sensor("psram_free", "PSRAM Free", "psram_free", "B", "data_size", "measurement"),
-    sensor("psram_min", "PSRAM Min Free", "psram_min", "B", "data_size", "measurement"),
-    sensor("wifi_rssi", "WiFi RSSI", "wifi_rssi", "dBm", "signal_strength", "measurement"),
+    sensor(
+        "heap_internal_free",
+        "Internal Free",
+        "heap_internal_free",
+        "B",
+        "data_size",
+        "measurement",
+    ),
+    sensor(
+        "heap_internal_min",
+        "Internal Min Free",
+        "heap_internal_min",
+        "B",
+        "data_size",
+        "measurement",
+    ),
+    sensor(
+        "heap_internal_largest",
+        "Internal Largest Block",
+        "heap_internal_largest",
+        "B",
+        "data_size",
+        "measurement",
+    ),
+    sensor(
+        "heap_fragmentation",
+        "Heap Fragmentation",
+        "heap_fragmentation",
+        "%",
+        "",
+        "measurement",
+    ),
+    sensor(
+        "psram_free",
+        "PSRAM Free",
+        "psram_free",
+        "B",
+        "data_size",
+        "measurement",
+    ),
+    sensor(
+        "psram_min",
+        "PSRAM Min Free",
+        "psram_min",
+        "B",
+        "data_size",
+        "measurement",
+    ),
+    sensor(
+        "wifi_rssi",
+        "WiFi RSSI",
+        "wifi_rssi",
+        "dBm",
+        "signal_strength",
+        "measurement",
+    ),
 ];
 
 /// Payloads of the availability topic.
@@ -108,7 +164,12 @@ impl Topics {
     /// One retained config per [`HA_SENSORS`] entry. `friendly_name` is
     /// the configured device name, `model` the project's display name and
     /// `version` the running firmware's.
-    pub fn discovery_messages(&self, friendly_name: &str, model: &str, version: &str) -> Vec<Message> {
+    pub fn discovery_messages(
+        &self,
+        friendly_name: &str,
+        model: &str,
+        version: &str,
+    ) -> Vec<Message> {
         HA_SENSORS
             .iter()
             .map(|s| {

@@ -1,0 +1,253 @@
+//! `heaplab flash` end to end: the binary uploads a real ESP32-S3 app image
+//! (made by `ImageBuilder`, no toolchain) over HTTP to a twin, watches its
+//! pty for the reboot into the new version, and records the build.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use heaplab::protocol::app_image::{AppImage, ImageBuilder};
+use heaplab::sim::{Profile, Twin, TwinConfig};
+use heaplab::store::{DeviceSpec, Store};
+
+const ELF: &[u8] = b"\x7fELF pretend firmware.elf for v2.1.0";
+
+struct Bench {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    twin: Twin,
+}
+
+/// A twin on a pty and a database that knows it as `desk`.
+async fn bench() -> Bench {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut config = TwinConfig::new("flash-twin", Profile::Tuned);
+    config.hb_interval = Duration::from_millis(500);
+    config.link = Some(dir.path().join("tty"));
+    let twin = Twin::spawn(config).await.expect("twin");
+    let db = dir.path().join("flash.db");
+    let store = Store::open(&db).await.expect("store");
+    store
+        .create_device(&DeviceSpec {
+            name: "desk".into(),
+            serial: Some(twin.serial_path().display().to_string()),
+            url: Some(twin.base_url()),
+            baud: 115_200,
+            health_interval_s: 0,
+            ..Default::default()
+        })
+        .await
+        .expect("device");
+    Bench { dir, db, twin }
+}
+
+/// `firmware/.pio/build/<env>/firmware.{bin,elf}` under `root`.
+fn pio_build(root: &Path, env: &str, image: &[u8], elf: Option<&[u8]>) -> PathBuf {
+    let build = root.join(".pio/build").join(env);
+    std::fs::create_dir_all(&build).expect("mkdir");
+    std::fs::write(build.join("firmware.bin"), image).expect("bin");
+    if let Some(elf) = elf {
+        std::fs::write(build.join("firmware.elf"), elf).expect("elf");
+    }
+    build
+}
+
+async fn heaplab(db: &Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_heaplab"))
+        .arg("--db")
+        .arg(db)
+        .env_remove("HEAPLAB_DB")
+        .args(args)
+        .output()
+        .await
+        .expect("run heaplab")
+}
+
+async fn info_version(twin: &Twin) -> String {
+    let info: serde_json::Value = reqwest::get(format!("{}/api/info", twin.base_url()))
+        .await
+        .expect("info")
+        .json()
+        .await
+        .expect("JSON");
+    info["version"].as_str().expect("version").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flash_good_image_reboots_twin_and_records_the_build_and_elf() {
+    let b = bench().await;
+    let image = ImageBuilder::new("2.1.0").elf(ELF).build();
+    let expected_elf = AppImage::parse(&image)
+        .expect("image")
+        .desc
+        .elf_sha256_hex();
+    let fw = b.dir.path().join("firmware");
+    pio_build(&fw, "esp32-s3", &image, Some(ELF));
+
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "desk",
+            "--pio-env",
+            "esp32-s3",
+            "--firmware-dir",
+            fw.to_str().expect("utf-8"),
+            "--timeout",
+            "20",
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    // Not a terminal: plain progress lines, one per 10 %.
+    assert!(stderr.contains("uploading: 100%"), "{stderr}");
+    assert!(!stderr.contains('\r'), "{stderr}");
+    assert!(stdout.contains("flashed desk to v2.1.0"), "{stdout}");
+    assert!(stdout.contains("confirmed on serial"), "{stdout}");
+
+    // flash read the pty (one reader at a time); the device's side is
+    // checked by the twin's own OTA tests. Here: what it answers now.
+    assert_eq!(info_version(&b.twin).await, "2.1.0");
+
+    let store = Store::open(&b.db).await.expect("store");
+    let device = store
+        .device_by_name("desk")
+        .await
+        .expect("q")
+        .expect("desk");
+    let builds = store.firmware_builds(device.id).await.expect("builds");
+    assert_eq!(builds.len(), 1);
+    assert_eq!(builds[0].version, "2.1.0");
+    assert_eq!(builds[0].elf_sha256, expected_elf);
+    assert!(builds[0].elf_attached);
+    assert_eq!(
+        store.firmware_elf("v2.1.0").await.expect("q").as_deref(),
+        Some(ELF),
+        "the ELF is stored under the version the boot log prints"
+    );
+    b.twin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flash_refuses_bad_images_and_wrong_elves_and_records_nothing() {
+    let b = bench().await;
+    let fw = b.dir.path().join("firmware");
+
+    // Corrupted image: refused locally, before any upload.
+    let mut corrupt = ImageBuilder::new("2.2.0").elf(ELF).build();
+    corrupt[200] ^= 0x40;
+    let build = pio_build(&fw, "bad", &corrupt, None);
+    let bin = build.join("firmware.bin");
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "desk",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("checksum mismatch"), "{stderr}");
+    assert!(stderr.contains("nothing was uploaded"), "{stderr}");
+
+    // A good image with the wrong ELF beside it: refused too.
+    let image = ImageBuilder::new("2.2.0").elf(ELF).build();
+    pio_build(&fw, "mismatch", &image, Some(b"another build's ELF"));
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "desk",
+            "--pio-env",
+            "mismatch",
+            "--firmware-dir",
+            fw.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not the ELF this image was built from")
+    );
+
+    // Unknown device, and no image flag at all (usage: exit 2).
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "nope",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let out = heaplab(&b.db, &["flash", "--device", "desk"]).await;
+    assert_eq!(out.status.code(), Some(2));
+
+    // The twin itself refuses a bad image with the device's message.
+    let (body, content_type) = heaplab::sim::multipart::encode_file(
+        "file",
+        "firmware.bin",
+        "application/octet-stream",
+        &corrupt,
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/update", b.twin.base_url()))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("POST /api/update");
+    assert_eq!(r.status(), 500);
+    let reply: serde_json::Value = r.json().await.expect("JSON");
+    assert_eq!(
+        reply,
+        serde_json::json!({"success": false, "message": "Update failed"})
+    );
+    let (body, content_type) = heaplab::sim::multipart::encode_file(
+        "file",
+        "firmware.hex",
+        "application/octet-stream",
+        &image,
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/update", b.twin.base_url()))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("POST /api/update");
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("JSON")["message"],
+        "Only .bin files are supported"
+    );
+
+    assert_eq!(
+        info_version(&b.twin).await,
+        "1.5.1-tuned",
+        "still the old firmware"
+    );
+    let store = Store::open(&b.db).await.expect("store");
+    let device = store
+        .device_by_name("desk")
+        .await
+        .expect("q")
+        .expect("desk");
+    assert!(store
+        .firmware_builds(device.id)
+        .await
+        .expect("builds")
+        .is_empty());
+    assert!(store.firmware_elves().await.expect("elves").is_empty());
+    b.twin.shutdown().await;
+}
