@@ -66,6 +66,7 @@ void web_server_begin() {
   routes_image(s_server);  // before /api/display/* prefixes
   routes_display(s_server);
   routes_system(s_server);
+  routes_update(s_server);
   routes_config(s_server);
   routes_macros(s_server);
   routes_pages(s_server);

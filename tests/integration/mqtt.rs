@@ -234,3 +234,50 @@ async fn broker_outage_is_logged_tagged_and_reconnected() {
     .await;
     twin.shutdown().await;
 }
+
+/// The firmware cannot be compiled here, so its MQTT constants and Home
+/// Assistant table are read from the source and compared with the twin's:
+/// a change on one side only fails here.
+#[test]
+fn firmware_mqtt_link_matches_the_twin() {
+    use heaplab::sim::mqtt::{topics::HA_SENSORS, BACKOFF_FIRST, BACKOFF_MAX, KEEP_ALIVE};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/firmware/src/mqtt_link.cpp");
+    let source = std::fs::read_to_string(path).expect("firmware/src/mqtt_link.cpp");
+    let table = &source[source.find("HA_SENSORS[] = {").expect("HA_SENSORS table")..];
+    let table = &table[..table.find("};").expect("end of table")];
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| l.trim_start().starts_with("{\""))
+        .map(|l| l.split('"').skip(1).step_by(2).collect())
+        .collect();
+    let twin: Vec<Vec<&str>> = HA_SENSORS
+        .iter()
+        .map(|s| {
+            vec![
+                s.object_id,
+                s.name,
+                s.key,
+                s.unit,
+                s.device_class,
+                s.state_class,
+            ]
+        })
+        .collect();
+    assert_eq!(rows, twin);
+    for (name, value) in [
+        ("KEEPALIVE_S", KEEP_ALIVE.as_secs()),
+        ("BACKOFF_FIRST_MS", BACKOFF_FIRST.as_millis() as u64),
+        ("BACKOFF_MAX_MS", BACKOFF_MAX.as_millis() as u64),
+    ] {
+        let decl = format!("{name} = {value};");
+        assert!(source.contains(&decl), "firmware lacks `{decl}`");
+    }
+    for topic in [
+        "\"devices/%s\"",
+        "\"%s/availability\"",
+        "\"%s/health/state\"",
+        "\"homeassistant/sensor/%s/%s/config\"",
+    ] {
+        assert!(source.contains(topic), "firmware lacks topic {topic}");
+    }
+}
