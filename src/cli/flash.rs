@@ -50,6 +50,11 @@ pub struct FlashArgs {
     /// The PlatformIO project folder for --pio-env.
     #[arg(long, default_value = "firmware")]
     pub firmware_dir: PathBuf,
+    /// The version the new boot prints (`Firmware: v…`), when it is not the
+    /// image's esp_app_desc_t version: Arduino builds link a prebuilt app
+    /// description that carries the core's version, not the sketch's.
+    #[arg(long, value_name = "VERSION")]
+    pub expect_version: Option<String>,
     /// Seconds to wait for the device to come back with the new version.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
@@ -114,6 +119,7 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, C
         .and_then(|i| i.check_chip(CHIP_ID_ESP32S3).map(|()| i))
         .map_err(|e| failed(format!("{}: {e}; nothing was uploaded", bin_path.display())))?;
     let desc = &parsed.desc;
+    let version = normalize_version(args.expect_version.as_deref().unwrap_or(&desc.version));
     let elf = match &elf_path {
         Some(path) => {
             let bytes = std::fs::read(path)
@@ -130,9 +136,8 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, C
         }
         None => {
             eprintln!(
-                "warning: no firmware.elf beside {}: crashes of v{} will not decode until its ELF is uploaded",
-                bin_path.display(),
-                desc.version
+                "warning: no firmware.elf beside {}: crashes of v{version} will not decode until its ELF is uploaded",
+                bin_path.display()
             );
             None
         }
@@ -145,9 +150,8 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, C
         .clone()
         .ok_or_else(|| failed(format!("device {:?} has no url to upload to", device.name)))?;
     eprintln!(
-        "flashing {} v{} ({}, {} B, ELF {}) to {} at {url}",
+        "flashing {} v{version} ({}, {} B, ELF {}) to {} at {url}",
         desc.project_name,
-        desc.version,
         bin_path.display(),
         image.len(),
         &desc.elf_sha256_hex()[..16],
@@ -171,22 +175,22 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, C
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let confirmed_by = match serial {
         Some(rx) => {
-            wait_version_on_serial(rx, &desc.version, deadline).await?;
+            wait_version_on_serial(rx, &version, deadline).await?;
             "serial"
         }
         None => {
-            wait_version_on_info(&url, device.auth.as_deref(), &desc.version, deadline).await?;
+            wait_version_on_info(&url, device.auth.as_deref(), &version, deadline).await?;
             "/api/info"
         }
     };
 
     if let Some(elf) = &elf {
-        store.put_firmware_elf(&desc.version, elf).await?;
+        store.put_firmware_elf(&version, elf).await?;
     }
     let build_id = store
         .record_firmware_build(&NewFirmwareBuild {
             device_id: device.id,
-            version: desc.version.clone(),
+            version: version.clone(),
             project_name: desc.project_name.clone(),
             elf_sha256: desc.elf_sha256_hex(),
             image_sha256: hex(&Sha256::digest(&image)),
@@ -196,7 +200,7 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, C
         .await?;
     Ok(FlashOutcome {
         device: device.name,
-        version: normalize_version(&desc.version),
+        version,
         elf_sha256: desc.elf_sha256_hex(),
         elf_attached: elf.is_some(),
         build_id,
@@ -449,6 +453,7 @@ mod tests {
             pio_env: Some("esp32-s3".into()),
             elf: None,
             firmware_dir: Path::new("fw").to_owned(),
+            expect_version: None,
             timeout: 1,
         };
         let (bin, elf) = paths(&args);

@@ -251,3 +251,75 @@ async fn flash_refuses_bad_images_and_wrong_elves_and_records_nothing() {
     assert!(store.firmware_elves().await.expect("elves").is_empty());
     b.twin.shutdown().await;
 }
+
+/// A device registered with a URL only: the new version is confirmed on
+/// `/api/info`; `--expect-version` names what the boot reports when the
+/// image's own description differs (Arduino builds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flash_without_serial_confirms_on_api_info() {
+    let b = bench().await;
+    let store = Store::open(&b.db).await.expect("store");
+    store
+        .create_device(&DeviceSpec {
+            name: "rack".into(),
+            url: Some(b.twin.base_url()),
+            baud: 115_200,
+            health_interval_s: 0,
+            ..Default::default()
+        })
+        .await
+        .expect("device");
+    let image = ImageBuilder::new("3.0.0").build();
+    let bin = b.dir.path().join("app.bin");
+    std::fs::write(&bin, &image).expect("bin");
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "rack",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+            "--timeout",
+            "20",
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("no firmware.elf beside"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("confirmed on /api/info"), "{stdout}");
+    assert!(stdout.contains("no ELF attached"), "{stdout}");
+    assert_eq!(info_version(&b.twin).await, "3.0.0");
+
+    // Waiting for a version the device never reports fails (exit 1) and
+    // records nothing for it.
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "rack",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+            "--expect-version",
+            "9.9.9",
+            "--timeout",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did not report v9.9.9"));
+    let device = store
+        .device_by_name("rack")
+        .await
+        .expect("q")
+        .expect("rack");
+    let builds = store.firmware_builds(device.id).await.expect("builds");
+    assert_eq!(builds.len(), 1);
+    assert_eq!(builds[0].version, "3.0.0");
+    assert!(!builds[0].elf_attached);
+    b.twin.shutdown().await;
+}
