@@ -323,3 +323,113 @@ async fn flash_without_serial_confirms_on_api_info() {
     assert!(!builds[0].elf_attached);
     b.twin.shutdown().await;
 }
+
+/// The point of attaching the ELF: after `heaplab flash`, a crash on the
+/// new build decodes with no upload step. The ELF is a real one (gcc, as
+/// the soak test builds it); the twin's boot log names the new version,
+/// the server records a run with it, and an injected backtrace through
+/// the ELF's functions comes back decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flashed_elf_decodes_the_next_crash_without_an_upload() {
+    use crate::helpers::{eventually, get_json, server_config, start_server, twin_device};
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let (elf_path, symbols) = crate::soak::build_elf(dir.path());
+    let elf = std::fs::read(&elf_path).expect("elf");
+    let mut config = TwinConfig::new("crashy", Profile::Tuned);
+    config.hb_interval = Duration::from_millis(200);
+    config.link = Some(dir.path().join("crashy"));
+    let twin = Twin::spawn(config).await.expect("twin");
+    let spec = twin_device("desk", &twin);
+    let server_conf = server_config(dir.path(), vec![spec.clone()]);
+    Store::open(&server_conf.db)
+        .await
+        .expect("store")
+        .create_device(&spec)
+        .await
+        .expect("device");
+
+    let image = ImageBuilder::new("2.3.0").elf(&elf).build();
+    let bin = dir.path().join("firmware.bin");
+    std::fs::write(&bin, &image).expect("bin");
+    let out = heaplab(
+        &server_conf.db,
+        &[
+            "flash",
+            "--device",
+            "desk",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+            "--elf",
+            elf_path.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Now the dashboard records the device (flash has released the port).
+    let server = start_server(server_conf).await;
+    let base = format!("http://{}", server.addr);
+    twin.reboot().await;
+    let device_id = server
+        .store
+        .device_by_name("desk")
+        .await
+        .expect("q")
+        .expect("desk")
+        .id;
+    let run_id = eventually("a run of v2.3.0", Duration::from_secs(15), || {
+        let url = format!("{base}/api/v1/runs?device={device_id}");
+        async move {
+            let runs = get_json(&url).await;
+            runs.as_array()?
+                .iter()
+                // The run keeps the boot log's spelling, `v2.3.0`.
+                .find(|r| r["firmware_version"] == "v2.3.0")
+                .and_then(|r| r["id"].as_i64())
+        }
+    })
+    .await;
+    let backtrace = format!(
+        "Backtrace: {}\r\n",
+        symbols
+            .iter()
+            .map(|(_, a)| format!("0x{a:08x}:0x3fceb000"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    twin.inject(backtrace.as_bytes()).await;
+    let crashes = eventually("the decoded crash", Duration::from_secs(15), || {
+        let url = format!("{base}/api/v1/runs/{run_id}/crashes");
+        let recorder = server.recorder.clone();
+        async move {
+            recorder.flush().await;
+            let c = get_json(&url).await;
+            let decoded = c["crashes"]
+                .as_array()?
+                .iter()
+                .any(|x| x["frames"].as_array().is_some_and(|f| !f.is_empty()));
+            decoded.then_some(c)
+        }
+    })
+    .await;
+    assert_eq!(crashes["elf"], true, "{crashes}");
+    let functions: Vec<&str> = crashes["crashes"]
+        .as_array()
+        .expect("crashes")
+        .iter()
+        .flat_map(|c| c["frames"].as_array().expect("frames").iter())
+        .filter_map(|f| f["function"].as_str())
+        .collect();
+    for (name, _) in &symbols {
+        assert!(
+            functions.contains(&name.as_str()),
+            "{name} not in {functions:?}"
+        );
+    }
+    twin.shutdown().await;
+}
