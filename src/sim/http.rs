@@ -80,6 +80,7 @@ fn router(shared: AppState) -> Router {
             post(image::upload).delete(image::dismiss),
         )
         .route("/api/display/image/strips", post(image::strip))
+        .route("/api/display/image_url", post(image::image_url))
         .route(
             "/api/update",
             // The handler reads the body itself, after the size check.

@@ -23,6 +23,7 @@ mod contract;
 mod experiments;
 mod flash;
 mod harness_replay;
+mod image_url;
 mod import_folder;
 mod import_log;
 mod layers;
