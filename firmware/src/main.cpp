@@ -14,6 +14,7 @@
 #include "esp_platform.h"
 #include "health_window.h"
 #include "image_api.h"
+#include "image_url.h"
 #include "logger.h"
 #include "macro_store.h"
 #include "mem_telemetry.h"
@@ -56,6 +57,7 @@ void setup() {
 void loop() {
   mem_telemetry_loop();    // queued tags from HTTP handlers + heartbeat "hb"
   display_screens_loop();  // lvgl_switch_pre_* / lvgl_switch_post_*
+  image_url_loop();        // image_url downloads: urlimg pre/post-download
   image_api_loop();        // img pre-decode / post-decode / dismiss, strips
   wifi_link_loop();
   mqtt_link_loop();        // connect/retry, discovery, health state, mqtt_* tags
