@@ -288,6 +288,7 @@ async fn upload(url: &str, auth: Option<&str>, image: &[u8]) -> Result<(), CliEr
                 "the device refused the image: {status} {message}"
             )))
         }
+        Err(e) if e.is_connect() => Err(failed(format!("cannot reach {url}: {e}"))),
         // The device may reset before its reply leaves: go on and look
         // for the new version.
         Err(e) if e.is_request() || e.is_body() => {

@@ -193,6 +193,43 @@ async fn flash_refuses_bad_images_and_wrong_elves_and_records_nothing() {
     let out = heaplab(&b.db, &["flash", "--device", "desk"]).await;
     assert_eq!(out.status.code(), Some(2));
 
+    // A device that does not answer: a clear error, not a long wait.
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let gone_url = format!("http://{}", gone.local_addr().expect("addr"));
+    drop(gone);
+    Store::open(&b.db)
+        .await
+        .expect("store")
+        .create_device(&DeviceSpec {
+            name: "gone".into(),
+            url: Some(gone_url),
+            baud: 115_200,
+            ..Default::default()
+        })
+        .await
+        .expect("device");
+    let good = b.dir.path().join("good.bin");
+    std::fs::write(&good, &image).expect("bin");
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "gone",
+            "--bin",
+            good.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // The twin itself refuses a bad image with the device's message.
     let (body, content_type) = heaplab::sim::multipart::encode_file(
         "file",

@@ -188,7 +188,13 @@ async fn run(shared: Arc<Shared>) {
                 Err(e) => {
                     let delay = backoff.next_delay();
                     next_attempt = Instant::now() + delay;
-                    shared.with_device(|d| d.mqtt_connect_failed(&e.to_string(), delay));
+                    let reason = e.to_string();
+                    shared.with_device(|d| {
+                        // A failure after CONNACK (a publish) loses the
+                        // connection the device already counted.
+                        d.mqtt_lost(&reason);
+                        d.mqtt_connect_failed(&reason, delay);
+                    });
                 }
             }
         }
