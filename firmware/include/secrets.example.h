@@ -14,8 +14,8 @@
 // Optional hostname (DHCP / mDNS-less). Empty: "heaplab-<mac tail>".
 #define DEVICE_HOSTNAME ""
 
-// Optional MQTT broker. This reference firmware has no MQTT client: the
-// values are only reported by /api/config and /api/health (mqtt_enabled).
+// Optional MQTT broker: with a host, the firmware connects after setup and
+// publishes Home Assistant discovery and its health state (README, MQTT).
 #define MQTT_HOST ""
 #define MQTT_PORT 1883
 #define MQTT_USER ""

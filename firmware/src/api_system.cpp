@@ -2,6 +2,14 @@
 #include <Arduino.h>
 #include <WiFi.h>
 #include <esp_heap_caps.h>
+#include <esp_idf_version.h>
+#if ESP_IDF_VERSION_MAJOR >= 5
+#include <esp_app_desc.h>
+#define RUNNING_APP_DESC() esp_app_get_description()
+#else
+#include <esp_ota_ops.h>  // Arduino-ESP32 2.x (IDF 4.4)
+#define RUNNING_APP_DESC() esp_ota_get_app_description()
+#endif
 #include <esp_system.h>
 #include <esp_timer.h>
 #include <soc/soc_caps.h>
@@ -17,8 +25,10 @@
 #include "json_psram.h"
 #include "display_screens.h"
 #include "logger.h"
+#include "mqtt_link.h"
 #include "reboot.h"
 #include "response_pool.h"
+#include "system_health.h"
 #include "web_server.h"
 #include "wifi_link.h"
 
@@ -40,38 +50,47 @@ static const char *reset_reason_name(esp_reset_reason_t r) {
   }
 }
 
+void system_health_fill(ht_health_t *h, HealthStrings *strings, bool take_window) {
+  ht_snapshot_t s;
+  ht_health_init(h);
+  h->uptime_seconds = ht_i64(esp_timer_get_time() / 1000000LL);
+  h->reset_reason = reset_reason_name(esp_reset_reason());
+  h->cpu_freq = ht_i64(getCpuFrequencyMhz());
+#if SOC_TEMP_SENSOR_SUPPORTED
+  h->cpu_temperature = ht_f64(temperatureRead());
+#endif
+  if (ht_capture(esp_platform(), &s)) ht_health_set_snapshot(h, &s);
+  h->heap_size = ht_i64(heap_caps_get_total_size(MALLOC_CAP_INTERNAL));
+  if (take_window) {
+    ht_window_t w;
+    health_window_take(&w);  // take + reset: only GET /api/health does this
+    ht_health_set_window(h, &w);
+  }
+  if (s_sketch_size == 0) s_sketch_size = ESP.getSketchSize();
+  h->flash_used = ht_i64(s_sketch_size);
+  h->flash_total = ht_i64(ESP.getFlashChipSize());
+  h->mqtt_enabled = ht_bool(device_config_mqtt_configured());
+  h->mqtt_publish_enabled = ht_bool(device_config_mqtt_configured() && device_config().mqtt_interval_seconds > 0);
+  h->mqtt_connected = ht_bool(mqtt_link_connected());
+  int64_t last = mqtt_link_last_health_publish_ms();
+  if (last >= 0) {
+    h->mqtt_last_health_publish_ms = ht_i64(last);
+    h->mqtt_health_publish_age_ms = ht_i64((int64_t)millis() - last);
+  }
+  if (!wifi_link_is_ap() && WiFi.status() == WL_CONNECTED) {
+    h->wifi_rssi = ht_i64(WiFi.RSSI());
+    h->wifi_channel = ht_i64(WiFi.channel());
+  }
+  h->ip_address = wifi_link_ip(strings->ip, sizeof strings->ip);
+  device_config_sanitized_name(strings->hostname, sizeof strings->hostname);
+  h->hostname = strings->hostname;
+}
+
 static void handle_health(AsyncWebServerRequest *req) {
   if (!web_authorized(req)) return;
   static ht_health_t h;  // async_tcp task only: one request at a time
-  static char ip[16];
-  static char hostname[40];
-  ht_snapshot_t s;
-  ht_window_t w;
-
-  ht_health_init(&h);
-  h.uptime_seconds = ht_i64(esp_timer_get_time() / 1000000LL);
-  h.reset_reason = reset_reason_name(esp_reset_reason());
-  h.cpu_freq = ht_i64(getCpuFrequencyMhz());
-#if SOC_TEMP_SENSOR_SUPPORTED
-  h.cpu_temperature = ht_f64(temperatureRead());
-#endif
-  if (ht_capture(esp_platform(), &s)) ht_health_set_snapshot(&h, &s);
-  h.heap_size = ht_i64(heap_caps_get_total_size(MALLOC_CAP_INTERNAL));
-  health_window_take(&w);  // take + reset on every call
-  ht_health_set_window(&h, &w);
-  if (s_sketch_size == 0) s_sketch_size = ESP.getSketchSize();
-  h.flash_used = ht_i64(s_sketch_size);
-  h.flash_total = ht_i64(ESP.getFlashChipSize());
-  h.mqtt_enabled = ht_bool(device_config_mqtt_configured());
-  h.mqtt_publish_enabled = ht_bool(false);
-  h.mqtt_connected = ht_bool(false);
-  if (!wifi_link_is_ap() && WiFi.status() == WL_CONNECTED) {
-    h.wifi_rssi = ht_i64(WiFi.RSSI());
-    h.wifi_channel = ht_i64(WiFi.channel());
-  }
-  h.ip_address = wifi_link_ip(ip, sizeof ip);
-  device_config_sanitized_name(hostname, sizeof hostname);
-  h.hostname = hostname;
+  static HealthStrings strings;
+  system_health_fill(&h, &strings, true);
 
   char *buf = response_pool_next();
   bool truncated = false;
@@ -81,6 +100,16 @@ static void handle_health(AsyncWebServerRequest *req) {
     return;
   }
   web_send_json(req, 200, buf, len);
+}
+
+// The running app's ELF SHA-256 from its esp_app_desc_t, as hex.
+static const char *app_elf_sha256_hex() {
+  static char hex[65];
+  if (hex[0] == '\0') {
+    const esp_app_desc_t *desc = RUNNING_APP_DESC();
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", desc->app_elf_sha256[i]);
+  }
+  return hex;
 }
 
 static void handle_info(AsyncWebServerRequest *req) {
@@ -96,6 +125,8 @@ static void handle_info(AsyncWebServerRequest *req) {
   if (s_sketch_size == 0) s_sketch_size = ESP.getSketchSize();
   JsonDocument doc = make_json_doc_psram();
   doc["version"] = HEAPLAB_FIRMWARE_VERSION;
+  // The running image's own description (what `heaplab flash` checked).
+  doc["app_elf_sha256"] = app_elf_sha256_hex();
   doc["build_date"] = __DATE__;
   doc["build_time"] = __TIME__;
   doc["chip_model"] = ESP.getChipModel();
@@ -117,7 +148,7 @@ static void handle_info(AsyncWebServerRequest *req) {
   doc["health_history_seconds"] = 300;
   doc["board_name"] = "esp32-s3-devkitc-1";
   doc["github_updates_enabled"] = false;
-  doc["has_mqtt"] = false;  // no MQTT client in this firmware (issue 14 item 3)
+  doc["has_mqtt"] = true;
   doc["has_backlight"] = false;
   doc["has_display"] = false;  // no panel: screens are a PSRAM frame buffer
   doc["display_coord_width"] = DISPLAY_SIDE;

@@ -1,4 +1,5 @@
 #include "image_api.h"
+#include "ota_state.h"
 
 #include <Arduino.h>
 #include <esp_heap_caps.h>
@@ -182,6 +183,7 @@ static void process_strip() {
 }
 
 void image_api_loop() {
+  if (ota_in_progress()) return;  // flash writes first, as on the team's device
   process_pending();
   process_strip();
   bool timed_out = s_dismiss_at_ms && (int32_t)(millis() - s_dismiss_at_ms) >= 0;

@@ -14,9 +14,11 @@
 #include "esp_platform.h"
 #include "health_window.h"
 #include "image_api.h"
+#include "image_url.h"
 #include "logger.h"
 #include "macro_store.h"
 #include "mem_telemetry.h"
+#include "mqtt_link.h"
 #include "reboot.h"
 #include "web_server.h"
 #include "wifi_link.h"
@@ -45,6 +47,7 @@ void setup() {
 
   wifi_link_begin();
   web_server_begin();
+  mqtt_link_begin();  // connects from loop(), after setup
 
   mem_snapshot_emit("setup");
   log_msg(0, "Main", "Setup complete", (int32_t)millis());
@@ -54,8 +57,10 @@ void setup() {
 void loop() {
   mem_telemetry_loop();    // queued tags from HTTP handlers + heartbeat "hb"
   display_screens_loop();  // lvgl_switch_pre_* / lvgl_switch_post_*
+  image_url_loop();        // image_url downloads: urlimg pre/post-download
   image_api_loop();        // img pre-decode / post-decode / dismiss, strips
   wifi_link_loop();
+  mqtt_link_loop();        // connect/retry, discovery, health state, mqtt_* tags
   reboot_loop();
   delay(10);
 }

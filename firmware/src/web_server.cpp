@@ -3,6 +3,7 @@
 #include "app_config.h"
 #include "body_buffer.h"
 #include "device_config.h"
+#include "image_url.h"
 #include "wifi_link.h"
 #include "json_psram.h"
 #include "logger.h"
@@ -63,9 +64,11 @@ void web_server_begin() {
   // Specific routes before their prefixes (ESPAsyncWebServer matches
   // "/api/icons" for "/api/icons/gc" too).
   routes_icons(s_server);
+  routes_image_url(s_server);  // before /api/display/image (prefix match)
   routes_image(s_server);  // before /api/display/* prefixes
   routes_display(s_server);
   routes_system(s_server);
+  routes_update(s_server);
   routes_config(s_server);
   routes_macros(s_server);
   routes_pages(s_server);

@@ -28,3 +28,4 @@ void routes_macros(AsyncWebServer &server);   // /api/macros
 void routes_icons(AsyncWebServer &server);    // /api/icons[/installed|/install|/gc]
 void routes_display(AsyncWebServer &server);  // /api/display/{screen,brightness,sleep,wake,activity}
 void routes_image(AsyncWebServer &server);    // /api/display/image[/strips]
+void routes_update(AsyncWebServer &server);   // /api/update (OTA)

@@ -4,6 +4,7 @@
 mod bench;
 pub mod bench_soak;
 mod experiments;
+pub mod flash;
 mod print;
 mod retention;
 pub mod scenario;
@@ -63,6 +64,8 @@ pub enum Command {
     /// Record an experiment: run a scenario group and write its log row.
     #[command(subcommand)]
     Experiment(experiments::ExperimentCommand),
+    /// Update a device's firmware over HTTP (OTA), wait for the new version, record the build and its ELF.
+    Flash(flash::FlashArgs),
     /// Run a scenario (S1–S6, prompt, or a .toml file) on a device.
     Run(crate::cli::scenario::RunArgs),
     /// Retention for long runs: compact or drop old raw serial lines.
@@ -233,6 +236,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Run(args) => {
             return Ok(scenario::run(args, &settings.db, &settings.criteria).await)
         }
+        Command::Flash(args) => {
+            let outcome = flash::run(args, &settings).await?;
+            flash::print(&outcome);
+            return Ok(ExitCode::SUCCESS);
+        }
         Command::Experiment(experiments::ExperimentCommand::Record(args)) => {
             return experiments::record(args, &settings.db, &settings.criteria).await;
         }
@@ -255,6 +263,7 @@ async fn run_on_store(
         | Command::Sim(_)
         | Command::Bench(_)
         | Command::Run(_)
+        | Command::Flash(_)
         | Command::Experiment(_) => {
             unreachable!("handled above")
         }

@@ -1,11 +1,12 @@
 //! The device protocol: serial text lines and `/api/health` JSON in, typed
-//! values out.
+//! values out; and the app images `POST /api/update` takes ([`app_image`]).
 //!
 //! Everything here is pure (no IO, no clocks) so the same parser serves the
 //! live serial source, the artifact importer, the device twin's contract test
 //! and the benchmarks. A line that matches no known kind is still returned
 //! (as [`LineKind::Unrecognized`]) because the raw serial log is kept whole.
 
+pub mod app_image;
 mod boot;
 mod health;
 mod kv;

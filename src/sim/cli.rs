@@ -29,9 +29,10 @@ pub struct SimArgs {
     /// Require HTTP basic auth, as `user:pass`.
     #[arg(long)]
     pub auth: Option<String>,
-    /// Pretend MQTT is configured (mqtt_* snapshots after setup).
-    #[arg(long)]
-    pub mqtt: bool,
+    /// MQTT broker as HOST:PORT: the twin connects (MQTT 3.1.1), publishes
+    /// Home Assistant discovery and health, and reconnects with backoff.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub mqtt: Option<String>,
     /// Device name (hostname).
     #[arg(long, default_value = "twin")]
     pub name: String,
@@ -48,7 +49,7 @@ impl SimArgs {
         config.leak_bytes = self.leak_bytes;
         config.link = self.link.clone();
         config.http_addr = self.http;
-        config.mqtt = self.mqtt;
+        config.mqtt = self.mqtt.as_deref().map(str::parse).transpose()?;
         config.chatter_per_s = self.chatter_per_s;
         config.auth = match &self.auth {
             None => None,
@@ -69,6 +70,9 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
     println!("twin {} ({} profile)", args.name, args.profile);
     println!("serial: {}", serial.display());
     println!("http: {}", twin.base_url());
+    if let Some(broker) = &args.mqtt {
+        println!("mqtt: {broker}");
+    }
     println!(
         "try: heaplab serve --device-serial {} --device-url {}   (or: screen {} 115200)",
         serial.display(),

@@ -11,6 +11,7 @@ use std::time::Instant;
 use super::ffi::{self, Snapshot, Tripwire, Window};
 use super::heap::{BlockId, HeapModel};
 use super::macros::MacroConfig;
+use super::mqtt::MqttBroker;
 use super::profile::{Placement, Profile, Region};
 use super::rng::SplitMix64;
 use super::rom::ResetKind;
@@ -20,12 +21,15 @@ use super::tasks::{self, ASYNC_TCP_STACK_SIZE, STACK_UNIT_BYTES};
 mod boot;
 mod display;
 mod image;
+mod mqtt;
+mod ota;
 mod web_handlers;
 
 use display::DisplayState;
 pub use display::SCREENS;
 use image::ImageState;
 pub use image::{ImageFault, StripRequest};
+pub use ota::{InstalledApp, OtaError, OTA_SLOT_BYTES};
 pub use web_handlers::{InstallError, MacroSaveError};
 
 /// Internal RAM the app can allocate from (ESP32-S3 with Wi-Fi and BT
@@ -35,6 +39,8 @@ pub const INTERNAL_HEAP_BYTES: u32 = 300 * 1024;
 pub const PSRAM_HEAP_BYTES: u32 = 8 * 1024 * 1024;
 /// `MEMORY_TRIPWIRE_INTERNAL_MIN_BYTES`.
 pub const TRIPWIRE_BYTES: u32 = 30720;
+/// `/api/info`'s `project_display_name`; the Home Assistant model name.
+pub const PROJECT_DISPLAY_NAME: &str = "jc3636w518 Macropad";
 /// What `millis()` reads when `setup()` starts: ROM, bootloader and the
 /// 200 ms USB-CDC delay happen before the twin prints anything.
 const BOOT_OFFSET_MS: u64 = 420;
@@ -54,7 +60,8 @@ pub struct DeviceSettings {
     pub profile: Profile,
     pub seed: u64,
     pub leak_bytes: u32,
-    pub mqtt: bool,
+    /// `--mqtt`: the broker the config starts with.
+    pub mqtt: Option<MqttBroker>,
     pub hostname: String,
     /// What `[WiFi] Got IP:` prints: the address the twin's HTTP server
     /// answers on.
@@ -107,11 +114,15 @@ pub struct Device {
     display: DisplayState,
     image: ImageState,
     macros_block: Option<Alloc>,
-    mqtt_connected: bool,
-    mqtt_last_publish: Option<Instant>,
+    mqtt: mqtt::MqttState,
     alloc_failures: u32,
     config: DeviceConfig,
     macros: MacroConfig,
+    /// The app an OTA update installed (runs from the next boot on);
+    /// `None` runs the profile's own build.
+    app: Option<InstalledApp>,
+    /// Written by `POST /api/update`, booted by the next restart.
+    pending_app: Option<InstalledApp>,
     /// `/icons/<id>.bin` files on FFat and their sizes.
     installed_icons: Vec<(String, u32)>,
     outbox: Vec<SerialOut>,
@@ -122,7 +133,7 @@ impl Device {
     pub fn new(settings: DeviceSettings) -> Self {
         let placement = settings.profile.placement();
         let rng = SplitMix64::new(settings.seed);
-        let config = DeviceConfig::new(&settings.hostname, settings.mqtt);
+        let config = DeviceConfig::new(&settings.hostname, settings.mqtt.as_ref());
         Device {
             settings,
             placement,
@@ -142,11 +153,12 @@ impl Device {
             display: DisplayState::default(),
             image: ImageState::default(),
             macros_block: None,
-            mqtt_connected: false,
-            mqtt_last_publish: None,
+            mqtt: mqtt::MqttState::default(),
             alloc_failures: 0,
             config,
             macros: MacroConfig::factory(),
+            app: None,
+            pending_app: None,
             installed_icons: vec![
                 ("emoji_u1f381".to_owned(), 12_304),
                 ("emoji_u1f600".to_owned(), 12_304),
@@ -168,6 +180,19 @@ impl Device {
     /// `millis()`: time since this boot's reset.
     pub fn uptime_ms(&self) -> u64 {
         BOOT_OFFSET_MS + self.booted_at.elapsed().as_millis() as u64
+    }
+
+    /// The running firmware's version: `  Firmware: v…`, `/api/info`.
+    pub fn firmware_version(&self) -> String {
+        match &self.app {
+            Some(app) => app.version.clone(),
+            None => self.settings.profile.firmware_version().to_owned(),
+        }
+    }
+
+    /// The running app's ELF SHA-256 (hex), when an update installed it.
+    pub fn installed_app(&self) -> Option<&InstalledApp> {
+        self.app.as_ref()
     }
 
     pub fn config(&self) -> &DeviceConfig {
@@ -250,7 +275,7 @@ impl Device {
     fn task_dump(&mut self, tag: &str) {
         let table = tasks::task_table(
             &self.placement,
-            self.settings.mqtt,
+            self.mqtt.task_started,
             self.async_tcp_rem,
             &mut self.rng,
         );
@@ -361,7 +386,7 @@ impl Device {
     /// `DELETE /api/config`: back to an empty `device_cfg`. (The device
     /// would come back as an access point; the twin keeps its lab Wi-Fi.)
     pub fn reset_config(&mut self) {
-        self.config = DeviceConfig::new(&self.settings.hostname, self.settings.mqtt);
+        self.config = DeviceConfig::new(&self.settings.hostname, self.settings.mqtt.as_ref());
         self.api_log("Portal", "Configuration reset");
     }
 
@@ -377,9 +402,6 @@ impl Device {
         if self.settings.profile.leaks() && self.settings.leak_bytes > 0 {
             // Never freed: the block id is dropped on purpose.
             let _leaked = self.alloc(Region::Internal, self.settings.leak_bytes);
-        }
-        if self.mqtt_connected {
-            self.mqtt_publish_health();
         }
         self.emit_snapshot("hb", 0);
     }
@@ -413,7 +435,7 @@ mod tests {
             profile,
             seed: 1,
             leak_bytes: 256,
-            mqtt: false,
+            mqtt: None,
             hostname: "twin".into(),
             ip: "127.0.0.1".into(),
         });

@@ -22,4 +22,18 @@ pub enum SimError {
     Auth(String),
     #[error("waiting for Ctrl-C: {0}")]
     Signal(#[source] std::io::Error),
+    #[error("invalid --mqtt {0:?}: expected HOST:PORT")]
+    MqttBroker(String),
+    #[error("{0}")]
+    MqttIo(#[source] std::io::Error),
+    #[error("broker refused the connection: {0}")]
+    MqttRefused(&'static str),
+    #[error("no CONNACK within the connect timeout")]
+    MqttTimeout,
+    #[error("connection closed by the broker")]
+    MqttClosed,
+    #[error("no PINGRESP within the keep-alive")]
+    MqttPingTimeout,
+    #[error("malformed packet from the broker: {0}")]
+    MqttProtocol(#[source] super::mqtt::PacketError),
 }

@@ -10,6 +10,7 @@ mod image;
 mod macros;
 mod pages;
 mod system;
+mod update;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -79,6 +80,12 @@ fn router(shared: AppState) -> Router {
             post(image::upload).delete(image::dismiss),
         )
         .route("/api/display/image/strips", post(image::strip))
+        .route("/api/display/image_url", post(image::image_url))
+        .route(
+            "/api/update",
+            // The handler reads the body itself, after the size check.
+            post(update::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(shared.clone(), gate))

@@ -17,6 +17,7 @@ mod http;
 pub mod icons;
 pub mod jpeg;
 pub mod macros;
+pub mod mqtt;
 pub mod multipart;
 mod profile;
 mod rng;
@@ -38,6 +39,7 @@ use tokio::task::JoinHandle;
 pub use cli::{run, run as run_cli, SimArgs};
 pub use device::{INTERNAL_HEAP_BYTES, PSRAM_HEAP_BYTES, TRIPWIRE_BYTES};
 pub use error::SimError;
+pub use mqtt::MqttBroker;
 pub use profile::{Placement, Profile, Region};
 pub use rng::SplitMix64;
 pub use rom::PANIC_BACKTRACE;
@@ -72,8 +74,10 @@ pub struct TwinConfig {
     /// Port 0 picks a free port.
     pub http_addr: SocketAddr,
     pub auth: Option<(String, String)>,
-    /// MQTT configured: the mqtt_* tags appear after setup.
-    pub mqtt: bool,
+    /// The broker the device's config starts with (`--mqtt HOST:PORT`);
+    /// `None` leaves `mqtt_host` empty (it can still be set through
+    /// `POST /api/config`).
+    pub mqtt: Option<MqttBroker>,
     /// Extra ordinary log lines per second (0 = none); floods the reader.
     pub chatter_per_s: u32,
 }
@@ -89,7 +93,7 @@ impl TwinConfig {
             link: None,
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             auth: None,
-            mqtt: false,
+            mqtt: None,
             chatter_per_s: 0,
         }
     }
@@ -139,7 +143,7 @@ impl Twin {
             profile: config.profile,
             seed: device_rng.clone().next_u64(),
             leak_bytes: config.leak_bytes,
-            mqtt: config.mqtt,
+            mqtt: config.mqtt.clone(),
             hostname: config.name.clone(),
             ip: http_addr.ip().to_string(),
         });
@@ -162,6 +166,7 @@ impl Twin {
         tasks.push(spawn_every(shared.clone(), WINDOW_SAMPLE_INTERVAL, |d| {
             d.sample_window()
         }));
+        tasks.push(mqtt::spawn(shared.clone()));
         if config.chatter_per_s > 0 {
             tasks.push(spawn_chatter(shared.clone(), config.chatter_per_s));
         }

@@ -35,30 +35,54 @@ fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
 
 /// The bytes of the first part with a `filename=`, else of the first part.
 pub fn first_file(content_type: &str, body: &[u8]) -> Result<Vec<u8>, MultipartError> {
+    first_named_file(content_type, body).map(|(_, bytes)| bytes)
+}
+
+/// [`first_file`] with the part's `filename` (empty when it has none).
+pub fn first_named_file(
+    content_type: &str,
+    body: &[u8],
+) -> Result<(String, Vec<u8>), MultipartError> {
     let boundary = boundary(content_type).ok_or(MultipartError::NoData)?;
     let delimiter = format!("--{boundary}");
     let next = format!("\r\n--{boundary}");
     let mut at = find(body, delimiter.as_bytes(), 0).ok_or(MultipartError::NoData)?;
-    let mut first: Option<Vec<u8>> = None;
+    let mut first: Option<(String, Vec<u8>)> = None;
     loop {
         at += delimiter.len();
         if body.get(at..at + 2) == Some(b"--") {
             break;
         }
         let headers_end = find(body, b"\r\n\r\n", at).ok_or(MultipartError::NoData)?;
-        let headers = String::from_utf8_lossy(&body[at..headers_end]).to_ascii_lowercase();
+        let headers = String::from_utf8_lossy(&body[at..headers_end]).into_owned();
         let start = headers_end + 4;
         let end = find(body, next.as_bytes(), start).ok_or(MultipartError::NoData)?;
         let part = body[start..end].to_vec();
-        if headers.contains("filename=") {
-            return Ok(part);
+        if let Some(name) = filename(&headers) {
+            return Ok((name, part));
         }
-        first.get_or_insert(part);
+        first.get_or_insert((String::new(), part));
         at = end + 2;
     }
     first
-        .filter(|p| !p.is_empty())
+        .filter(|(_, p)| !p.is_empty())
         .ok_or(MultipartError::NoData)
+}
+
+/// `filename="…"` (or unquoted) from a part's headers.
+fn filename(headers: &str) -> Option<String> {
+    let lower = headers.to_ascii_lowercase();
+    let at = lower.find("filename=")? + "filename=".len();
+    let rest = &headers[at..];
+    let name = match rest.strip_prefix('"') {
+        Some(quoted) => &quoted[..quoted.find('"').unwrap_or(quoted.len())],
+        None => rest
+            .split([';', '\r', '\n'])
+            .next()
+            .unwrap_or_default()
+            .trim(),
+    };
+    Some(name.to_owned())
 }
 
 /// A one-file `multipart/form-data` body and its content type (what a
@@ -92,6 +116,10 @@ mod tests {
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
 --XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.jpg\"\r\n\r\nJPEG\r\n--XyZ--\r\n";
         assert_eq!(first_file(ct, body), Ok(b"JPEG".to_vec()));
+        assert_eq!(
+            first_named_file(ct, body),
+            Ok(("x.jpg".to_owned(), b"JPEG".to_vec()))
+        );
         assert_eq!(first_file("image/jpeg", body), Err(MultipartError::NoData));
         assert_eq!(first_file(ct, b"--XyZ--\r\n"), Err(MultipartError::NoData));
     }

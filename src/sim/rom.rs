@@ -76,10 +76,15 @@ pub const PANIC_BACKTRACE: [(u32, u32); 3] = [
     (0x4200_8a10, 0x3fce_bf70),
 ];
 
+/// The ELF SHA-256 prefix the panic handler prints for the profile's own
+/// build (an OTA-installed app prints its own).
+pub const PROFILE_ELF_SHA256_PREFIX: &str = "7c3e0a5f9d21b8e4";
+
 /// The IDF panic handler's report for the async_tcp stack overflow in the
 /// icon GC handler (the plan's S6 crash). Fixed PCs ([`PANIC_BACKTRACE`])
-/// and registers.
-pub fn stack_overflow_panic() -> Vec<String> {
+/// and registers; `elf_sha256` is cut to the 16 hex digits IDF prints.
+pub fn stack_overflow_panic(elf_sha256: &str) -> Vec<String> {
+    let elf_prefix: String = elf_sha256.chars().take(16).collect();
     let [(pc, sp), (caller, _), _] = PANIC_BACKTRACE;
     let backtrace: Vec<String> = PANIC_BACKTRACE
         .iter()
@@ -106,7 +111,7 @@ pub fn stack_overflow_panic() -> Vec<String> {
         String::new(),
         String::new(),
         String::new(),
-        "ELF file SHA256: 7c3e0a5f9d21b8e4".to_owned(),
+        format!("ELF file SHA256: {elf_prefix}"),
         String::new(),
         "Rebooting...".to_owned(),
     ];

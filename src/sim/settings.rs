@@ -5,6 +5,8 @@
 
 use serde_json::{json, Map, Value};
 
+use super::mqtt::MqttBroker;
+
 /// Why `POST /api/config` refused a body: the device's own messages.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -67,9 +69,9 @@ const TEXT_FIELDS: [(&str, usize, bool); 13] = [
 ];
 
 impl DeviceConfig {
-    /// What an empty NVS gives, plus the lab Wi-Fi the twin "joins".
-    pub fn new(device_name: &str, mqtt: bool) -> Self {
-        let lab = |v: &str| if mqtt { v.to_owned() } else { String::new() };
+    /// What an empty NVS gives, plus the lab Wi-Fi the twin "joins" and,
+    /// with `--mqtt`, the broker (anonymous, health every 60 s).
+    pub fn new(device_name: &str, mqtt: Option<&MqttBroker>) -> Self {
         DeviceConfig {
             wifi_ssid: "heaplab-lab".to_owned(),
             wifi_password: "correct-horse-battery".to_owned(),
@@ -80,11 +82,11 @@ impl DeviceConfig {
             dns1: String::new(),
             dns2: String::new(),
             dummy_setting: String::new(),
-            mqtt_host: lab("192.168.1.10"),
-            mqtt_port: 1883,
-            mqtt_username: lab("heaplab"),
-            mqtt_password: lab("mqtt-secret"),
-            mqtt_interval_seconds: if mqtt { 60 } else { 0 },
+            mqtt_host: mqtt.map(|b| b.host.clone()).unwrap_or_default(),
+            mqtt_port: mqtt.map_or(0, |b| b.port),
+            mqtt_username: String::new(),
+            mqtt_password: String::new(),
+            mqtt_interval_seconds: if mqtt.is_some() { 60 } else { 0 },
             basic_auth_enabled: false,
             basic_auth_username: String::new(),
             basic_auth_password: String::new(),
@@ -285,19 +287,26 @@ mod tests {
 
     #[test]
     fn get_blanks_secrets_and_sanitizes_the_name() {
-        let mut c = DeviceConfig::new("Desk  S3_twin-", true);
+        let broker = MqttBroker {
+            host: "127.0.0.1".into(),
+            port: 1884,
+        };
+        let mut c = DeviceConfig::new("Desk  S3_twin-", Some(&broker));
         c.basic_auth_password = "pw".into();
+        c.mqtt_password = "secret".into();
         let v = c.to_json();
         assert_eq!(v["wifi_password"], "");
         assert_eq!(v["mqtt_password"], "");
         assert_eq!(v["basic_auth_password"], "");
         assert_eq!(v["basic_auth_password_set"], true);
         assert_eq!(v["device_name_sanitized"], "desk-s3-twin");
+        assert_eq!(v["mqtt_host"], "127.0.0.1");
+        assert_eq!(v["mqtt_port"], 1884);
     }
 
     #[test]
     fn empty_secret_keeps_the_stored_one_and_strings_are_cut() {
-        let mut c = DeviceConfig::new("twin", false);
+        let mut c = DeviceConfig::new("twin", None);
         let body = json!({"wifi_password": "", "dummy_setting": "x".repeat(100),
             "mqtt_port": "1884", "screen_saver_enabled": "ON", "backlight_brightness": 250});
         let applied = c.merge(body.to_string().as_bytes(), false).expect("merge");
@@ -310,7 +319,7 @@ mod tests {
 
     #[test]
     fn the_devices_messages() {
-        let mut c = DeviceConfig::new("twin", false);
+        let mut c = DeviceConfig::new("twin", None);
         assert_eq!(c.merge(b"[1]", false), Err(ConfigError::InvalidJson));
         assert_eq!(
             c.merge(br#"{"basic_auth_enabled":true}"#, true),

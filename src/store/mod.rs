@@ -3,6 +3,7 @@
 
 mod alerts;
 mod boots;
+mod builds;
 mod devices;
 mod elves;
 mod experiments;
@@ -29,6 +30,7 @@ use sqlx::SqlitePool;
 
 pub use alerts::{AlertDelivery, AlertRecord, NewAlert};
 pub use boots::RunSpan;
+pub use builds::{FirmwareBuildRecord, NewFirmwareBuild};
 pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec, InvalidDevice};
 pub use elves::{normalize_version, ElfInfo};
 pub use experiments::{ExperimentFields, ExperimentRecord};

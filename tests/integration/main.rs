@@ -2,6 +2,7 @@
 //! shared helpers. Every test uses a real SQLite file in a temp dir.
 
 mod helpers;
+mod mosquitto;
 mod webhook_receiver;
 
 /// reqwest is built without a rustls crypto provider of its own
@@ -21,10 +22,13 @@ mod compare;
 mod contract;
 mod demo;
 mod experiments;
+mod flash;
 mod harness_replay;
+mod image_url;
 mod import_folder;
 mod import_log;
 mod layers;
+mod mqtt;
 mod packaging;
 mod paging;
 mod protocol_props;
@@ -32,6 +36,7 @@ mod pyramid_props;
 mod restart;
 mod retention_drop;
 mod scenarios;
+mod serial_lines;
 mod server;
 mod sim_twin;
 mod soak;

@@ -254,10 +254,11 @@ async fn scenario_s5_notes_missing_mqtt() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_s5_waits_for_mqtt_tags() {
     let dir = tempfile::tempdir().expect("tmp");
+    let broker = crate::mosquitto::Broker::start();
     let mut config = TwinConfig::new("mqtt", Profile::Tuned);
     config.hb_interval = Duration::from_millis(50);
     config.link = Some(dir.path().join("mqtt"));
-    config.mqtt = true;
+    config.mqtt = Some(broker.addr().parse().expect("broker"));
     let twin = Twin::spawn(config).await.expect("twin");
     let db = dir.path().join("s.db");
     let store = Store::open(&db).await.expect("store");

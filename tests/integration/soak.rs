@@ -75,7 +75,7 @@ async fn receiver() -> (String, Received) {
 
 /// A tiny C program with DWARF, built by the test: (ELF path, function →
 /// address, source file name).
-fn build_elf(dir: &Path) -> (PathBuf, Vec<(String, u64)>) {
+pub fn build_elf(dir: &Path) -> (PathBuf, Vec<(String, u64)>) {
     let src = dir.join("fw_crash.c");
     std::fs::write(
         &src,

@@ -1,7 +1,6 @@
 //! The boot sequence: ROM banner, then the firmware's `setup()` one
 //! subsystem at a time, each allocating what the real one does and tagging
-//! a snapshot, so a boot's serial log reads like the device's. MQTT is here
-//! too because it connects at the end of `setup()`.
+//! a snapshot, so a boot's serial log reads like the device's.
 
 use std::time::Instant;
 
@@ -35,6 +34,10 @@ impl Device {
         }
         self.outbox.push(SerialOut::Raw(rom::BOOT_GARBAGE.to_vec()));
         self.reset = reset;
+        // The bootloader picks the OTA partition written last.
+        if let Some(app) = self.pending_app.take() {
+            self.app = Some(app);
+        }
         self.setup();
     }
 
@@ -53,12 +56,11 @@ impl Device {
         self.image = ImageState::default();
         self.display = DisplayState::default();
         self.macros_block = None;
-        self.mqtt_connected = false;
-        self.mqtt_last_publish = None;
+        self.mqtt = super::mqtt::MqttState::default();
         self.async_tcp_rem = tasks::async_tcp_margin(&self.placement, &mut self.rng);
 
         self.log(0, Some("System Boot"), "Starting...", None);
-        let version = format!("Firmware: v{}", self.settings.profile.firmware_version());
+        let version = format!("Firmware: v{}", self.firmware_version());
         self.log(2, None, &version, None);
         self.system_init();
         self.emit_snapshot("boot", 2);
@@ -74,9 +76,6 @@ impl Device {
         self.screen = Some("macro1".to_owned());
         self.wake_for_activity();
         self.log(0, Some("Display"), "Switched to macro1", None);
-        if self.settings.mqtt {
-            self.mqtt_start();
-        }
     }
 
     /// FreeRTOS, the Arduino core and drivers, before the `boot` snapshot.
@@ -181,40 +180,5 @@ impl Device {
             .into_iter()
             .flatten()
             .collect()
-    }
-
-    // ---- MQTT -------------------------------------------------------------
-
-    /// Connect, Home Assistant discovery, first publish — each tagged.
-    fn mqtt_start(&mut self) {
-        let host = self.config.mqtt_host.clone();
-        self.log(
-            0,
-            Some("MQTT"),
-            &format!("Connecting to {host}:{}", self.config.mqtt_port),
-            None,
-        );
-        self.emit_snapshot("mqtt_connect_attempt", 0);
-        self.persist(Region::Internal, 6_144); // mqtt task stack
-        self.persist(Region::Internal, 1_536); // client + socket
-        self.persist(self.placement.web, 4_096); // out buffer
-        self.mqtt_connected = true;
-        let took = u64::from(self.rng.range_u32(40, 120));
-        self.log(0, Some("MQTT"), "Connected", Some(took));
-        self.emit_snapshot("mqtt_connected", 0);
-        self.emit_snapshot("mqtt_discovery_pre", 0);
-        if let Some(doc) = self.alloc(self.placement.json, 8_192) {
-            self.release(doc);
-        }
-        self.emit_snapshot("mqtt_discovery_post", 0);
-        self.mqtt_publish_health();
-        self.emit_snapshot("mqtt_first_publish", 0);
-    }
-
-    pub(super) fn mqtt_publish_health(&mut self) {
-        if let Some(a) = self.alloc(Region::Internal, 1_024) {
-            self.release(a);
-        }
-        self.mqtt_last_publish = Some(Instant::now());
     }
 }

@@ -81,6 +81,8 @@ pub(in crate::sim) struct ImageState {
     strips: Option<StripSession>,
     /// Bumped by every new image; a timeout only dismisses its own image.
     generation: u64,
+    /// A `POST /api/display/image_url` job is queued or downloading.
+    url_job: bool,
 }
 
 impl Device {
@@ -121,6 +123,60 @@ impl Device {
         self.image.pending = Some((buffer, size));
         self.image.generation += 1;
         Ok(self.image.generation)
+    }
+
+    /// `POST /api/display/image_url`: one job at a time (and not while
+    /// an upload waits for its decode): `false` is the device's 409 Busy.
+    pub fn queue_image_url(&mut self) -> bool {
+        if self.image.url_job || self.image.pending.is_some() {
+            return false;
+        }
+        self.image.url_job = true;
+        true
+    }
+
+    /// The main loop starts the download.
+    pub fn image_url_download_begin(&mut self, url: &str) {
+        self.log(
+            0,
+            Some("Portal"),
+            &format!("Downloading image URL ({url})"),
+            Some(0),
+        );
+        self.emit_snapshot("urlimg pre-download", 0);
+    }
+
+    /// The download's outcome: the body is buffered (PSRAM first) and
+    /// queued for decode without the upload's preflight, as on the device;
+    /// returns its generation. A failure is logged and tagged.
+    pub fn image_url_download_end(&mut self, body: Result<Vec<u8>, String>) -> Option<u64> {
+        self.image.url_job = false;
+        let jpeg = match body {
+            Ok(jpeg) => jpeg,
+            Err(reason) => {
+                self.log(
+                    0,
+                    Some("Portal"),
+                    &format!("Image URL download failed: {reason}"),
+                    Some(0),
+                );
+                self.emit_snapshot("urlimg download-fail", 0);
+                return None;
+            }
+        };
+        let size = jpeg.len() as u32;
+        let Some(buffer) = self.alloc_prefer(Region::Psram, Region::Internal, size.max(1)) else {
+            self.emit_snapshot("urlimg download-fail", 0);
+            return None;
+        };
+        self.emit_snapshot("urlimg post-download", 0);
+        if let Some(old) = self.image.shown.take() {
+            self.screen = old.previous.clone();
+            self.release_shown(old);
+        }
+        self.image.pending = Some((buffer, size));
+        self.image.generation += 1;
+        Some(self.image.generation)
     }
 
     /// The main loop's turn: decode the pending upload into a frame and
@@ -295,7 +351,7 @@ mod tests {
             profile,
             seed: 1,
             leak_bytes: 0,
-            mqtt: false,
+            mqtt: None,
             hostname: "twin".into(),
             ip: "127.0.0.1".into(),
         });

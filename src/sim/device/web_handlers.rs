@@ -15,16 +15,24 @@ impl Device {
     /// `GET /api/health`: every value through `ht_health_json`; the window
     /// is taken (and reset) by this call.
     pub fn health_json(&mut self) -> String {
+        let window = self.window.take();
+        ffi::health_json(&self.health_fields(window))
+    }
+
+    /// Every `/api/health` value but the window, which only `GET
+    /// /api/health` takes (MQTT's health state leaves it null).
+    pub(super) fn health_fields(&mut self, window: Option<ffi::WindowStats>) -> HealthFields {
         let s = self.snapshot();
         let uptime_ms = self.uptime_ms();
-        let window = self.window.take();
         let rssi = -(i64::from(self.rng.range_u32(52, 64)));
         let cpu_usage = f64::from(self.rng.range_u32(800, 2400)) / 100.0;
         let temp = 38.0 + f64::from(self.rng.range_u32(0, 400)) / 100.0;
         let mqtt_age = self
-            .mqtt_last_publish
+            .mqtt
+            .last_publish
             .map(|t| t.elapsed().as_millis() as i64);
-        let fields = HealthFields {
+        let mqtt_enabled = !self.config.mqtt_host.is_empty();
+        HealthFields {
             snapshot: Some(s),
             window,
             uptime_seconds: Some((uptime_ms / 1000) as i64),
@@ -45,11 +53,12 @@ impl Device {
                     .sum::<i64>(),
             ),
             fs_total_bytes: Some(1_441_792),
-            mqtt_enabled: Some(self.settings.mqtt),
-            mqtt_publish_enabled: Some(self.settings.mqtt),
-            mqtt_connected: Some(self.mqtt_connected),
+            mqtt_enabled: Some(mqtt_enabled),
+            mqtt_publish_enabled: Some(mqtt_enabled && self.config.mqtt_interval_seconds > 0),
+            mqtt_connected: Some(self.mqtt.connection.is_some()),
             mqtt_last_health_publish_ms: self
-                .mqtt_last_publish
+                .mqtt
+                .last_publish
                 .map(|_| uptime_ms as i64 - mqtt_age.unwrap_or(0)),
             mqtt_health_publish_age_ms: mqtt_age,
             display_fps: Some(30.0),
@@ -60,8 +69,7 @@ impl Device {
             ip_address: Some(self.settings.ip.clone()),
             hostname: Some(self.config.device_name_sanitized()),
             ..Default::default()
-        };
-        ffi::health_json(&fields)
+        }
     }
 
     /// A portal page: request object, first-connection state, lwIP send
@@ -215,7 +223,12 @@ impl Device {
     /// big on-stack keep-set: async_tcp overflows.
     pub fn icons_gc(&mut self) -> GcOutcome {
         if self.settings.profile.crashes_on_icon_gc() {
-            for line in rom::stack_overflow_panic() {
+            let elf = self
+                .app
+                .as_ref()
+                .map_or(rom::PROFILE_ELF_SHA256_PREFIX, |a| a.elf_sha256.as_str())
+                .to_owned();
+            for line in rom::stack_overflow_panic(&elf) {
                 self.raw_line(line);
             }
             self.boot(ResetKind::Panic);

@@ -148,3 +148,99 @@ pub(super) async fn strip(
         Err(e) => fail(status_of(&e), e),
     }
 }
+
+/// `image_url`'s body limit and URL limit (device-api.md §8).
+const URL_BODY_LIMIT: usize = 1024;
+const URL_MAX_LEN: usize = 256;
+/// The download's timeout when `timeout` is 0, and its ceiling.
+const URL_DEFAULT_DOWNLOAD_S: u64 = 15;
+const URL_MAX_DOWNLOAD_S: u64 = 30;
+
+/// `POST /api/display/image_url[?timeout=s]`: checks the body, queues the
+/// job and answers; the "main loop" (a task) downloads, decodes, shows.
+pub(super) async fn image_url(
+    State(shared): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    if body.len() > URL_BODY_LIMIT {
+        return fail(StatusCode::PAYLOAD_TOO_LARGE, "Body too large");
+    }
+    let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return fail(StatusCode::BAD_REQUEST, "Invalid JSON");
+    };
+    let Some(url) = doc
+        .get("url")
+        .and_then(|u| u.as_str())
+        .filter(|u| !u.is_empty())
+    else {
+        return fail(StatusCode::BAD_REQUEST, "Missing url");
+    };
+    if url.len() >= URL_MAX_LEN {
+        return fail(StatusCode::BAD_REQUEST, "URL too long");
+    }
+    if !shared.with_device(|d| d.queue_image_url()) {
+        return fail(StatusCode::CONFLICT, "Busy");
+    }
+    // One number, two uses: download timeout (0 → 15 s, ≤ 30 s) and
+    // display time (0 → the 10 s default).
+    let t = timeout_of(&query, None);
+    let download = if t == 0 {
+        URL_DEFAULT_DOWNLOAD_S
+    } else {
+        t.min(URL_MAX_DOWNLOAD_S)
+    };
+    let display = if t == 0 {
+        DEFAULT_TIMEOUT_S
+    } else {
+        t.min(MAX_TIMEOUT_S)
+    };
+    let url = url.to_owned();
+    tokio::spawn(async move {
+        tokio::time::sleep(DECODE_DELAY).await;
+        shared.with_device(|d| d.image_url_download_begin(&url));
+        let body = download_jpeg(&url, Duration::from_secs(download)).await;
+        if let Some(generation) = shared.with_device(|d| d.image_url_download_end(body)) {
+            schedule_display(shared, generation, display, true);
+        }
+    });
+    success("Image URL queued")
+}
+
+/// The device's download rules: HTTP 200, a Content-Length, no chunked
+/// encoding, at most 300 KiB, JPEG magic. (HTTPS is accepted without
+/// checking the certificate on the device; the twin checks it.)
+async fn download_jpeg(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err("unsupported URL scheme".into());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(format!("HTTP {}", response.status().as_u16()));
+    }
+    let chunked = response
+        .headers()
+        .get(header::TRANSFER_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"chunked"));
+    let Some(length) = response
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|_| !chunked)
+    else {
+        return Err("no Content-Length (chunked replies are not supported)".into());
+    };
+    if length > MAX_UPLOAD_BYTES {
+        return Err(format!("too large ({length} bytes)"));
+    }
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    if !body.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Err("not a JPEG".into());
+    }
+    Ok(body.to_vec())
+}

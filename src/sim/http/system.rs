@@ -9,15 +9,14 @@ use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::{json_response, ok, success, AppState};
-use crate::sim::device::{Device, PSRAM_HEAP_BYTES, SCREENS};
+use crate::sim::device::{Device, OTA_SLOT_BYTES, PROJECT_DISPLAY_NAME, PSRAM_HEAP_BYTES, SCREENS};
 
 /// How long after answering `POST /api/reboot` the device restarts.
 const REBOOT_DELAY: Duration = Duration::from_millis(100);
 /// `flash_chip_size` of the board.
 const FLASH_BYTES: u32 = 16 * 1024 * 1024;
-/// The app image's size (`sketch_size`) and the free OTA slot.
+/// The app image's size (`sketch_size`).
 const SKETCH_BYTES: u32 = 1_312_768;
-const OTA_SLOT_BYTES: u32 = 3 * 1024 * 1024;
 
 pub(super) async fn health(State(shared): State<AppState>) -> Response {
     let body = shared.with_device(|d| d.health_json());
@@ -41,7 +40,7 @@ fn info_json(d: &Device) -> Value {
     let hostname = d.config().device_name_sanitized();
     let snapshot = d.snapshot();
     json!({
-        "version": d.profile().firmware_version(),
+        "version": d.firmware_version(),
         "build_date": "Jan  9 2026",
         "build_time": "12:00:00",
         "chip_model": "ESP32-S3",
@@ -58,7 +57,7 @@ fn info_json(d: &Device) -> Value {
         "hostname": hostname,
         "mdns_name": format!("{hostname}.local"),
         "project_name": "jc3636w518-macropad",
-        "project_display_name": "jc3636w518 Macropad",
+        "project_display_name": PROJECT_DISPLAY_NAME,
         "health_poll_interval_ms": 5000,
         "health_history_seconds": 300,
         "board_name": "jc3636w518",

@@ -1,0 +1,472 @@
+//! `heaplab flash` end to end: the binary uploads a real ESP32-S3 app image
+//! (made by `ImageBuilder`, no toolchain) over HTTP to a twin, watches its
+//! pty for the reboot into the new version, and records the build.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use heaplab::protocol::app_image::{AppImage, ImageBuilder};
+use heaplab::sim::{Profile, Twin, TwinConfig};
+use heaplab::store::{DeviceSpec, Store};
+
+const ELF: &[u8] = b"\x7fELF pretend firmware.elf for v2.1.0";
+
+struct Bench {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    twin: Twin,
+}
+
+/// A twin on a pty and a database that knows it as `desk`.
+async fn bench() -> Bench {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut config = TwinConfig::new("flash-twin", Profile::Tuned);
+    config.hb_interval = Duration::from_millis(500);
+    config.link = Some(dir.path().join("tty"));
+    let twin = Twin::spawn(config).await.expect("twin");
+    let db = dir.path().join("flash.db");
+    let store = Store::open(&db).await.expect("store");
+    store
+        .create_device(&DeviceSpec {
+            name: "desk".into(),
+            serial: Some(twin.serial_path().display().to_string()),
+            url: Some(twin.base_url()),
+            baud: 115_200,
+            health_interval_s: 0,
+            ..Default::default()
+        })
+        .await
+        .expect("device");
+    Bench { dir, db, twin }
+}
+
+/// `firmware/.pio/build/<env>/firmware.{bin,elf}` under `root`.
+fn pio_build(root: &Path, env: &str, image: &[u8], elf: Option<&[u8]>) -> PathBuf {
+    let build = root.join(".pio/build").join(env);
+    std::fs::create_dir_all(&build).expect("mkdir");
+    std::fs::write(build.join("firmware.bin"), image).expect("bin");
+    if let Some(elf) = elf {
+        std::fs::write(build.join("firmware.elf"), elf).expect("elf");
+    }
+    build
+}
+
+async fn heaplab(db: &Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_heaplab"))
+        .arg("--db")
+        .arg(db)
+        .env_remove("HEAPLAB_DB")
+        .args(args)
+        .output()
+        .await
+        .expect("run heaplab")
+}
+
+async fn info_version(twin: &Twin) -> String {
+    let info: serde_json::Value = reqwest::get(format!("{}/api/info", twin.base_url()))
+        .await
+        .expect("info")
+        .json()
+        .await
+        .expect("JSON");
+    info["version"].as_str().expect("version").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flash_good_image_reboots_twin_and_records_the_build_and_elf() {
+    let b = bench().await;
+    let image = ImageBuilder::new("2.1.0").elf(ELF).build();
+    let expected_elf = AppImage::parse(&image)
+        .expect("image")
+        .desc
+        .elf_sha256_hex();
+    let fw = b.dir.path().join("firmware");
+    pio_build(&fw, "esp32-s3", &image, Some(ELF));
+
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "desk",
+            "--pio-env",
+            "esp32-s3",
+            "--firmware-dir",
+            fw.to_str().expect("utf-8"),
+            "--timeout",
+            "20",
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    // Not a terminal: plain progress lines, one per 10 %.
+    assert!(stderr.contains("uploading: 100%"), "{stderr}");
+    assert!(!stderr.contains('\r'), "{stderr}");
+    assert!(stdout.contains("flashed desk to v2.1.0"), "{stdout}");
+    assert!(stdout.contains("confirmed on serial"), "{stdout}");
+
+    // flash read the pty (one reader at a time); the device's side is
+    // checked by the twin's own OTA tests. Here: what it answers now.
+    assert_eq!(info_version(&b.twin).await, "2.1.0");
+
+    let store = Store::open(&b.db).await.expect("store");
+    let device = store
+        .device_by_name("desk")
+        .await
+        .expect("q")
+        .expect("desk");
+    let builds = store.firmware_builds(device.id).await.expect("builds");
+    assert_eq!(builds.len(), 1);
+    assert_eq!(builds[0].version, "2.1.0");
+    assert_eq!(builds[0].elf_sha256, expected_elf);
+    assert!(builds[0].elf_attached);
+    assert_eq!(
+        store.firmware_elf("v2.1.0").await.expect("q").as_deref(),
+        Some(ELF),
+        "the ELF is stored under the version the boot log prints"
+    );
+    b.twin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flash_refuses_bad_images_and_wrong_elves_and_records_nothing() {
+    let b = bench().await;
+    let fw = b.dir.path().join("firmware");
+
+    // Corrupted image: refused locally, before any upload.
+    let mut corrupt = ImageBuilder::new("2.2.0").elf(ELF).build();
+    corrupt[200] ^= 0x40;
+    let build = pio_build(&fw, "bad", &corrupt, None);
+    let bin = build.join("firmware.bin");
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "desk",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("checksum mismatch"), "{stderr}");
+    assert!(stderr.contains("nothing was uploaded"), "{stderr}");
+
+    // A good image with the wrong ELF beside it: refused too.
+    let image = ImageBuilder::new("2.2.0").elf(ELF).build();
+    pio_build(&fw, "mismatch", &image, Some(b"another build's ELF"));
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "desk",
+            "--pio-env",
+            "mismatch",
+            "--firmware-dir",
+            fw.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not the ELF this image was built from")
+    );
+
+    // Unknown device, and no image flag at all (usage: exit 2).
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "nope",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let out = heaplab(&b.db, &["flash", "--device", "desk"]).await;
+    assert_eq!(out.status.code(), Some(2));
+
+    // A device that does not answer: a clear error, not a long wait.
+    let gone = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let gone_url = format!("http://{}", gone.local_addr().expect("addr"));
+    drop(gone);
+    Store::open(&b.db)
+        .await
+        .expect("store")
+        .create_device(&DeviceSpec {
+            name: "gone".into(),
+            url: Some(gone_url),
+            baud: 115_200,
+            ..Default::default()
+        })
+        .await
+        .expect("device");
+    let good = b.dir.path().join("good.bin");
+    std::fs::write(&good, &image).expect("bin");
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "gone",
+            "--bin",
+            good.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The twin itself refuses a bad image with the device's message.
+    let (body, content_type) = heaplab::sim::multipart::encode_file(
+        "file",
+        "firmware.bin",
+        "application/octet-stream",
+        &corrupt,
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/update", b.twin.base_url()))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("POST /api/update");
+    assert_eq!(r.status(), 500);
+    let reply: serde_json::Value = r.json().await.expect("JSON");
+    assert_eq!(
+        reply,
+        serde_json::json!({"success": false, "message": "Update failed"})
+    );
+    let (body, content_type) = heaplab::sim::multipart::encode_file(
+        "file",
+        "firmware.hex",
+        "application/octet-stream",
+        &image,
+    );
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/update", b.twin.base_url()))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("POST /api/update");
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("JSON")["message"],
+        "Only .bin files are supported"
+    );
+
+    assert_eq!(
+        info_version(&b.twin).await,
+        "1.5.1-tuned",
+        "still the old firmware"
+    );
+    let store = Store::open(&b.db).await.expect("store");
+    let device = store
+        .device_by_name("desk")
+        .await
+        .expect("q")
+        .expect("desk");
+    assert!(store
+        .firmware_builds(device.id)
+        .await
+        .expect("builds")
+        .is_empty());
+    assert!(store.firmware_elves().await.expect("elves").is_empty());
+    b.twin.shutdown().await;
+}
+
+/// A device registered with a URL only: the new version is confirmed on
+/// `/api/info`; `--expect-version` names what the boot reports when the
+/// image's own description differs (Arduino builds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flash_without_serial_confirms_on_api_info() {
+    let b = bench().await;
+    let store = Store::open(&b.db).await.expect("store");
+    store
+        .create_device(&DeviceSpec {
+            name: "rack".into(),
+            url: Some(b.twin.base_url()),
+            baud: 115_200,
+            health_interval_s: 0,
+            ..Default::default()
+        })
+        .await
+        .expect("device");
+    let image = ImageBuilder::new("3.0.0").build();
+    let bin = b.dir.path().join("app.bin");
+    std::fs::write(&bin, &image).expect("bin");
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "rack",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+            "--timeout",
+            "20",
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("no firmware.elf beside"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("confirmed on /api/info"), "{stdout}");
+    assert!(stdout.contains("no ELF attached"), "{stdout}");
+    assert_eq!(info_version(&b.twin).await, "3.0.0");
+
+    // Waiting for a version the device never reports fails (exit 1) and
+    // records nothing for it.
+    let out = heaplab(
+        &b.db,
+        &[
+            "flash",
+            "--device",
+            "rack",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+            "--expect-version",
+            "9.9.9",
+            "--timeout",
+            "3",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("did not report v9.9.9"));
+    let device = store
+        .device_by_name("rack")
+        .await
+        .expect("q")
+        .expect("rack");
+    let builds = store.firmware_builds(device.id).await.expect("builds");
+    assert_eq!(builds.len(), 1);
+    assert_eq!(builds[0].version, "3.0.0");
+    assert!(!builds[0].elf_attached);
+    b.twin.shutdown().await;
+}
+
+/// The point of attaching the ELF: after `heaplab flash`, a crash on the
+/// new build decodes with no upload step. The ELF is a real one (gcc, as
+/// the soak test builds it); the twin's boot log names the new version,
+/// the server records a run with it, and an injected backtrace through
+/// the ELF's functions comes back decoded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flashed_elf_decodes_the_next_crash_without_an_upload() {
+    use crate::helpers::{eventually, get_json, server_config, start_server, twin_device};
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let (elf_path, symbols) = crate::soak::build_elf(dir.path());
+    let elf = std::fs::read(&elf_path).expect("elf");
+    let mut config = TwinConfig::new("crashy", Profile::Tuned);
+    config.hb_interval = Duration::from_millis(200);
+    config.link = Some(dir.path().join("crashy"));
+    let twin = Twin::spawn(config).await.expect("twin");
+    let spec = twin_device("desk", &twin);
+    let server_conf = server_config(dir.path(), vec![spec.clone()]);
+    Store::open(&server_conf.db)
+        .await
+        .expect("store")
+        .create_device(&spec)
+        .await
+        .expect("device");
+
+    let image = ImageBuilder::new("2.3.0").elf(&elf).build();
+    let bin = dir.path().join("firmware.bin");
+    std::fs::write(&bin, &image).expect("bin");
+    let out = heaplab(
+        &server_conf.db,
+        &[
+            "flash",
+            "--device",
+            "desk",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+            "--elf",
+            elf_path.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Now the dashboard records the device (flash has released the port).
+    let server = start_server(server_conf).await;
+    let base = format!("http://{}", server.addr);
+    twin.reboot().await;
+    let device_id = server
+        .store
+        .device_by_name("desk")
+        .await
+        .expect("q")
+        .expect("desk")
+        .id;
+    let run_id = eventually("a run of v2.3.0", Duration::from_secs(15), || {
+        let url = format!("{base}/api/v1/runs?device={device_id}");
+        async move {
+            let runs = get_json(&url).await;
+            runs.as_array()?
+                .iter()
+                // The run keeps the boot log's spelling, `v2.3.0`.
+                .find(|r| r["firmware_version"] == "v2.3.0")
+                .and_then(|r| r["id"].as_i64())
+        }
+    })
+    .await;
+    let backtrace = format!(
+        "Backtrace: {}\r\n",
+        symbols
+            .iter()
+            .map(|(_, a)| format!("0x{a:08x}:0x3fceb000"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    twin.inject(backtrace.as_bytes()).await;
+    let crashes = eventually("the decoded crash", Duration::from_secs(15), || {
+        let url = format!("{base}/api/v1/runs/{run_id}/crashes");
+        let recorder = server.recorder.clone();
+        async move {
+            recorder.flush().await;
+            let c = get_json(&url).await;
+            let decoded = c["crashes"]
+                .as_array()?
+                .iter()
+                .any(|x| x["frames"].as_array().is_some_and(|f| !f.is_empty()));
+            decoded.then_some(c)
+        }
+    })
+    .await;
+    assert_eq!(crashes["elf"], true, "{crashes}");
+    let functions: Vec<&str> = crashes["crashes"]
+        .as_array()
+        .expect("crashes")
+        .iter()
+        .flat_map(|c| c["frames"].as_array().expect("frames").iter())
+        .filter_map(|f| f["function"].as_str())
+        .collect();
+    for (name, _) in &symbols {
+        assert!(
+            functions.contains(&name.as_str()),
+            "{name} not in {functions:?}"
+        );
+    }
+    twin.shutdown().await;
+}
