@@ -20,6 +20,7 @@ mod cli;
 mod compare;
 mod contract;
 mod experiments;
+mod groups_page;
 mod harness_replay;
 mod import_folder;
 mod import_log;

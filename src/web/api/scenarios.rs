@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
@@ -132,11 +132,36 @@ async fn list_groups(
     ))
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoiseQuery {
+    /// The baseline (`g3`, `12,13,14`); the previous group of the same
+    /// scenario when absent.
+    vs: Option<String>,
+}
+
+/// A group, its statistics, and its noise call: what `/groups/{id}` shows.
+#[derive(Debug, Serialize)]
+struct GroupWithCall {
+    #[serde(flatten)]
+    document: GroupDocument,
+    /// `null` when no baseline was named and no older group ran the
+    /// same scenario.
+    noise_call: Option<groups::NoiseCall>,
+}
+
 async fn get_group(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> WebResult<Json<GroupDocument>> {
-    Ok(Json(
-        groups::group_document(&state.store, id, &state.config.criteria).await?,
-    ))
+    Query(q): Query<NoiseQuery>,
+) -> WebResult<Json<GroupWithCall>> {
+    let criteria = &state.config.criteria;
+    let group = groups::group(&state.store, id).await?;
+    let docs = groups::load_docs(&state.store, &group.runs, criteria).await?;
+    let noise_call =
+        groups::noise_call(&state.store, &group, &docs, q.vs.as_deref(), criteria).await?;
+    Ok(Json(GroupWithCall {
+        document: groups::document_of(group, &docs),
+        noise_call,
+    }))
 }

@@ -10,7 +10,8 @@ use serde::Deserialize;
 use super::{render, PageResult};
 use crate::analysis::{MetricDelta, SnapshotValues, TagPresence};
 use crate::report;
-use crate::units::{bytes, delta_bytes, delta_pct, pct, Direction};
+use crate::scenario::groups::{GroupComparison, Stats};
+use crate::units::{bytes, delta_bytes, delta_pct, pct, stat_value, Direction};
 use crate::web::error::WebError;
 use crate::web::state::AppState;
 
@@ -94,35 +95,45 @@ fn is_group_spec(raw: &Option<String>) -> bool {
 }
 
 async fn group_view(state: &AppState, a: &str, b: &str) -> Result<GroupView, WebError> {
-    use crate::scenario::groups::compare_specs;
-    use crate::units::stat_value as fmt_value;
-    let c = compare_specs(&state.store, a, b, &state.config.criteria).await?;
+    let c =
+        crate::scenario::groups::compare_specs(&state.store, a, b, &state.config.criteria).await?;
     let ids = |v: &[i64]| {
         v.iter()
             .map(|i| i.to_string())
             .collect::<Vec<_>>()
             .join(",")
     };
-    let rows = c
-        .metrics
+    Ok(GroupView {
+        a_runs: ids(&c.a_runs),
+        b_runs: ids(&c.b_runs),
+        pass_a: format!("{} of {}", c.pass_a, c.a_runs.len()),
+        pass_b: format!("{} of {}", c.pass_b, c.b_runs.len()),
+        rows: group_rows(&c),
+    })
+}
+
+/// A group comparison's metrics formatted with their units: median and
+/// spread (min – max) of each side, the difference of medians, the call.
+pub(super) fn group_rows(c: &GroupComparison) -> Vec<GroupRow> {
+    c.metrics
         .iter()
         .map(|m| {
-            let spread = |s: &crate::scenario::groups::Stats| {
+            let spread = |s: &Stats| {
                 format!(
                     "{} – {}",
-                    fmt_value(s.min.map(|v| v as f64), &m.unit),
-                    fmt_value(s.max.map(|v| v as f64), &m.unit)
+                    stat_value(s.min.map(|v| v as f64), &m.unit),
+                    stat_value(s.max.map(|v| v as f64), &m.unit)
                 )
             };
             let delta = match m.median_delta {
-                Some(d) if d > 0.0 => format!("+{}", fmt_value(Some(d), &m.unit)),
-                other => fmt_value(other, &m.unit),
+                Some(d) if d > 0.0 => format!("+{}", stat_value(Some(d), &m.unit)),
+                other => stat_value(other, &m.unit),
             };
             GroupRow {
                 metric: m.metric.clone(),
-                median_a: fmt_value(m.a.median, &m.unit),
+                median_a: stat_value(m.a.median, &m.unit),
                 spread_a: spread(&m.a),
-                median_b: fmt_value(m.b.median, &m.unit),
+                median_b: stat_value(m.b.median, &m.unit),
                 spread_b: spread(&m.b),
                 delta,
                 judgement: if m.judgement == "real change" {
@@ -137,14 +148,7 @@ async fn group_view(state: &AppState, a: &str, b: &str) -> Result<GroupView, Web
                 },
             }
         })
-        .collect();
-    Ok(GroupView {
-        a_runs: ids(&c.a_runs),
-        b_runs: ids(&c.b_runs),
-        pass_a: format!("{} of {}", c.pass_a, c.a_runs.len()),
-        pass_b: format!("{} of {}", c.pass_b, c.b_runs.len()),
-        rows,
-    })
+        .collect()
 }
 
 fn cell(delta: Option<i64>, more_is_better: bool, percent: bool) -> Cell {
