@@ -294,6 +294,18 @@ impl Store {
 }
 
 impl Store {
+    /// Every scenario name a run or group was recorded under, sorted: the
+    /// choices of a scenario filter.
+    #[tracing::instrument(skip(self))]
+    pub async fn scenario_names(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT scenario FROM runs WHERE scenario IS NOT NULL \
+             UNION SELECT scenario FROM run_groups WHERE scenario IS NOT NULL ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The device's newest run, active or not.
     #[tracing::instrument(skip(self))]
     pub async fn latest_run_of_device(&self, device_id: i64) -> Result<Option<i64>> {

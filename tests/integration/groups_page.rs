@@ -32,13 +32,13 @@ async fn group_of(
     let mut runs = Vec::new();
     for (i, hin) in marks.iter().enumerate() {
         let path = dir.join(format!("{label}-{i}.log").replace(['<', '>', '/'], "_"));
-        std::fs::write(&path, log_with_low_water(*hin)).unwrap();
+        std::fs::write(&path, log_with_low_water(*hin)).expect("write log");
         runs.push(import(store, &path).await.run_id);
     }
     let id = store
         .create_group(Some("S4"), Some(label), None, &runs)
         .await
-        .unwrap();
+        .expect("create group");
     (id, runs)
 }
 
@@ -64,8 +64,8 @@ fn shows_as_text(html: &str, raw: &str) -> bool {
 }
 
 async fn page(url: &str) -> (StatusCode, String) {
-    let r = reqwest::get(url).await.unwrap();
-    (r.status(), r.text().await.unwrap())
+    let r = reqwest::get(url).await.expect("GET");
+    (r.status(), r.text().await.expect("body"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,7 @@ mod alert_tls;
 mod bench_soak;
 mod cli;
 mod compare;
+mod compare_page;
 mod contract;
 mod experiments;
 mod groups_page;

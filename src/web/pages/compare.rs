@@ -1,12 +1,13 @@
 //! `/compare?a=&b=`: run B against run A, tag by tag, coloured and worded
-//! by better/worse (more free heap is better, more fragmentation worse).
+//! by better/worse (more free heap is better, more fragmentation worse), or
+//! group against group; above it the picker ([`super::compare_picker`]).
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
 
+use super::compare_picker::{CompareQuery, Picker};
 use super::{render, PageResult};
 use crate::analysis::{MetricDelta, SnapshotValues, TagPresence};
 use crate::report;
@@ -17,12 +18,6 @@ use crate::web::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/compare", get(compare))
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct CompareQuery {
-    a: Option<String>,
-    b: Option<String>,
 }
 
 pub struct Cell {
@@ -46,11 +41,32 @@ pub struct Overall {
     pub word: &'static str,
 }
 
+/// Who one side of a two-run comparison is.
+pub struct Side {
+    pub id: i64,
+    /// The run's label, or `None`: shown as "unlabelled".
+    pub label: Option<String>,
+    pub device: String,
+    pub scenario: String,
+}
+
+impl Side {
+    fn of(run: &crate::store::RunRecord) -> Side {
+        Side {
+            id: run.id,
+            label: run.label.clone().filter(|l| !l.is_empty()),
+            device: run.device_name.clone().unwrap_or_else(|| "–".into()),
+            scenario: run
+                .scenario
+                .clone()
+                .unwrap_or_else(|| run.kind.as_str().to_owned()),
+        }
+    }
+}
+
 pub struct ComparisonView {
-    pub a_id: i64,
-    pub b_id: i64,
-    pub a_label: String,
-    pub b_label: String,
+    pub a: Side,
+    pub b: Side,
     pub pass_a: bool,
     pub pass_b: bool,
     pub verdict_change: String,
@@ -71,6 +87,9 @@ pub struct GroupRow {
 }
 
 pub struct GroupView {
+    /// The stored group each side is, when it is exactly one (`g3`).
+    pub a_group: Option<i64>,
+    pub b_group: Option<i64>,
     pub a_runs: String,
     pub b_runs: String,
     pub pass_a: String,
@@ -85,6 +104,24 @@ struct ComparePage {
     b_input: String,
     cmp: Option<ComparisonView>,
     groups: Option<GroupView>,
+    /// `/compare?a=…&b=…`: the link to paste into a pull request.
+    link: Option<String>,
+    picker: Picker,
+}
+
+/// The page's own link for two sides, without the picker's filters.
+fn link(a: &str, b: &str) -> String {
+    use crate::web::access::urlencode;
+    format!(
+        "/compare?a={}&b={}",
+        urlencode(a.trim()),
+        urlencode(b.trim())
+    )
+}
+
+/// The group id of a side that is exactly one stored group (`g3`).
+fn one_group(spec: &str) -> Option<i64> {
+    spec.trim().strip_prefix(['g', 'G'])?.parse().ok()
 }
 
 /// A comma list (`12,13,14`) or a stored group (`g3`): compare as groups.
@@ -104,6 +141,8 @@ async fn group_view(state: &AppState, a: &str, b: &str) -> Result<GroupView, Web
             .join(",")
     };
     Ok(GroupView {
+        a_group: one_group(a),
+        b_group: one_group(b),
         a_runs: ids(&c.a_runs),
         b_runs: ids(&c.b_runs),
         pass_a: format!("{} of {}", c.pass_a, c.a_runs.len()),
@@ -191,6 +230,7 @@ fn parse_id(raw: &Option<String>, which: &str) -> Result<Option<i64>, WebError> 
 
 #[tracing::instrument(skip(state))]
 async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -> PageResult {
+    let picker = Picker::load(&state.store, &q).await?;
     if is_group_spec(&q.a) || is_group_spec(&q.b) {
         let (a, b) = (
             q.a.clone().unwrap_or_default(),
@@ -198,10 +238,12 @@ async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -
         );
         let groups = group_view(&state, &a, &b).await?;
         return render(&ComparePage {
+            link: Some(link(&a, &b)),
             a_input: a,
             b_input: b,
             cmp: None,
             groups: Some(groups),
+            picker,
         });
     }
     let (a, b) = (parse_id(&q.a, "A")?, parse_id(&q.b, "B")?);
@@ -209,11 +251,17 @@ async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -
         (Some(a), Some(b)) => Some(comparison_view(&state, a, b).await?),
         _ => None,
     };
+    let (a_input, b_input) = (
+        a.map(|v| v.to_string()).unwrap_or_default(),
+        b.map(|v| v.to_string()).unwrap_or_default(),
+    );
     render(&ComparePage {
-        a_input: a.map(|v| v.to_string()).unwrap_or_default(),
-        b_input: b.map(|v| v.to_string()).unwrap_or_default(),
+        link: cmp.as_ref().map(|_| link(&a_input, &b_input)),
+        a_input,
+        b_input,
         cmp,
         groups: None,
+        picker,
     })
 }
 
@@ -227,28 +275,16 @@ async fn comparison_view(state: &AppState, a: i64, b: i64) -> Result<ComparisonV
         .map(|t| TagRow {
             tag: t.tag.clone(),
             presence: match t.presence {
-                TagPresence::Both => "A and B",
-                TagPresence::OnlyA => "only A",
-                TagPresence::OnlyB => "only B",
+                TagPresence::Both => "A & B",
+                TagPresence::OnlyA => "A only",
+                TagPresence::OnlyB => "B only",
             },
             cells: cells(t.last_delta, t.min_delta),
         })
         .collect();
     Ok(ComparisonView {
-        a_id: a,
-        b_id: b,
-        a_label: doc
-            .a
-            .label
-            .clone()
-            .or(doc.a.scenario.clone())
-            .unwrap_or_default(),
-        b_label: doc
-            .b
-            .label
-            .clone()
-            .or(doc.b.scenario.clone())
-            .unwrap_or_default(),
+        a: Side::of(&doc.a),
+        b: Side::of(&doc.b),
         pass_a: c.pass_a,
         pass_b: c.pass_b,
         verdict_change: c.verdict_change.clone(),

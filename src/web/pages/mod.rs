@@ -4,6 +4,7 @@
 mod alerts;
 mod assets;
 mod compare;
+mod compare_picker;
 mod devices;
 mod experiments;
 mod groups;
