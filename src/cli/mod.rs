@@ -85,8 +85,9 @@ pub enum BenchCommand {
 pub struct DemoArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
-    /// Heartbeat interval of the virtual devices, milliseconds.
-    #[arg(long, default_value_t = 2000)]
+    /// Heartbeat interval of the virtual devices: `500ms`, `2s`, `1m` (a
+    /// bare number is milliseconds).
+    #[arg(long, default_value = "2s", value_parser = crate::units::duration::millis_arg)]
     pub hb_interval: u64,
 }
 

@@ -168,7 +168,9 @@ impl Runner<'_> {
     /// A wait step's `timeout`, else `--timeout`, else [`DEFAULT_WAIT`].
     pub(super) fn wait_timeout(&self, t: &Option<Num>) -> Result<Duration, String> {
         match t {
-            Some(n) => Ok(Duration::from_secs_f64(n.resolve(&self.params)?.max(0.0))),
+            Some(n) => Ok(Duration::from_secs_f64(
+                n.resolve_secs(&self.params)?.max(0.0),
+            )),
             None => Ok(self
                 .opts
                 .timeout_s

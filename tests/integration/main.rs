@@ -23,6 +23,7 @@ mod contract;
 mod experiments;
 mod groups_page;
 mod harness_replay;
+mod hints;
 mod import_folder;
 mod import_log;
 mod layers;
