@@ -206,3 +206,58 @@ async fn add_to_experiment_is_a_form_that_links_a_new_or_existing_row() {
     let (_, html) = page(&format!("{base}/groups/{group}")).await;
     assert!(html.contains(&format!("href=\"/experiments#exp-{id}\"")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_recorded_apart_become_a_group_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(server_config(dir.path(), vec![])).await;
+    let base = server.url();
+    let (_, runs) = group_of(&server.store, dir.path(), "by-hand", &[130_000, 131_000]).await;
+    let client = reqwest::Client::new();
+    let post = |body: serde_json::Value| {
+        client
+            .post(format!("{base}/api/v1/groups"))
+            .json(&body)
+            .send()
+    };
+    let r = post(serde_json::json!({"runs": runs, "scenario": "S4", "label": "picked <by> hand"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(doc["runs"], serde_json::json!(runs));
+    assert_eq!(doc["label"], "picked <by> hand");
+    assert_eq!(doc["stats"][0]["metric"], "hin_min");
+    assert_eq!(doc["stats"][0]["min"], 130_000);
+    // The group made by group_of is the same scenario and older: the call.
+    assert_eq!(
+        doc["noise_call"]["comparison"]["metrics"][0]["judgement"],
+        "within noise"
+    );
+
+    for (body, want) in [
+        (serde_json::json!({"runs": []}), StatusCode::BAD_REQUEST),
+        (
+            serde_json::json!({"runs": [runs[0], runs[0]]}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (serde_json::json!({"runs": [4242]}), StatusCode::NOT_FOUND),
+        (
+            serde_json::json!({"runs": [runs[0]], "device_id": 77}),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            serde_json::json!({"runs": [runs[0]], "colour": "red"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ] {
+        let r = post(body.clone()).await.unwrap();
+        assert_eq!(r.status(), want, "{body}");
+    }
+    let listed = get_json(&format!("{base}/api/v1/groups")).await;
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        2,
+        "only the good request made a group"
+    );
+}

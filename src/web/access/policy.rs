@@ -104,6 +104,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/firmware/{version}/elf", Write),
     ("GET", "/api/v1/alerts", Read),
     ("GET", "/api/v1/groups", Read),
+    ("POST", "/api/v1/groups", Write),
     ("GET", "/api/v1/groups/{id}", Read),
     // API: experiments.
     ("GET", "/api/v1/experiments", Read),
