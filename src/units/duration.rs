@@ -154,6 +154,21 @@ pub fn de_days<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
     }
 }
 
+/// `serde(deserialize_with)` for an optional seconds value that may be
+/// fractional (`"timeout_s": 2.5` or `"timeout_s": "500ms"`).
+pub fn de_opt_secs_f64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    use serde::Deserialize;
+    let text = match Option::<NumberOrText>::deserialize(d)? {
+        None => return Ok(None),
+        Some(NumberOrText::Int(v)) => v.to_string(),
+        Some(NumberOrText::Float(v)) => v.to_string(),
+        Some(NumberOrText::Text(t)) => t,
+    };
+    parse(&text, BareUnit::Seconds)
+        .map(|dur| Some(dur.as_secs_f64()))
+        .map_err(serde::de::Error::custom)
+}
+
 #[derive(serde::Deserialize)]
 #[serde(untagged)]
 enum NumberOrText {
@@ -231,6 +246,26 @@ mod tests {
         backoff_ms: u64,
         #[serde(deserialize_with = "de_days")]
         keep_days: f64,
+    }
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(default)]
+    struct Options {
+        #[serde(deserialize_with = "de_opt_secs_f64")]
+        timeout_s: Option<f64>,
+    }
+
+    #[test]
+    fn optional_fractional_seconds_from_json() {
+        let o: Options = serde_json::from_str(r#"{"timeout_s": "500ms"}"#).unwrap();
+        assert_eq!(o.timeout_s, Some(0.5));
+        let o: Options = serde_json::from_str(r#"{"timeout_s": 2.5}"#).unwrap();
+        assert_eq!(o.timeout_s, Some(2.5));
+        let o: Options = serde_json::from_str(r#"{"timeout_s": null}"#).unwrap();
+        assert_eq!(o.timeout_s, None);
+        let o: Options = serde_json::from_str("{}").unwrap();
+        assert_eq!(o.timeout_s, None);
+        assert!(serde_json::from_str::<Options>(r#"{"timeout_s": "later"}"#).is_err());
     }
 
     #[test]
