@@ -284,7 +284,11 @@ fn parse_device_flag(spec: &str) -> Result<DeviceSpec, ConfigError> {
             "serial" => d.serial = Some(value),
             "url" => d.url = Some(value),
             "baud" => d.baud = number(&value)?,
-            "health_interval_s" => d.health_interval_s = number(&value)?,
+            "health_interval_s" => {
+                d.health_interval_s = crate::units::duration::secs_arg(&value)
+                    .map_err(|e| fail(format!("health_interval_s: {e}")))?
+                    as i64
+            }
             "auth" => d.auth = Some(value),
             "board" => d.board = Some(value),
             other => return Err(fail(format!("unknown key {other:?}"))),

@@ -2,6 +2,8 @@
 //! missing values are a dash (never a misleading 0). Shared by the pages,
 //! the alert texts and the soak views.
 
+pub mod duration;
+
 const DASH: &str = "–";
 
 fn grouped(v: i64) -> String {

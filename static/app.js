@@ -329,3 +329,45 @@ if (elfForm) {
     if (r.ok) setTimeout(() => location.reload(), 500);
   });
 }
+
+// --- Compare: copy the page's link, and search the picker as you type ------
+for (const b of $all("[data-copy-link]")) {
+  b.hidden = false;
+  b.addEventListener("click", async () => {
+    const url = new URL(b.dataset.copyLink, location.href).href;
+    const out = $(".api-result", b.parentElement);
+    try {
+      await navigator.clipboard.writeText(url);
+      if (out) out.textContent = "Copied.";
+    } catch (e) {
+      // No clipboard (plain HTTP off loopback): select the link to copy by hand.
+      const a = $("[data-permalink]", b.parentElement);
+      if (a) window.getSelection().selectAllChildren(a);
+      if (out) out.textContent = "Press Ctrl+C to copy.";
+    }
+  });
+}
+
+(() => {
+  const form = $("form[data-picker]");
+  const search = form && $("[data-picker-search]", form);
+  if (!search) return;
+  let timer = null, seq = 0;
+  // The server renders the lists; typing swaps in the lists of the same
+  // GET the form would make, and the address bar follows.
+  const refresh = async () => {
+    const params = new URLSearchParams(new FormData(form));
+    params.delete("after"); params.delete("gafter");
+    const url = "/compare?" + params.toString();
+    const mine = ++seq;
+    try {
+      const r = await fetch(url, { headers: { Accept: "text/html" } });
+      if (!r.ok || mine !== seq) return;
+      const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+      const fresh = $("[data-picker-results]", doc), old = $("[data-picker-results]", form);
+      if (fresh && old) old.replaceWith(fresh);
+      history.replaceState(null, "", url);
+    } catch (e) { /* the form still works by submitting it */ }
+  };
+  search.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(refresh, 250); });
+})();

@@ -60,7 +60,18 @@ pub fn compare_groups_chart(
     compare_impl(a_runs, b_runs, layout, labels)
 }
 
-/// Both entry points: one run per side is just a group of one.
+/// One group's members on one metric, each its own thin line in one hue:
+/// the spread a group's noise call is made from, seen at once.
+pub fn group_chart(
+    runs: &[&[SnapshotRow]],
+    layout: &CompareLayout,
+    label: &str,
+) -> Result<RenderedChart, ChartError> {
+    compare_impl(runs, &[], layout, (label, ""))
+}
+
+/// Every entry point: one run per side is just a group of one, and one
+/// group alone is a comparison with nothing on the other side.
 fn compare_impl(
     a_runs: &[&[SnapshotRow]],
     b_runs: &[&[SnapshotRow]],
@@ -78,11 +89,13 @@ fn compare_impl(
         clean(labels.0, MAX_LABEL_CHARS),
         clean(labels.1, MAX_LABEL_CHARS),
     );
+    let title = if b_runs.is_empty() {
+        format!("{}: {}", metric.label(), label_a)
+    } else {
+        format!("{}: {} vs {}", metric.label(), label_a, label_b)
+    };
     let mut plot = Plot::new(
-        clean(
-            &format!("{}: {} vs {}", metric.label(), label_a, label_b),
-            MAX_TITLE_CHARS,
-        ),
+        clean(&title, MAX_TITLE_CHARS),
         clamp_dim(width, ChartRequest::WIDTH_RANGE),
         clamp_dim(height, ChartRequest::HEIGHT_RANGE),
     );
@@ -306,6 +319,28 @@ mod tests {
         )
         .unwrap();
         assert!(empty.svg.contains("no snapshots"));
+    }
+
+    #[test]
+    fn one_group_alone_draws_its_members_and_no_other_side() {
+        let runs: Vec<Vec<SnapshotRow>> = (0..3).map(|k| run(200 + k * 10)).collect();
+        let members: Vec<&[SnapshotRow]> = runs.iter().map(Vec::as_slice).collect();
+        let chart = group_chart(
+            &members,
+            &CompareLayout {
+                metric: Metric::Hin,
+                align: CompareAlign::TagOrder,
+                width: 900,
+                height: 320,
+                floor_bytes: 102_400,
+            },
+            "group g7 <S4>",
+        )
+        .unwrap();
+        well_formed(&chart.svg).unwrap();
+        assert_eq!(chart.hover.series.len(), 3);
+        assert!(chart.svg.contains("group g7 &lt;S4&gt; (3 runs) [B]"));
+        assert!(!chart.svg.contains(" vs "), "no second side in the title");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub mod spec;
 mod svg_check;
 mod text;
 
-pub use compare::{compare_chart, compare_groups_chart, CompareAlign, CompareLayout};
+pub use compare::{compare_chart, compare_groups_chart, group_chart, CompareAlign, CompareLayout};
 pub use downsample::{m4, Point, M4};
 pub use hover::{HoverData, HoverPoint, HoverSeries, PlotArea};
 pub use render::RenderedChart;

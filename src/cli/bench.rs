@@ -27,8 +27,8 @@ pub struct IngestBenchArgs {
     /// Lines per second each flooding device tries to send.
     #[arg(long, default_value_t = 40_000)]
     pub flood_rate: u32,
-    /// Seconds per phase.
-    #[arg(long, default_value_t = 10)]
+    /// Length of each phase: `10s`, `1m` (a bare number is seconds).
+    #[arg(long, default_value = "10s", value_parser = crate::units::duration::secs_arg)]
     pub seconds: u64,
 }
 

@@ -48,7 +48,8 @@ pub struct SoakBenchArgs {
     pub repeat: usize,
     /// Seconds of timed runs per request before fewer than --repeat are
     /// accepted (keeps slow requests from taking the benchmark's whole hour).
-    #[arg(long, default_value_t = 20)]
+    /// `20s`, `1m` (a bare number is seconds).
+    #[arg(long, default_value = "20s", value_parser = crate::units::duration::secs_arg)]
     pub budget_s: u64,
     /// Device page requests and live lines per size, behind their p99.
     #[arg(long, default_value_t = 200)]
@@ -545,13 +546,13 @@ fn import_rows(r: &SoakReport, rows: &mut Vec<Row>) {
     use report::{mb_of_kb, value_row};
     let imp = &r.log_import;
     rows.push(value_row(
-        &format!("`heaplab import` of the {}-line log — lines/s", imp.lines),
+        &format!("heaplab import of the {}-line log — lines/s", imp.lines),
         format!("{:.0} k lines/s", imp.lines_per_s / 1000.0),
         "—".into(),
         Some(("≥ 500 k lines/s".into(), imp.lines_per_s >= 500_000.0)),
     ));
     rows.push(value_row(
-        "`heaplab import` of that log — peak RSS",
+        "heaplab import of that log — peak RSS",
         mb_of_kb(imp.peak_rss_kb),
         "—".into(),
         Some(("≤ 100 MB".into(), imp.peak_rss_kb <= 100 * 1024)),
@@ -581,7 +582,7 @@ fn print(r: &SoakReport, args: &SoakBenchArgs) {
     let small_lines = r.small.data.logs.first().map_or(0, |l| l.lines);
     println!(
         "soak benchmark: two week-long runs per size ({} snapshots, {} lines; {} snapshots, {} lines) \
-         served by `heaplab serve` on loopback; median of up to {} after a warm-up{}",
+         served by heaplab serve on loopback; median of up to {} after a warm-up{}",
         r.big.snapshots,
         big_lines,
         r.small.snapshots,

@@ -88,8 +88,9 @@ pub enum BenchCommand {
 pub struct DemoArgs {
     #[command(flatten)]
     pub serve: ServeArgs,
-    /// Heartbeat interval of the virtual devices, milliseconds.
-    #[arg(long, default_value_t = 2000)]
+    /// Heartbeat interval of the virtual devices: `500ms`, `2s`, `1m` (a
+    /// bare number is milliseconds).
+    #[arg(long, default_value = "2s", value_parser = crate::units::duration::millis_arg)]
     pub hb_interval: u64,
     /// How often a round of scenarios starts (S2, S4, S6 on demo-baseline
     /// and demo-tuned, S6 on demo-crash): `90s`, `3m`, `1h`.

@@ -69,8 +69,9 @@ pub struct RunArgs {
     /// HTTP basic auth for the device, user:pass.
     #[arg(long)]
     pub auth: Option<String>,
-    /// Default timeout of wait steps, seconds [default: 30].
-    #[arg(long)]
+    /// Default timeout of wait steps: `30s`, `2m`, `500ms` (a bare number
+    /// is seconds) [default: 30s].
+    #[arg(long, value_parser = crate::units::duration::secs_f64_arg)]
     pub timeout: Option<f64>,
     /// Never prompt: pause steps and checkpoints become notes.
     #[arg(long)]

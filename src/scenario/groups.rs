@@ -302,6 +302,55 @@ pub async fn compare_specs(
     Ok(compare_groups(&da, &db))
 }
 
+/// What a group is judged against: the set named by `vs` (`g3`, `12,13`),
+/// or else the newest older group of the same scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoiseCall {
+    /// The baseline as a spec the compare page accepts (`g3`, `12,13`).
+    pub baseline: String,
+    /// A = the baseline, B = this group.
+    pub comparison: GroupComparison,
+}
+
+impl NoiseCall {
+    /// The metrics whose ranges do not overlap: the real changes.
+    pub fn real_changes(&self) -> impl Iterator<Item = &MetricComparison> {
+        self.comparison
+            .metrics
+            .iter()
+            .filter(|m| m.judgement == "real change")
+    }
+}
+
+/// The noise call of a group (see [`NoiseCall`]); `None` when nothing was
+/// named and no older group ran the same scenario.
+pub async fn noise_call(
+    store: &Store,
+    group: &GroupRecord,
+    docs: &[RunDocument],
+    vs: Option<&str>,
+    criteria: &AcceptanceCriteria,
+) -> Result<Option<NoiseCall>, ScenarioError> {
+    let baseline = match vs.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(spec) => spec.to_owned(),
+        None => {
+            let Some(scenario) = group.scenario.as_deref() else {
+                return Ok(None);
+            };
+            match store.previous_group(scenario, group.id).await? {
+                Some(id) => format!("g{id}"),
+                None => return Ok(None),
+            }
+        }
+    };
+    let runs = resolve_runs(store, &baseline).await?;
+    let base_docs = load_docs(store, &runs, criteria).await?;
+    Ok(Some(NoiseCall {
+        baseline,
+        comparison: compare_groups(&base_docs, docs),
+    }))
+}
+
 fn fmt_delta(v: Option<f64>, unit: &str) -> String {
     match v {
         None => "–".into(),

@@ -60,6 +60,21 @@ impl Num {
             }
         }
     }
+
+    /// A span of time in seconds: a number of seconds, or text with its
+    /// unit (`"500ms"`, `"2s"`, `"1m"`, `"${settle}"` → `"3s"`), read by
+    /// the one duration parser every option uses.
+    pub fn resolve_secs(&self, params: &BTreeMap<String, String>) -> Result<f64, String> {
+        match self {
+            Num::Text(t) => {
+                let s = substitute(t, params)?;
+                crate::units::duration::parse(&s, crate::units::duration::BareUnit::Seconds)
+                    .map(|d| d.as_secs_f64())
+                    .map_err(|e| e.to_string())
+            }
+            other => other.resolve(params),
+        }
+    }
 }
 
 /// The HTTP statuses a step accepts: a code, `"2xx"`-style classes or `"any"`.

@@ -40,7 +40,8 @@ pub struct RunOptions {
     pub health_count: Option<usize>,
     /// `user:pass` for the device's HTTP basic auth (else the device's own).
     pub auth: Option<String>,
-    /// Default timeout of wait steps, seconds.
+    /// Default timeout of wait steps, seconds (`"2m"`, `"500ms"` too).
+    #[serde(deserialize_with = "crate::units::duration::de_opt_secs_f64")]
     pub timeout_s: Option<f64>,
     /// Never prompt: `pause` steps and checkpoints become notes.
     pub non_interactive: bool,
@@ -168,7 +169,9 @@ impl Runner<'_> {
     /// A wait step's `timeout`, else `--timeout`, else [`DEFAULT_WAIT`].
     pub(super) fn wait_timeout(&self, t: &Option<Num>) -> Result<Duration, String> {
         match t {
-            Some(n) => Ok(Duration::from_secs_f64(n.resolve(&self.params)?.max(0.0))),
+            Some(n) => Ok(Duration::from_secs_f64(
+                n.resolve_secs(&self.params)?.max(0.0),
+            )),
             None => Ok(self
                 .opts
                 .timeout_s

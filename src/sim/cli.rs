@@ -14,8 +14,9 @@ pub struct SimArgs {
     /// Seed for every random choice (same seed, same session).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Heartbeat (`hb` snapshot) interval in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    /// Heartbeat (`hb` snapshot) interval: `500ms`, `2s`, `1m` (a bare
+    /// number is milliseconds).
+    #[arg(long, default_value = "1s", value_parser = crate::units::duration::millis_arg)]
     pub hb_interval: u64,
     /// Bytes leaked per heartbeat by the `leak` profile.
     #[arg(long, default_value_t = 256)]
@@ -73,8 +74,11 @@ pub async fn run(args: SimArgs) -> Result<(), SimError> {
     if let Some(broker) = &args.mqtt {
         println!("mqtt: {broker}");
     }
+    // A command that works as printed (a test runs it): `serve` takes the
+    // twin as one `--device` spec.
     println!(
-        "try: heaplab serve --device-serial {} --device-url {}   (or: screen {} 115200)",
+        "try: `heaplab serve --device name={},serial={},url={}`   (or: `screen {} 115200`)",
+        args.name,
         serial.display(),
         twin.base_url(),
         serial.display()

@@ -3,12 +3,16 @@
 
 use serde::{Deserialize, Serialize};
 
+// Every span of time here takes a number in the key's unit or text with
+// its own unit (`dedup_window_s = "10m"`).
+use crate::units::duration::{de_days, de_millis, de_opt_secs, de_secs};
+
 /// `[alerts]`
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// The same rule for the same device fires at most once per window.
-    #[serde(default = "default_dedup_s")]
+    #[serde(default = "default_dedup_s", deserialize_with = "de_secs")]
     pub dedup_window_s: u64,
     /// At most this many POSTs per minute to each webhook.
     #[serde(default = "default_per_minute")]
@@ -21,10 +25,10 @@ pub struct AlertsConfig {
     #[serde(default = "default_attempts")]
     pub attempts: u32,
     /// First retry delay; doubled on each further attempt.
-    #[serde(default = "default_backoff_ms")]
+    #[serde(default = "default_backoff_ms", deserialize_with = "de_millis")]
     pub backoff_ms: u64,
     /// How often `offline` and `leak_above` are checked.
-    #[serde(default = "default_check_s")]
+    #[serde(default = "default_check_s", deserialize_with = "de_secs")]
     pub check_interval_s: u64,
     /// PEM CA certificates trusted for `https://` webhooks besides the
     /// platform's roots: an internal receiver signed by the team's own CA.
@@ -117,6 +121,7 @@ pub struct AlertRule {
     /// `leak_above`: internal free falling faster than this, B/h.
     pub bytes_per_hour: Option<f64>,
     /// `offline`: nothing heard from the device for this long.
+    #[serde(default, deserialize_with = "de_opt_secs")]
     pub seconds: Option<u64>,
     /// Device names; all devices when absent.
     pub devices: Option<Vec<String>>,
@@ -168,11 +173,12 @@ impl Webhook {
 #[serde(deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Raw serial lines older than this many days are compacted or dropped.
+    #[serde(deserialize_with = "de_days")]
     pub raw_serial_days: f64,
     #[serde(default)]
     pub mode: RetentionMode,
     /// How often the policy runs (default hourly).
-    #[serde(default = "default_retention_interval")]
+    #[serde(default = "default_retention_interval", deserialize_with = "de_secs")]
     pub interval_s: u64,
 }
 

@@ -32,7 +32,8 @@ pub struct DeviceSpec {
     pub baud: i64,
     #[serde(default)]
     pub url: Option<String>,
-    #[serde(default = "default_health_interval")]
+    /// Seconds between `/api/health` polls (0: off); `"5s"`, `"1m"` too.
+    #[serde(default = "default_health_interval", deserialize_with = "de_interval")]
     pub health_interval_s: i64,
     #[serde(default)]
     pub auth: Option<String>,
@@ -87,6 +88,11 @@ pub const fn default_baud() -> i64 {
 
 pub const fn default_health_interval() -> i64 {
     5
+}
+
+/// A poll interval in seconds, as a number or with its unit (`"5s"`).
+fn de_interval<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<i64, D::Error> {
+    crate::units::duration::de_secs(d).map(|s| s as i64)
 }
 
 const DEVICE_COLUMNS: &str =

@@ -34,7 +34,7 @@ pub use builds::{FirmwareBuildRecord, NewFirmwareBuild};
 pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec, InvalidDevice};
 pub use elves::{normalize_version, ElfInfo};
 pub use experiments::{ExperimentFields, ExperimentRecord};
-pub use groups::GroupRecord;
+pub use groups::{GroupFilter, GroupListing, GroupRecord};
 pub use pages::PageRequest;
 pub use read::{HeapPoint, SerialPage};
 pub use resume::ResumePoint;
@@ -68,6 +68,16 @@ pub enum StoreError {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A `LIKE … ESCAPE '\'` pattern matching `s` anywhere, with `%`, `_` and
+/// `\` in `s` taken literally (a search for `50%` finds "50%", not "50").
+pub(crate) fn contains_pattern(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
 
 /// SQLite's `SQLITE_FULL`: the disk, or the database's page cap, is full.
 const SQLITE_FULL: i32 = 13;

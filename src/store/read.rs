@@ -85,13 +85,7 @@ impl Store {
                 .serial_lines_by_number(run_id, SerialStart::Offset(offset), limit)
                 .await;
         }
-        let pattern = search.map(|s| {
-            let escaped = s
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("%{escaped}%")
-        });
+        let pattern = search.map(super::contains_pattern);
         let filter = if pattern.is_some() {
             " AND text LIKE ? ESCAPE '\\'"
         } else {

@@ -130,6 +130,11 @@ pub struct RunFilter {
     pub scenario: Option<String>,
     pub status: Option<RunStatus>,
     pub since_us: Option<i64>,
+    /// Runs started before this time (the end of a picked date).
+    pub until_us: Option<i64>,
+    /// Text found in the label, scenario, device name or firmware version
+    /// (case-insensitive for ASCII): what a person types to find a run.
+    pub text: Option<String>,
     pub limit: Option<i64>,
     /// Keyset cursor: only runs that come after this run in the listing.
     pub after: Option<i64>,
@@ -210,6 +215,20 @@ impl Store {
         if let Some(since) = filter.since_us {
             q.push(" AND r.started_us >= ").push_bind(since);
         }
+        if let Some(until) = filter.until_us {
+            q.push(" AND r.started_us < ").push_bind(until);
+        }
+        if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
+            let pattern = super::contains_pattern(text);
+            q.push(" AND (");
+            let mut any = q.separated(" OR ");
+            for column in ["r.label", "r.scenario", "d.name", "r.firmware_version"] {
+                any.push(format!("{column} LIKE "))
+                    .push_bind_unseparated(pattern.clone())
+                    .push_unseparated(" ESCAPE '\\'");
+            }
+            q.push(")");
+        }
         if let Some(after) = filter.after {
             // Keyset: the runs listed after run `after` in this order.
             q.push(" AND (r.started_us, r.id) < (SELECT started_us, id FROM runs WHERE id = ")
@@ -275,6 +294,18 @@ impl Store {
 }
 
 impl Store {
+    /// Every scenario name a run or group was recorded under, sorted: the
+    /// choices of a scenario filter.
+    #[tracing::instrument(skip(self))]
+    pub async fn scenario_names(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT scenario FROM runs WHERE scenario IS NOT NULL \
+             UNION SELECT scenario FROM run_groups WHERE scenario IS NOT NULL ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The device's newest run, active or not.
     #[tracing::instrument(skip(self))]
     pub async fn latest_run_of_device(&self, device_id: i64) -> Result<Option<i64>> {

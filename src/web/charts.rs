@@ -1,5 +1,5 @@
-//! Chart endpoints: `/charts/runs/{id}.svg|.json`, `/charts/compare.svg|.json`
-//! and `/charts/devices/{id}/spark.svg`. Rendering is CPU work, so it runs in
+//! Chart endpoints: `/charts/runs/{id}.svg|.json`, `/charts/compare.svg|.json`,
+//! `/charts/groups/{id}.svg|.json` and `/charts/devices/{id}/spark.svg`. Rendering is CPU work, so it runs in
 //! `spawn_blocking`; the `.json` twin of each chart carries the plotted
 //! points and plot area for hover in the browser.
 
@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use super::error::{WebError, WebResult};
 use super::state::AppState;
 use crate::charts::{
-    compare_groups_chart, run_chart, sparkline, ChartError, ChartRequest, CompareAlign,
-    CompareLayout, Metric, RenderedChart,
+    compare_groups_chart, group_chart, run_chart, sparkline, ChartError, ChartRequest,
+    CompareAlign, CompareLayout, Metric, RenderedChart,
 };
 use crate::store::{tier_for, EventKind, PageRequest, SnapshotRow};
 
@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/charts/runs/{file}", get(run))
         .route("/charts/compare.svg", get(compare_svg))
         .route("/charts/compare.json", get(compare_json))
+        .route("/charts/groups/{file}", get(group))
         .route("/charts/devices/{id}/spark.svg", get(spark))
 }
 
@@ -57,14 +58,7 @@ async fn run(
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
 ) -> WebResult<Response> {
-    let (id, json) = match file.rsplit_once('.') {
-        Some((id, "svg")) => (id, false),
-        Some((id, "json")) => (id, true),
-        _ => return Err(WebError::NotFound(format!("chart {file}"))),
-    };
-    let id: i64 = id
-        .parse()
-        .map_err(|_| WebError::NotFound(format!("chart {file}")))?;
+    let (id, json) = chart_file(&file)?;
     let mut req = ChartRequest::parse(query.as_deref().unwrap_or(""))?;
     req.floor_bytes = state.config.criteria.hin_min_bytes;
     let run = state.store.run(id).await?;
@@ -189,10 +183,20 @@ fn compare_params(query: Option<&str>) -> WebResult<CompareParams> {
             _ => {}
         }
     }
-    if p.a.is_empty() || p.b.is_empty() {
-        return Err(WebError::BadRequest("`a` and `b` are required".into()));
-    }
     Ok(p)
+}
+
+/// `id.svg` or `id.json` of a chart path: the id and whether JSON is asked.
+fn chart_file(file: &str) -> WebResult<(i64, bool)> {
+    let (id, json) = match file.rsplit_once('.') {
+        Some((id, "svg")) => (id, false),
+        Some((id, "json")) => (id, true),
+        _ => return Err(WebError::NotFound(format!("chart {file}"))),
+    };
+    let id = id
+        .parse()
+        .map_err(|_| WebError::NotFound(format!("chart {file}")))?;
+    Ok((id, json))
 }
 
 /// Each run's rows for a chart `width` columns wide: its pyramid tier when
@@ -228,6 +232,9 @@ fn group_label(ids: &[i64]) -> String {
 
 async fn compare_chart_for(state: &AppState, query: Option<&str>) -> WebResult<RenderedChart> {
     let p = compare_params(query)?;
+    if p.a.is_empty() || p.b.is_empty() {
+        return Err(WebError::BadRequest("`a` and `b` are required".into()));
+    }
     let a = load_group(state, &p.a, p.width).await?;
     let b = load_group(state, &p.b, p.width).await?;
     let labels = (
@@ -274,6 +281,48 @@ async fn compare_json(
         compare_chart_for(&state, query.as_deref()).await?,
         true,
     ))
+}
+
+/// `/charts/groups/{id}.svg`: every member of a stored group on one
+/// metric (`metric`, `align`, `width`, `height` as for the comparison).
+/// Each member is read at the pyramid tier the width needs, so a group of
+/// week-long runs costs its pixels, not its rows.
+#[tracing::instrument(skip(state, query))]
+async fn group(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+) -> WebResult<Response> {
+    let (id, json) = chart_file(&file)?;
+    let p = compare_params(query.as_deref())?;
+    if !p.a.is_empty() || !p.b.is_empty() {
+        return Err(WebError::BadRequest(
+            "a group chart draws the group's own runs: drop `a` and `b`".into(),
+        ));
+    }
+    let g = state.store.group(id).await?;
+    let runs = load_group(&state, &g.runs, p.width).await?;
+    let label = match g.label.as_deref().or(g.scenario.as_deref()) {
+        Some(name) => format!("group g{id} {name}"),
+        None => format!("group g{id}"),
+    };
+    let floor_bytes = state.config.criteria.hin_min_bytes;
+    let chart = blocking(move || {
+        let refs: Vec<&[SnapshotRow]> = runs.iter().map(Vec::as_slice).collect();
+        group_chart(
+            &refs,
+            &CompareLayout {
+                metric: p.metric,
+                align: p.align,
+                width: p.width,
+                height: p.height,
+                floor_bytes,
+            },
+            &label,
+        )
+    })
+    .await?;
+    Ok(respond(chart, json))
 }
 
 #[tracing::instrument(skip(state))]

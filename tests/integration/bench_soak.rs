@@ -105,8 +105,8 @@ async fn soak_bench_reports_every_figure_and_ratio() {
     for prefix in [
         "server RSS after",
         "server RSS, 10 viewers",
-        "`heaplab import` of the",
-        "`heaplab import` of that",
+        "heaplab import of the",
+        "heaplab import of that",
     ] {
         assert_eq!(rows(prefix), 1, "row {prefix}");
     }

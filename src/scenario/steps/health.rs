@@ -36,7 +36,7 @@ impl Runner<'_> {
     ) -> Result<String, String> {
         let p = &self.params;
         let settle = match settle_s {
-            Some(n) => n.resolve(p)?,
+            Some(n) => n.resolve_secs(p)?,
             None => 2.0,
         };
         let max_internal = match max_internal_delta {

@@ -132,7 +132,7 @@ impl Runner<'_> {
         let method = substitute(method, p)?;
         let path = substitute(path, p)?;
         let timeout = match timeout {
-            Some(t) => Duration::from_secs_f64(t.resolve(p)?.max(0.0)),
+            Some(t) => Duration::from_secs_f64(t.resolve_secs(p)?.max(0.0)),
             None => HTTP_TIMEOUT,
         };
         let payload = body.payload(&self.responses, p)?;

@@ -93,7 +93,7 @@ impl Runner<'_> {
                 .await
             }
             StepKind::Sleep { seconds } => {
-                let s = seconds.resolve(&self.params)?.max(0.0);
+                let s = seconds.resolve_secs(&self.params)?.max(0.0);
                 tokio::time::sleep(Duration::from_secs_f64(s)).await;
                 Ok(format!("slept {s} s"))
             }

@@ -63,10 +63,13 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/alerts", Read),
     ("GET", "/firmware", Read),
     ("GET", "/experiments", Read),
+    ("GET", "/groups/{id}", Read),
+    ("POST", "/groups/{id}/experiments", Write),
     // Charts.
     ("GET", "/charts/runs/{file}", Read),
     ("GET", "/charts/compare.svg", Read),
     ("GET", "/charts/compare.json", Read),
+    ("GET", "/charts/groups/{file}", Read),
     ("GET", "/charts/devices/{id}/spark.svg", Read),
     // API: runs.
     ("GET", "/api/v1/runs", Read),
@@ -101,6 +104,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/firmware/{version}/elf", Write),
     ("GET", "/api/v1/alerts", Read),
     ("GET", "/api/v1/groups", Read),
+    ("POST", "/api/v1/groups", Write),
     ("GET", "/api/v1/groups/{id}", Read),
     // API: experiments.
     ("GET", "/api/v1/experiments", Read),

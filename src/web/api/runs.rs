@@ -31,6 +31,10 @@ pub struct RunQuery {
     pub status: Option<String>,
     /// RFC 3339 time or Unix seconds.
     pub since: Option<String>,
+    /// Runs started before this time (RFC 3339 or Unix seconds).
+    pub until: Option<String>,
+    /// Text in the label, scenario, device name or firmware version.
+    pub q: Option<String>,
     pub limit: Option<i64>,
     /// Keyset cursor: the last run id already seen.
     pub after: Option<i64>,
@@ -50,18 +54,21 @@ impl RunQuery {
                 )))
             }
         };
-        let since_us = match self.since.as_deref().filter(|s| !s.is_empty()) {
-            None => None,
-            Some(s) => Some(
-                crate::harness::parse_ts(&serde_json::Value::String(s.to_owned()))
-                    .ok_or_else(|| WebError::BadRequest(format!("since {s:?} is not a time")))?,
-            ),
+        let instant = |name: &str, v: &Option<String>| -> WebResult<Option<i64>> {
+            match v.as_deref().filter(|s| !s.is_empty()) {
+                None => Ok(None),
+                Some(s) => crate::harness::parse_ts(&serde_json::Value::String(s.to_owned()))
+                    .map(Some)
+                    .ok_or_else(|| WebError::BadRequest(format!("{name} {s:?} is not a time"))),
+            }
         };
         Ok(RunFilter {
             device_id: self.device,
             scenario: self.scenario.clone().filter(|s| !s.is_empty()),
             status,
-            since_us,
+            since_us: instant("since", &self.since)?,
+            until_us: instant("until", &self.until)?,
+            text: self.q.clone().filter(|s| !s.is_empty()),
             limit: Some(self.limit.unwrap_or(200).clamp(1, 5000)),
             after: self.after,
         })

@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::scenario::groups::{self, GroupDocument};
@@ -20,7 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/scenarios", get(list))
         .route("/api/v1/devices/{id}/scenario", post(start))
-        .route("/api/v1/groups", get(list_groups))
+        .route("/api/v1/groups", get(list_groups).post(create_group))
         .route("/api/v1/groups/{id}", get(get_group))
 }
 
@@ -101,11 +101,81 @@ async fn list_groups(
     ))
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoiseQuery {
+    /// The baseline (`g3`, `12,13,14`); the previous group of the same
+    /// scenario when absent.
+    vs: Option<String>,
+}
+
+/// A group, its statistics, and its noise call: what `/groups/{id}` shows.
+#[derive(Debug, Serialize)]
+struct GroupWithCall {
+    #[serde(flatten)]
+    document: GroupDocument,
+    /// `null` when no baseline was named and no older group ran the
+    /// same scenario.
+    noise_call: Option<groups::NoiseCall>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewGroup {
+    runs: Vec<i64>,
+    scenario: Option<String>,
+    label: Option<String>,
+    device_id: Option<i64>,
+}
+
+/// `POST /api/v1/groups`: runs recorded apart (a repeat done by hand, or
+/// runs picked after the fact) kept as one group, to judge and log together.
+#[tracing::instrument(skip(state))]
+async fn create_group(
+    State(state): State<AppState>,
+    Json(g): Json<NewGroup>,
+) -> WebResult<(StatusCode, Json<GroupWithCall>)> {
+    if g.runs.is_empty() || g.runs.len() > 1000 {
+        return Err(WebError::BadRequest("a group needs 1 to 1000 runs".into()));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = g.runs.iter().find(|r| !seen.insert(**r)) {
+        return Err(WebError::BadRequest(format!("run {dup} is listed twice")));
+    }
+    for run in &g.runs {
+        state.store.run(*run).await?;
+    }
+    if let Some(device) = g.device_id {
+        state.store.device(device).await?;
+    }
+    let label = g.label.as_deref().map(str::trim).filter(|l| !l.is_empty());
+    if label.is_some_and(|l| l.chars().count() > 200) {
+        return Err(WebError::BadRequest("label is over 200 characters".into()));
+    }
+    let id = groups::create_group(
+        &state.store,
+        g.scenario.as_deref(),
+        label,
+        g.device_id,
+        &g.runs,
+    )
+    .await?;
+    let Json(doc) = get_group(State(state), Path(id), Query(NoiseQuery::default())).await?;
+    Ok((StatusCode::CREATED, Json(doc)))
+}
+
 async fn get_group(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> WebResult<Json<GroupDocument>> {
-    Ok(Json(
-        groups::group_document(&state.store, id, &state.config.criteria).await?,
-    ))
+    Query(q): Query<NoiseQuery>,
+) -> WebResult<Json<GroupWithCall>> {
+    let criteria = &state.config.criteria;
+    let group = groups::group(&state.store, id).await?;
+    let docs = groups::load_docs(&state.store, &group.runs, criteria).await?;
+    let noise_call =
+        groups::noise_call(&state.store, &group, &docs, q.vs.as_deref(), criteria).await?;
+    Ok(Json(GroupWithCall {
+        document: groups::document_of(group, &docs),
+        noise_call,
+    }))
 }

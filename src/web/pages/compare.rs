@@ -1,27 +1,23 @@
 //! `/compare?a=&b=`: run B against run A, tag by tag, coloured and worded
-//! by better/worse (more free heap is better, more fragmentation worse).
+//! by better/worse (more free heap is better, more fragmentation worse), or
+//! group against group; above it the picker ([`super::compare_picker`]).
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
-use serde::Deserialize;
 
+use super::compare_picker::{CompareQuery, Picker};
 use super::{render, PageResult};
 use crate::analysis::{MetricDelta, SnapshotValues, TagPresence};
 use crate::report;
-use crate::units::{bytes, delta_bytes, delta_pct, pct, Direction};
+use crate::scenario::groups::{GroupComparison, Stats};
+use crate::units::{bytes, delta_bytes, delta_pct, pct, stat_value, Direction};
 use crate::web::error::WebError;
 use crate::web::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/compare", get(compare))
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct CompareQuery {
-    a: Option<String>,
-    b: Option<String>,
 }
 
 pub struct Cell {
@@ -45,11 +41,32 @@ pub struct Overall {
     pub word: &'static str,
 }
 
+/// Who one side of a two-run comparison is.
+pub struct Side {
+    pub id: i64,
+    /// The run's label, or `None`: shown as "unlabelled".
+    pub label: Option<String>,
+    pub device: String,
+    pub scenario: String,
+}
+
+impl Side {
+    fn of(run: &crate::store::RunRecord) -> Side {
+        Side {
+            id: run.id,
+            label: run.label.clone().filter(|l| !l.is_empty()),
+            device: run.device_name.clone().unwrap_or_else(|| "–".into()),
+            scenario: run
+                .scenario
+                .clone()
+                .unwrap_or_else(|| run.kind.as_str().to_owned()),
+        }
+    }
+}
+
 pub struct ComparisonView {
-    pub a_id: i64,
-    pub b_id: i64,
-    pub a_label: String,
-    pub b_label: String,
+    pub a: Side,
+    pub b: Side,
     pub pass_a: bool,
     pub pass_b: bool,
     pub verdict_change: String,
@@ -70,6 +87,9 @@ pub struct GroupRow {
 }
 
 pub struct GroupView {
+    /// The stored group each side is, when it is exactly one (`g3`).
+    pub a_group: Option<i64>,
+    pub b_group: Option<i64>,
     pub a_runs: String,
     pub b_runs: String,
     pub pass_a: String,
@@ -84,6 +104,24 @@ struct ComparePage {
     b_input: String,
     cmp: Option<ComparisonView>,
     groups: Option<GroupView>,
+    /// `/compare?a=…&b=…`: the link to paste into a pull request.
+    link: Option<String>,
+    picker: Picker,
+}
+
+/// The page's own link for two sides, without the picker's filters.
+fn link(a: &str, b: &str) -> String {
+    use crate::web::access::urlencode;
+    format!(
+        "/compare?a={}&b={}",
+        urlencode(a.trim()),
+        urlencode(b.trim())
+    )
+}
+
+/// The group id of a side that is exactly one stored group (`g3`).
+fn one_group(spec: &str) -> Option<i64> {
+    spec.trim().strip_prefix(['g', 'G'])?.parse().ok()
 }
 
 /// A comma list (`12,13,14`) or a stored group (`g3`): compare as groups.
@@ -94,35 +132,47 @@ fn is_group_spec(raw: &Option<String>) -> bool {
 }
 
 async fn group_view(state: &AppState, a: &str, b: &str) -> Result<GroupView, WebError> {
-    use crate::scenario::groups::compare_specs;
-    use crate::units::stat_value as fmt_value;
-    let c = compare_specs(&state.store, a, b, &state.config.criteria).await?;
+    let c =
+        crate::scenario::groups::compare_specs(&state.store, a, b, &state.config.criteria).await?;
     let ids = |v: &[i64]| {
         v.iter()
             .map(|i| i.to_string())
             .collect::<Vec<_>>()
             .join(",")
     };
-    let rows = c
-        .metrics
+    Ok(GroupView {
+        a_group: one_group(a),
+        b_group: one_group(b),
+        a_runs: ids(&c.a_runs),
+        b_runs: ids(&c.b_runs),
+        pass_a: format!("{} of {}", c.pass_a, c.a_runs.len()),
+        pass_b: format!("{} of {}", c.pass_b, c.b_runs.len()),
+        rows: group_rows(&c),
+    })
+}
+
+/// A group comparison's metrics formatted with their units: median and
+/// spread (min – max) of each side, the difference of medians, the call.
+pub(super) fn group_rows(c: &GroupComparison) -> Vec<GroupRow> {
+    c.metrics
         .iter()
         .map(|m| {
-            let spread = |s: &crate::scenario::groups::Stats| {
+            let spread = |s: &Stats| {
                 format!(
                     "{} – {}",
-                    fmt_value(s.min.map(|v| v as f64), &m.unit),
-                    fmt_value(s.max.map(|v| v as f64), &m.unit)
+                    stat_value(s.min.map(|v| v as f64), &m.unit),
+                    stat_value(s.max.map(|v| v as f64), &m.unit)
                 )
             };
             let delta = match m.median_delta {
-                Some(d) if d > 0.0 => format!("+{}", fmt_value(Some(d), &m.unit)),
-                other => fmt_value(other, &m.unit),
+                Some(d) if d > 0.0 => format!("+{}", stat_value(Some(d), &m.unit)),
+                other => stat_value(other, &m.unit),
             };
             GroupRow {
                 metric: m.metric.clone(),
-                median_a: fmt_value(m.a.median, &m.unit),
+                median_a: stat_value(m.a.median, &m.unit),
                 spread_a: spread(&m.a),
-                median_b: fmt_value(m.b.median, &m.unit),
+                median_b: stat_value(m.b.median, &m.unit),
                 spread_b: spread(&m.b),
                 delta,
                 judgement: if m.judgement == "real change" {
@@ -137,14 +187,7 @@ async fn group_view(state: &AppState, a: &str, b: &str) -> Result<GroupView, Web
                 },
             }
         })
-        .collect();
-    Ok(GroupView {
-        a_runs: ids(&c.a_runs),
-        b_runs: ids(&c.b_runs),
-        pass_a: format!("{} of {}", c.pass_a, c.a_runs.len()),
-        pass_b: format!("{} of {}", c.pass_b, c.b_runs.len()),
-        rows,
-    })
+        .collect()
 }
 
 fn cell(delta: Option<i64>, more_is_better: bool, percent: bool) -> Cell {
@@ -187,6 +230,7 @@ fn parse_id(raw: &Option<String>, which: &str) -> Result<Option<i64>, WebError> 
 
 #[tracing::instrument(skip(state))]
 async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -> PageResult {
+    let picker = Picker::load(&state.store, &q).await?;
     if is_group_spec(&q.a) || is_group_spec(&q.b) {
         let (a, b) = (
             q.a.clone().unwrap_or_default(),
@@ -194,10 +238,12 @@ async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -
         );
         let groups = group_view(&state, &a, &b).await?;
         return render(&ComparePage {
+            link: Some(link(&a, &b)),
             a_input: a,
             b_input: b,
             cmp: None,
             groups: Some(groups),
+            picker,
         });
     }
     let (a, b) = (parse_id(&q.a, "A")?, parse_id(&q.b, "B")?);
@@ -205,11 +251,17 @@ async fn compare(State(state): State<AppState>, Query(q): Query<CompareQuery>) -
         (Some(a), Some(b)) => Some(comparison_view(&state, a, b).await?),
         _ => None,
     };
+    let (a_input, b_input) = (
+        a.map(|v| v.to_string()).unwrap_or_default(),
+        b.map(|v| v.to_string()).unwrap_or_default(),
+    );
     render(&ComparePage {
-        a_input: a.map(|v| v.to_string()).unwrap_or_default(),
-        b_input: b.map(|v| v.to_string()).unwrap_or_default(),
+        link: cmp.as_ref().map(|_| link(&a_input, &b_input)),
+        a_input,
+        b_input,
         cmp,
         groups: None,
+        picker,
     })
 }
 
@@ -223,28 +275,16 @@ async fn comparison_view(state: &AppState, a: i64, b: i64) -> Result<ComparisonV
         .map(|t| TagRow {
             tag: t.tag.clone(),
             presence: match t.presence {
-                TagPresence::Both => "A and B",
-                TagPresence::OnlyA => "only A",
-                TagPresence::OnlyB => "only B",
+                TagPresence::Both => "A & B",
+                TagPresence::OnlyA => "A only",
+                TagPresence::OnlyB => "B only",
             },
             cells: cells(t.last_delta, t.min_delta),
         })
         .collect();
     Ok(ComparisonView {
-        a_id: a,
-        b_id: b,
-        a_label: doc
-            .a
-            .label
-            .clone()
-            .or(doc.a.scenario.clone())
-            .unwrap_or_default(),
-        b_label: doc
-            .b
-            .label
-            .clone()
-            .or(doc.b.scenario.clone())
-            .unwrap_or_default(),
+        a: Side::of(&doc.a),
+        b: Side::of(&doc.b),
         pass_a: c.pass_a,
         pass_b: c.pass_b,
         verdict_change: c.verdict_change.clone(),

@@ -4,8 +4,10 @@
 mod alerts;
 mod assets;
 mod compare;
+mod compare_picker;
 mod devices;
 mod experiments;
+mod groups;
 mod login;
 mod run_page;
 mod runs;
@@ -23,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(runs::router())
         .merge(compare::router())
         .merge(experiments::router())
+        .merge(groups::router())
         .merge(assets::router())
         .merge(alerts::router())
         .merge(login::router())

@@ -124,6 +124,8 @@ pub(super) struct RunPage {
     serial: SerialSection,
     /// (id, "date change") of every experiment, for "add to experiment".
     experiments: Vec<(i64, String)>,
+    /// The run groups this run is a member of.
+    groups: Vec<i64>,
     leak: crate::soak::views::LeakView,
     soak: crate::soak::views::RunSoakView,
 }
@@ -200,6 +202,7 @@ impl RunPage {
             health_more,
             serial,
             experiments: experiment_choices(store).await?,
+            groups: store.groups_of_run(id).await?,
             leak: crate::soak::views::LeakView::of(&doc.leak),
             soak: crate::soak::views::RunSoakView::load(store, run).await?,
         })
@@ -333,7 +336,7 @@ fn cliff_views(report: &RunReport) -> Vec<CliffView> {
 
 /// (id, "#id date change") of every experiment, newest first, for "add to
 /// experiment".
-async fn experiment_choices(store: &Store) -> Result<Vec<(i64, String)>, PageError> {
+pub(super) async fn experiment_choices(store: &Store) -> Result<Vec<(i64, String)>, PageError> {
     Ok(store
         .experiments()
         .await?
