@@ -94,14 +94,14 @@ pub struct DemoArgs {
     pub hb_interval: u64,
     /// How often a round of scenarios starts (S2, S4, S6 on demo-baseline
     /// and demo-tuned, S6 on demo-crash): `90s`, `3m`, `1h`.
-    #[arg(long, default_value = "3m", value_parser = crate::demo::parse_duration)]
+    #[arg(long, default_value = "3m", value_parser = crate::units::duration::duration_arg)]
     pub every: std::time::Duration,
     /// Runs of each scenario per board and round: the size of each run group.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub repeat: u32,
     /// Settle time of the scenarios' stable-health steps (each scenario's
     /// own when absent): shorter rounds, e.g. `500ms`.
-    #[arg(long, value_parser = crate::demo::parse_duration)]
+    #[arg(long, value_parser = crate::units::duration::duration_arg)]
     pub settle: Option<std::time::Duration>,
 }
 

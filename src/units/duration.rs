@@ -91,6 +91,11 @@ fn from_ms(ms: f64, text: &str) -> Result<Duration, DurationError> {
     Ok(Duration::from_micros((ms * 1_000.0).round() as u64))
 }
 
+/// A flag that is a span of time, bare numbers in seconds (`--every 3m`).
+pub fn duration_arg(text: &str) -> Result<Duration, DurationError> {
+    parse(text, BareUnit::Seconds)
+}
+
 /// A flag whose bare number is milliseconds, as whole milliseconds
 /// (`--hb-interval 2s` is 2000).
 pub fn millis_arg(text: &str) -> Result<u64, DurationError> {
@@ -280,5 +285,12 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("not a duration"), "{e}");
+    }
+
+    #[test]
+    fn a_plain_duration_flag_reads_bare_numbers_as_seconds() {
+        assert_eq!(duration_arg("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(duration_arg("3m"), Ok(Duration::from_secs(180)));
+        assert!(duration_arg("2 parsecs").is_err());
     }
 }
