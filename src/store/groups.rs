@@ -29,51 +29,53 @@ impl Store {
         device_id: Option<i64>,
         runs: &[i64],
     ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
-        let id = sqlx::query(
-            "INSERT INTO run_groups (scenario, label, device_id, created_us) VALUES (?,?,?,?)",
-        )
-        .bind(scenario)
-        .bind(label)
-        .bind(device_id)
-        .bind(now_us())
-        .execute(&mut *tx)
-        .await?
-        .last_insert_rowid();
-        for (i, run) in runs.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO run_group_members (group_id, run_id, position) VALUES (?,?,?)",
+        with_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO run_groups (scenario, label, device_id, created_us) \
+                 VALUES ($1,$2,$3,$4) RETURNING id",
             )
-            .bind(id)
-            .bind(run)
-            .bind(i as i64)
-            .execute(&mut *tx)
+            .bind(scenario)
+            .bind(label)
+            .bind(device_id)
+            .bind(now_us())
+            .fetch_one(&mut *tx)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(id)
+            for (i, run) in runs.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO run_group_members (group_id, run_id, position) VALUES ($1,$2,$3)",
+                )
+                .bind(id)
+                .bind(run)
+                .bind(i as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(id)
+        })
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn group(&self, id: i64) -> Result<GroupRecord> {
-        let row: Option<GroupRow> = sqlx::query_as(
-            "SELECT id, scenario, label, device_id, created_us FROM run_groups WHERE id = ?",
+        let row: Option<GroupRow> = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, scenario, label, device_id, created_us FROM run_groups WHERE id = $1",
         )
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         let Some((id, scenario, label, device_id, created_us)) = row else {
             return Err(StoreError::NotFound {
                 what: "group",
                 id: id.to_string(),
             });
         };
-        let runs: Vec<i64> = sqlx::query_scalar(
-            "SELECT run_id FROM run_group_members WHERE group_id = ? ORDER BY position",
+        let runs: Vec<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT run_id FROM run_group_members WHERE group_id = $1 ORDER BY position",
         )
         .bind(id)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(GroupRecord {
             id,
             scenario,
@@ -88,10 +90,10 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn groups(&self, limit: i64) -> Result<Vec<GroupRecord>> {
         let ids: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM run_groups ORDER BY id DESC LIMIT ?")
+            with_pool!(self, |pool| sqlx::query_scalar("SELECT id FROM run_groups ORDER BY id DESC LIMIT $1")
                 .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
+                .fetch_all(pool)
+                .await)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(self.group(id).await?);

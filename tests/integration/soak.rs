@@ -265,7 +265,7 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
             if name != "tuned" {
                 let c = db_scalar(
                     &db,
-                    "SELECT COUNT(*) FROM snapshots WHERE run_id = ? AND tag = 'hb'",
+                    "SELECT COUNT(*) FROM snapshots WHERE run_id = $1 AND tag = 'hb'",
                     *run,
                 )
                 .await;
@@ -671,7 +671,7 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     assert_eq!(report.lines_compacted, n as u64);
     let raw_left = db_scalar(
         &db,
-        "SELECT COUNT(*) FROM serial_lines WHERE run_id = ?",
+        "SELECT COUNT(*) FROM serial_lines WHERE run_id = $1",
         run,
     )
     .await;
@@ -714,7 +714,7 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     assert_eq!(chart_min, true_min);
     let rollups = db_scalar(
         &db,
-        "SELECT COUNT(*) FROM snapshot_tiers WHERE run_id = ? AND tier = 60",
+        "SELECT COUNT(*) FROM snapshot_tiers WHERE run_id = $1 AND tier = 60",
         run,
     )
     .await;
@@ -782,7 +782,7 @@ async fn disk_cost_per_snapshot_and_line() {
         ("lines", true, false),
     ] {
         let dir = tempfile::tempdir().expect("tmp");
-        let db = dir.path().join("cost.db");
+        let db = crate::helpers::test_db(dir.path(), "cost.db");
         let store = heaplab::store::Store::open(&db).await.expect("open");
         let run = store
             .create_run(&NewRun {
