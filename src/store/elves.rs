@@ -62,7 +62,7 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn has_firmware_elf(&self, version: &str) -> Result<bool> {
         let known: Option<i64> =
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT 1 FROM firmware_elves WHERE version = $1")
+            with_pool!(self, |pool| sqlx::query_scalar("SELECT size FROM firmware_elves WHERE version = $1")
                 .bind(normalize_version(version))
                 .fetch_optional(pool)
                 .await)?;

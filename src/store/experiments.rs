@@ -209,7 +209,7 @@ impl Store {
     pub async fn link_experiment_run(&self, id: i64, run_id: i64) -> Result<()> {
         self.experiment(id).await?;
         self.run(run_id).await?;
-        with_pool!(self, |pool| sqlx::query("INSERT OR IGNORE INTO experiment_runs (experiment_id, run_id) VALUES ($1, $2)")
+        with_pool!(self, |pool| sqlx::query("INSERT INTO experiment_runs (experiment_id, run_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(id)
             .bind(run_id)
             .execute(pool)
@@ -241,7 +241,8 @@ impl Store {
             });
         }
         with_pool!(self, |pool| sqlx::query(
-            "INSERT OR IGNORE INTO experiment_groups (experiment_id, group_id) VALUES ($1, $2)",
+            "INSERT INTO experiment_groups (experiment_id, group_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(group_id)

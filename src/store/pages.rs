@@ -81,7 +81,7 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn health_page(&self, run_id: i64, page: PageRequest) -> Result<Vec<HealthRow>> {
         Ok(with_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{HEALTH_COLUMNS} AND seq > ? ORDER BY seq LIMIT ?"
+            "{HEALTH_COLUMNS} AND seq > $2 ORDER BY seq LIMIT $3"
         )))
         .bind(run_id)
         .bind(page.after)
@@ -94,7 +94,7 @@ impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn latest_health(&self, run_id: i64, limit: i64) -> Result<Vec<HealthRow>> {
         Ok(with_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{HEALTH_COLUMNS} ORDER BY seq DESC LIMIT ?"
+            "{HEALTH_COLUMNS} ORDER BY seq DESC LIMIT $2"
         )))
         .bind(run_id)
         .bind(limit)

@@ -174,7 +174,7 @@ impl Store {
     /// True when the run has compacted lines.
     pub async fn has_serial_blocks(&self, run_id: i64) -> Result<bool> {
         let n: Option<i64> =
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT 1 FROM serial_blocks WHERE run_id = $1 LIMIT 1")
+            with_pool!(self, |pool| sqlx::query_scalar("SELECT first_line FROM serial_blocks WHERE run_id = $1 LIMIT 1")
                 .bind(run_id)
                 .fetch_optional(pool)
                 .await)?;

@@ -153,7 +153,7 @@ impl Store {
     /// True when any unrevoked token exists (access control is on).
     pub async fn has_live_tokens(&self) -> Result<bool> {
         let one: Option<i64> =
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT 1 FROM api_tokens WHERE revoked_us IS NULL LIMIT 1")
+            with_pool!(self, |pool| sqlx::query_scalar("SELECT id FROM api_tokens WHERE revoked_us IS NULL LIMIT 1")
                 .fetch_optional(pool)
                 .await)?;
         Ok(one.is_some())

@@ -21,10 +21,8 @@ pub async fn store() -> (Store, TempDir) {
 // By default every test stores into a SQLite file in its temp dir. With
 // `HEAPLAB_TEST_DB=postgres://user@host/db` (what `.ci/postgres.sh` sets)
 // each test gets a fresh PostgreSQL database instead, named
-// `heaplab_test_<pid>_<n>`: `Store::open` creates it on first use, and the
+// `heaplab_test_<pid>_<hash of the path it stands for>`: `Store::open` creates it on first use, and the
 // databases this process made are dropped when the test binary exits.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The PostgreSQL server the suite runs against, if one was given.
 pub fn postgres_base() -> Option<String> {
@@ -38,16 +36,30 @@ pub fn on_postgres() -> bool {
     postgres_base().is_some()
 }
 
+/// For a test that is SQLite-only by nature (it checks the database file
+/// itself): true on PostgreSQL, after saying why the test does not apply.
+/// Use as `if sqlite_only("why") { return; }`.
+pub fn sqlite_only(why: &str) -> bool {
+    let skip = on_postgres();
+    if skip {
+        eprintln!("SQLite-only, not run on PostgreSQL: {why}");
+    }
+    skip
+}
+
 /// The `--db` value of a test's database: `dir/file` on SQLite, the URL of
-/// a fresh database on PostgreSQL.
+/// a database of its own on PostgreSQL. As with a file, the same `dir` and
+/// `file` name the same database (a test that reopens its database after a
+/// restart finds its rows).
 pub fn test_db(dir: &Path, file: &str) -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    use std::hash::{DefaultHasher, Hash, Hasher};
     match postgres_base() {
         None => dir.join(file),
         Some(base) => {
             let mut url = reqwest::Url::parse(&base).expect("HEAPLAB_TEST_DB is a URL");
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            url.set_path(&format!("{}{n}", test_db_prefix()));
+            let mut hasher = DefaultHasher::new();
+            dir.join(file).hash(&mut hasher);
+            url.set_path(&format!("{}{:016x}", test_db_prefix(), hasher.finish()));
             PathBuf::from(url.to_string())
         }
     }

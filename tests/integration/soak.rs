@@ -588,7 +588,7 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     let dir = tempfile::tempdir().expect("tmp");
     let server = start_server(server_config(dir.path(), Vec::new())).await;
     let store = server.store.clone();
-    let db = dir.path().join("server.db");
+    let db = crate::helpers::test_db(dir.path(), "server.db");
 
     // A week of one device, one snapshot and one raw line every 6 s, ending
     // 8 days ago; one deep dip somewhere in the middle.
@@ -681,7 +681,12 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
         "retention: {n} snapshots + {n} lines: {before} B before, {after} B after compaction ({:.1} %)",
         after as f64 / before as f64 * 100.0
     );
-    assert!(after < before, "{after} < {before}");
+    // Only a SQLite file shrinks: PostgreSQL's VACUUM keeps the space for
+    // reuse (the rest of this test, every page before and after, holds on
+    // both).
+    if !crate::helpers::on_postgres() {
+        assert!(after < before, "{after} < {before}");
+    }
 
     for ((offset, limit), want) in pages.into_iter().zip(&expected) {
         let got = store
