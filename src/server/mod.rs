@@ -2,6 +2,8 @@
 //! layer, with an orderly shutdown (stop serving, stop sources, let the
 //! recorder flush and close runs as `interrupted`).
 
+mod duties;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -79,7 +81,14 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     }
     let shutdown = CancellationToken::new();
     let recorder_stop = CancellationToken::new();
-    let hub = LiveHub::new();
+    // With a shared database, this server's live events also go to the
+    // other servers' viewers (recorder/fanout.rs).
+    let (hub, fanout) = if store.is_shared() {
+        let (hub, outgoing) = LiveHub::with_fanout();
+        (hub, Some(outgoing))
+    } else {
+        (LiveHub::new(), None)
+    };
     let (recorder, recorder_task) =
         Recorder::spawn(store.clone(), hub.clone(), recorder_stop.clone());
     let http = crate::tls::client_builder()
@@ -87,13 +96,21 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
         .build()
         .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
     let sources_stop = CancellationToken::new();
-    let soak_tasks = crate::soak::spawn(
-        &config.soak,
+    let mut soak_tasks = vec![tokio::spawn(duties::run(
+        config.soak.clone(),
         store.clone(),
         hub.clone(),
         http.clone(),
         sources_stop.clone(),
-    );
+    ))];
+    if let Some(outgoing) = fanout {
+        soak_tasks.extend(crate::recorder::fanout::spawn(
+            store.clone(),
+            hub.clone(),
+            outgoing,
+            sources_stop.clone(),
+        ));
+    }
     let sources = Arc::new(SourceSupervisor::new(
         recorder.clone(),
         http.clone(),

@@ -52,6 +52,7 @@ macro_rules! from_row_on_both {
 
 mod alerts;
 mod boots;
+mod cluster;
 mod devices;
 mod elves;
 mod experiments;
@@ -81,6 +82,7 @@ use sqlx::{PgPool, Postgres, SqlitePool};
 
 pub use alerts::{AlertDelivery, AlertRecord, NewAlert};
 pub use boots::RunSpan;
+pub use cluster::{Leadership, LiveListener, MAX_NOTIFY_PAYLOAD};
 pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec, InvalidDevice};
 pub use elves::{normalize_version, ElfInfo};
 pub use experiments::{ExperimentFields, ExperimentRecord};
@@ -273,7 +275,7 @@ impl Store {
 
     /// The PostgreSQL pool, for the cross-server features that only exist
     /// there (LISTEN/NOTIFY fan-out, the leadership lock).
-    pub(crate) fn postgres_pool(&self) -> Option<&PgPool> {
+    fn postgres_pool(&self) -> Option<&PgPool> {
         match &self.backend {
             Backend::Postgres(pool) => Some(pool),
             Backend::Sqlite(_) => None,

@@ -15,8 +15,10 @@ fn install_crypto_provider() {
 mod access;
 mod alert_rules;
 mod alert_tls;
+mod backends;
 mod bench_soak;
 mod cli;
+mod cluster;
 mod compare;
 mod contract;
 mod experiments;
