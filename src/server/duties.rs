@@ -35,7 +35,13 @@ pub(super) async fn run(
         }
         hub.counters.leader.store(true, Ordering::Relaxed);
         let duties = stop.child_token();
-        let tasks = crate::soak::spawn(&soak, store.clone(), hub.clone(), http.clone(), duties.clone());
+        let tasks = crate::soak::spawn(
+            &soak,
+            store.clone(),
+            hub.clone(),
+            http.clone(),
+            duties.clone(),
+        );
         tokio::select! {
             _ = stop.cancelled() => {}
             _ = leadership.lost() => {

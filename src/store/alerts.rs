@@ -80,7 +80,8 @@ impl Store {
     /// Records an alert; returns its id.
     #[tracing::instrument(skip(self))]
     pub async fn insert_alert(&self, alert: &NewAlert<'_>) -> Result<i64> {
-        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar(
             "INSERT INTO alerts (ts_us, rule, kind, device_id, device_name, run_id, text, delivery) \
              VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id",
         )
@@ -93,7 +94,8 @@ impl Store {
         .bind(alert.text)
         .bind(alert.delivery)
         .fetch_one(pool)
-        .await)?)
+        .await
+        })?)
     }
 
     /// Records a delivery outcome on the alert. A later success wins over
@@ -106,7 +108,8 @@ impl Store {
         attempts: u32,
         detail: &str,
     ) -> Result<()> {
-        with_pool!(self, |pool| sqlx::query(
+        with_pool!(self, |pool| {
+            sqlx::query(
             "UPDATE alerts SET delivery = CASE WHEN delivery = 'delivered' THEN delivery ELSE $1 END, \
              attempts = attempts + $2, detail = CASE WHEN detail IS NULL THEN $3 ELSE detail || '; ' || $4 END \
              WHERE id = $5",
@@ -118,7 +121,8 @@ impl Store {
         .bind(id)
         .execute(pool)
         .await
-        .map(|done| done.rows_affected()))?;
+        .map(|done| done.rows_affected())
+        })?;
         Ok(())
     }
 }

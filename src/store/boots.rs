@@ -42,12 +42,12 @@ impl Store {
     /// Every run of a device with its span.
     #[tracing::instrument(skip(self))]
     pub async fn device_run_spans(&self, device_id: i64) -> Result<Vec<RunSpan>> {
-        Ok(
-            with_pool!(self, |pool| sqlx::query_as("SELECT id, started_us, ended_us FROM runs WHERE device_id = $1")
-                .bind(device_id)
-                .fetch_all(pool)
-                .await)?,
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, started_us, ended_us FROM runs WHERE device_id = $1"
         )
+        .bind(device_id)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// The device's runs that overlap `[from_us, to_us]`.
@@ -73,12 +73,12 @@ impl Store {
     /// The time of the run's last snapshot.
     #[tracing::instrument(skip(self))]
     pub async fn last_snapshot_ts(&self, run_id: i64) -> Result<Option<i64>> {
-        Ok(
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT MAX(ts_us) FROM snapshots WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_one(pool)
-                .await)?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT MAX(ts_us) FROM snapshots WHERE run_id = $1"
         )
+        .bind(run_id)
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// Reset markers and crash events in `runs` within `[from_us, to_us]`,
@@ -132,7 +132,8 @@ impl Store {
         let hint = self.events_kind_hint();
         let marker = self.json_text("data", "marker");
         Ok(with_pool!(self, |pool| {
-            let mut q = QueryBuilder::<Db>::new(format!("SELECT MAX(ts_us) FROM events{hint} WHERE"));
+            let mut q =
+                QueryBuilder::<Db>::new(format!("SELECT MAX(ts_us) FROM events{hint} WHERE"));
             push_in_runs(&mut q, runs);
             q.push(" AND kind = ")
                 .push_bind(EventKind::Boot)
@@ -185,7 +186,8 @@ impl Store {
             Dialect::Postgres => ("(heaplab_jsonb_or_null(raw) ->> 'reset_reason')", "TRUE"),
         };
         Ok(with_pool!(self, |pool| {
-            let mut q = QueryBuilder::<Db>::new(format!("SELECT {reason} FROM health_samples WHERE"));
+            let mut q =
+                QueryBuilder::<Db>::new(format!("SELECT {reason} FROM health_samples WHERE"));
             push_in_runs(&mut q, runs);
             push_window(&mut q, from_us, to_us);
             q.push(format!(

@@ -21,6 +21,10 @@ pub const MAX_NOTIFY_PAYLOAD: usize = 7900;
 /// retention and delivers alerts.
 const LEADER_LOCK: i64 = 0x6865_6170_6c61_6201;
 
+/// The advisory-lock class of device claims: the key is this class in the
+/// high bits and the device id in the low ones.
+const DEVICE_LOCK_CLASS: i64 = 0x6865 << 48;
+
 /// How often a leader checks that its lock connection still answers.
 const LEADER_CHECK: Duration = Duration::from_secs(1);
 
@@ -63,7 +67,32 @@ impl Leadership {
     }
 }
 
+/// The devices this server records, each held by an advisory lock on one
+/// connection of its own: a second server configured with the same board
+/// is refused it (and records it once the first is gone and it restarts).
+#[derive(Debug)]
+pub struct DeviceClaims(PgConnection);
+
+impl DeviceClaims {
+    /// Claims a device for this server; false when another server has it.
+    pub async fn try_claim(&mut self, device_id: i64) -> Result<bool> {
+        Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(DEVICE_LOCK_CLASS | (device_id & 0xffff_ffff_ffff))
+            .fetch_one(&mut self.0)
+            .await?)
+    }
+}
+
 impl Store {
+    /// The connection that holds this server's device claims; `None` on
+    /// SQLite, where one server has the file.
+    pub async fn device_claims(&self) -> Result<Option<DeviceClaims>> {
+        let Some(pool) = self.postgres_pool() else {
+            return Ok(None);
+        };
+        Ok(Some(DeviceClaims(pool.connect_options().connect().await?)))
+    }
+
     /// True when other servers may share this database (PostgreSQL).
     pub fn is_shared(&self) -> bool {
         self.postgres_pool().is_some()

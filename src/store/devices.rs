@@ -94,9 +94,9 @@ const DEVICE_COLUMNS: &str =
 
 impl Store {
     pub async fn devices(&self) -> Result<Vec<DeviceRecord>> {
-        Ok(with_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{DEVICE_COLUMNS} ORDER BY name"
-        )))
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("{DEVICE_COLUMNS} ORDER BY name"))
+        )
         .fetch_all(pool)
         .await)?)
     }
@@ -115,9 +115,9 @@ impl Store {
     }
 
     pub async fn device_by_name(&self, name: &str) -> Result<Option<DeviceRecord>> {
-        Ok(with_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{DEVICE_COLUMNS} WHERE name = $1"
-        )))
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("{DEVICE_COLUMNS} WHERE name = $1"))
+        )
         .bind(name)
         .fetch_optional(pool)
         .await)?)
@@ -180,11 +180,13 @@ impl Store {
 
     /// Deletes the device; its runs are kept (their device becomes unknown).
     pub async fn delete_device(&self, id: i64) -> Result<()> {
-        let done = with_pool!(self, |pool| sqlx::query("DELETE FROM devices WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        let done = with_pool!(self, |pool| sqlx::query(
+            "DELETE FROM devices WHERE id = $1"
+        )
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         if done == 0 {
             return Err(StoreError::NotFound {
                 what: "device",

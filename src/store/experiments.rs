@@ -66,9 +66,11 @@ const COLUMNS: &str = "id, section, position, date, branch_commit, board, change
 
 impl Store {
     pub async fn experiments(&self) -> Result<Vec<ExperimentRecord>> {
-        Ok(with_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM experiments ORDER BY section, date, position, id"
-        )))
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM experiments ORDER BY section, date, position, id"
+            ))
+        )
         .fetch_all(pool)
         .await)?)
     }
@@ -90,13 +92,11 @@ impl Store {
         let now = now_us();
         let position = match f.position {
             Some(p) => p,
-            None => {
-                with_pool!(self, |pool| sqlx::query_scalar::<_, i64>(
-                    "SELECT COALESCE(MAX(position), 0) + 1 FROM experiments",
-                )
-                .fetch_one(pool)
-                .await)?
-            }
+            None => with_pool!(self, |pool| sqlx::query_scalar::<_, i64>(
+                "SELECT COALESCE(MAX(position), 0) + 1 FROM experiments",
+            )
+            .fetch_one(pool)
+            .await)?,
         };
         let id = with_pool!(self, |pool| sqlx::query_scalar(
             "INSERT INTO experiments (section, position, date, branch_commit, board, change, scenarios, \
@@ -192,11 +192,13 @@ impl Store {
     }
 
     pub async fn delete_experiment(&self, id: i64) -> Result<()> {
-        let done = with_pool!(self, |pool| sqlx::query("DELETE FROM experiments WHERE id = $1")
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        let done = with_pool!(self, |pool| sqlx::query(
+            "DELETE FROM experiments WHERE id = $1"
+        )
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         if done == 0 {
             return Err(StoreError::NotFound {
                 what: "experiment",
@@ -209,31 +211,37 @@ impl Store {
     pub async fn link_experiment_run(&self, id: i64, run_id: i64) -> Result<()> {
         self.experiment(id).await?;
         self.run(run_id).await?;
-        with_pool!(self, |pool| sqlx::query("INSERT INTO experiment_runs (experiment_id, run_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        with_pool!(self, |pool| {
+            sqlx::query("INSERT INTO experiment_runs (experiment_id, run_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(id)
             .bind(run_id)
             .execute(pool)
             .await
-            .map(|done| done.rows_affected()))?;
+            .map(|done| done.rows_affected())
+        })?;
         Ok(())
     }
 
     pub async fn unlink_experiment_run(&self, id: i64, run_id: i64) -> Result<()> {
-        with_pool!(self, |pool| sqlx::query("DELETE FROM experiment_runs WHERE experiment_id = $1 AND run_id = $2")
-            .bind(id)
-            .bind(run_id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        with_pool!(self, |pool| sqlx::query(
+            "DELETE FROM experiment_runs WHERE experiment_id = $1 AND run_id = $2"
+        )
+        .bind(id)
+        .bind(run_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
     pub async fn link_experiment_group(&self, id: i64, group_id: i64) -> Result<()> {
         self.experiment(id).await?;
-        let exists: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar("SELECT id FROM run_groups WHERE id = $1")
-            .bind(group_id)
-            .fetch_optional(pool)
-            .await)?;
+        let exists: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM run_groups WHERE id = $1"
+        )
+        .bind(group_id)
+        .fetch_optional(pool)
+        .await)?;
         if exists.is_none() {
             return Err(StoreError::NotFound {
                 what: "run group",
@@ -255,7 +263,8 @@ impl Store {
     /// Runs linked directly, then the members of linked groups, without
     /// duplicates, in id order.
     pub async fn experiment_run_ids(&self, id: i64) -> Result<Vec<i64>> {
-        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar(
             "SELECT run_id FROM experiment_runs WHERE experiment_id = $1 \
              UNION SELECT m.run_id FROM experiment_groups g JOIN run_group_members m ON m.group_id = g.group_id \
              WHERE g.experiment_id = $2 ORDER BY 1",
@@ -263,7 +272,8 @@ impl Store {
         .bind(id)
         .bind(id)
         .fetch_all(pool)
-        .await)?)
+        .await
+        })?)
     }
 
     pub async fn experiment_group_ids(&self, id: i64) -> Result<Vec<i64>> {

@@ -89,11 +89,12 @@ impl Store {
     /// The newest `limit` groups, newest first.
     #[tracing::instrument(skip(self))]
     pub async fn groups(&self, limit: i64) -> Result<Vec<GroupRecord>> {
-        let ids: Vec<i64> =
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT id FROM run_groups ORDER BY id DESC LIMIT $1")
-                .bind(limit)
-                .fetch_all(pool)
-                .await)?;
+        let ids: Vec<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM run_groups ORDER BY id DESC LIMIT $1"
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             out.push(self.group(id).await?);

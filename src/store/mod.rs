@@ -82,7 +82,7 @@ use sqlx::{PgPool, Postgres, SqlitePool};
 
 pub use alerts::{AlertDelivery, AlertRecord, NewAlert};
 pub use boots::RunSpan;
-pub use cluster::{Leadership, LiveListener, MAX_NOTIFY_PAYLOAD};
+pub use cluster::{DeviceClaims, Leadership, LiveListener, MAX_NOTIFY_PAYLOAD};
 pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec, InvalidDevice};
 pub use elves::{normalize_version, ElfInfo};
 pub use experiments::{ExperimentFields, ExperimentRecord};
@@ -284,7 +284,10 @@ impl Store {
 
     /// A cheap query that proves the database answers (`/healthz`).
     pub async fn ping(&self) -> Result<()> {
-        with_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|done| done.rows_affected()))?;
+        with_pool!(self, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
@@ -292,7 +295,10 @@ impl Store {
     /// dropped lines): SQLite rewrites the file; PostgreSQL's plain VACUUM
     /// makes the space reusable without locking out writers.
     pub async fn vacuum(&self) -> Result<()> {
-        with_pool!(self, |pool| sqlx::query("VACUUM").execute(pool).await.map(|done| done.rows_affected()))?;
+        with_pool!(self, |pool| sqlx::query("VACUUM")
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
@@ -404,7 +410,10 @@ mod tests {
             "UPDATE alerts SET delivery = 'lost'",
             "UPDATE experiments SET status = 'maybe'",
         ] {
-            let err = sqlx::query(bad).execute(store.sqlite_pool()).await.expect_err(bad);
+            let err = sqlx::query(bad)
+                .execute(store.sqlite_pool())
+                .await
+                .expect_err(bad);
             assert!(
                 err.to_string().contains("CHECK constraint failed"),
                 "{bad}: {err}"

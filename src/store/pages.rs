@@ -58,31 +58,33 @@ impl Store {
             self.events_kind_hint()
         };
         with_pool!(self, |pool| {
-        let mut q = QueryBuilder::<Db>::new(format!(
+            let mut q = QueryBuilder::<Db>::new(format!(
             "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events{index} WHERE run_id = "
         ));
-        q.push_bind(run_id)
-            .push(" AND seq > ")
-            .push_bind(page.after);
-        if !kinds.is_empty() {
-            q.push(" AND kind IN (");
-            let mut list = q.separated(", ");
-            for kind in kinds {
-                list.push_bind(*kind);
+            q.push_bind(run_id)
+                .push(" AND seq > ")
+                .push_bind(page.after);
+            if !kinds.is_empty() {
+                q.push(" AND kind IN (");
+                let mut list = q.separated(", ");
+                for kind in kinds {
+                    list.push_bind(*kind);
+                }
+                q.push(")");
             }
-            q.push(")");
-        }
-        q.push(" ORDER BY seq LIMIT ").push_bind(page.limit);
-        Ok(q.build_query_as().fetch_all(pool).await?)
+            q.push(" ORDER BY seq LIMIT ").push_bind(page.limit);
+            Ok(q.build_query_as().fetch_all(pool).await?)
         })
     }
 
     /// Health polls with `seq > after`, in order.
     #[tracing::instrument(skip(self))]
     pub async fn health_page(&self, run_id: i64, page: PageRequest) -> Result<Vec<HealthRow>> {
-        Ok(with_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{HEALTH_COLUMNS} AND seq > $2 ORDER BY seq LIMIT $3"
-        )))
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!(
+                "{HEALTH_COLUMNS} AND seq > $2 ORDER BY seq LIMIT $3"
+            ))
+        )
         .bind(run_id)
         .bind(page.after)
         .bind(page.limit)
@@ -93,9 +95,9 @@ impl Store {
     /// The newest `limit` health polls, newest first (the run page's table).
     #[tracing::instrument(skip(self))]
     pub async fn latest_health(&self, run_id: i64, limit: i64) -> Result<Vec<HealthRow>> {
-        Ok(with_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{HEALTH_COLUMNS} ORDER BY seq DESC LIMIT $2"
-        )))
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("{HEALTH_COLUMNS} ORDER BY seq DESC LIMIT $2"))
+        )
         .bind(run_id)
         .bind(limit)
         .fetch_all(pool)
@@ -114,20 +116,20 @@ impl Store {
     ) -> Result<Vec<EventRow>> {
         let hint = self.events_kind_hint();
         with_pool!(self, |pool| {
-        let mut q = QueryBuilder::<Db>::new(format!(
+            let mut q = QueryBuilder::<Db>::new(format!(
             "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events{hint} WHERE run_id = "
         ));
-        q.push_bind(run_id).push(" AND kind IN (");
-        let mut list = q.separated(", ");
-        for kind in kinds {
-            list.push_bind(*kind);
-        }
-        q.push(") AND ts_us >= ")
-            .push_bind(from_us.unwrap_or(i64::MIN))
-            .push(" AND ts_us <= ")
-            .push_bind(to_us.unwrap_or(i64::MAX))
-            .push(" ORDER BY seq");
-        Ok(q.build_query_as().fetch_all(pool).await?)
+            q.push_bind(run_id).push(" AND kind IN (");
+            let mut list = q.separated(", ");
+            for kind in kinds {
+                list.push_bind(*kind);
+            }
+            q.push(") AND ts_us >= ")
+                .push_bind(from_us.unwrap_or(i64::MIN))
+                .push(" AND ts_us <= ")
+                .push_bind(to_us.unwrap_or(i64::MAX))
+                .push(" ORDER BY seq");
+            Ok(q.build_query_as().fetch_all(pool).await?)
         })
     }
 
@@ -145,7 +147,9 @@ impl Store {
              SELECT * FROM events{hint} WHERE run_id = $5 AND kind = $6 \
              AND {marker} = 'reset') AS e ORDER BY seq LIMIT $7"
         );
-        Ok(with_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.clone())
+        )
         .bind(run_id)
         .bind(EventKind::Tripwire)
         .bind(EventKind::Crash)

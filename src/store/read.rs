@@ -190,14 +190,19 @@ impl Store {
     /// `rst:` line; those that are not a power-on (`POWERON…`) are resets
     /// of a running device (software, panic, watchdog, brownout).
     pub async fn device_reboots_since(&self, device_id: i64, since_us: i64) -> Result<i64> {
-        let (marker, reason) = (self.json_text("e.data", "marker"), self.json_text("e.data", "reason"));
+        let (marker, reason) = (
+            self.json_text("e.data", "marker"),
+            self.json_text("e.data", "reason"),
+        );
         // The two JSON fields are constant expressions; the values are bound.
         let sql = format!(
             "SELECT COUNT(*) FROM events e JOIN runs r ON r.id = e.run_id \
              WHERE r.device_id = $1 AND e.kind = $2 AND e.ts_us >= $3 \
              AND {marker} = 'reset' AND COALESCE({reason}, '') NOT LIKE 'POWERON%'"
         );
-        Ok(with_pool!(self, |pool| sqlx::query_scalar(AssertSqlSafe(sql.clone()))
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(AssertSqlSafe(
+            sql.clone()
+        ))
         .bind(device_id)
         .bind(EventKind::Boot)
         .bind(since_us)
@@ -246,7 +251,8 @@ impl Store {
         from_us: Option<i64>,
         to_us: Option<i64>,
     ) -> Result<Vec<SnapshotRow>> {
-        Ok(with_pool!(self, |pool| sqlx::query_as(
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(
             "SELECT seq, line_no, ts_us, elapsed_ms, boot, tag, hf, hm, hl, hi, hin, frag, pf, \
              pm, pl, extras FROM snapshots WHERE run_id = $1 AND ts_us >= $2 AND ts_us <= $3 ORDER BY seq",
         )
@@ -254,7 +260,8 @@ impl Store {
         .bind(from_us.unwrap_or(i64::MIN))
         .bind(to_us.unwrap_or(i64::MAX))
         .fetch_all(pool)
-        .await)?)
+        .await
+        })?)
     }
 }
 
@@ -292,14 +299,14 @@ impl Store {
         let sql = format!(
             "SELECT {threshold} FROM events WHERE run_id = $1 AND kind = $2 ORDER BY seq LIMIT 1"
         );
-        Ok(with_pool!(self, |pool| sqlx::query_scalar(
-            AssertSqlSafe(sql.clone()),
+        Ok(
+            with_pool!(self, |pool| sqlx::query_scalar(AssertSqlSafe(sql.clone()),)
+                .bind(run_id)
+                .bind(EventKind::Tripwire)
+                .fetch_optional(pool)
+                .await)?
+            .flatten(),
         )
-        .bind(run_id)
-        .bind(EventKind::Tripwire)
-        .fetch_optional(pool)
-        .await)?
-        .flatten())
     }
 }
 
@@ -307,9 +314,11 @@ impl Store {
     /// Raw serial lines stored across all runs (what the ingest benchmark
     /// counts as written).
     pub async fn serial_line_count(&self) -> Result<i64> {
-        Ok(with_pool!(self, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM serial_lines")
-            .fetch_one(pool)
-            .await)?)
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM serial_lines"
+        )
+        .fetch_one(pool)
+        .await)?)
     }
 }
 
@@ -317,11 +326,11 @@ impl Store {
     /// Snapshots stored for a run (a count over the run's key range).
     #[tracing::instrument(skip(self))]
     pub async fn snapshot_count(&self, run_id: i64) -> Result<i64> {
-        Ok(
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_one(pool)
-                .await)?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM snapshots WHERE run_id = $1"
         )
+        .bind(run_id)
+        .fetch_one(pool)
+        .await)?)
     }
 }

@@ -25,13 +25,14 @@ impl Store {
     /// interrupted (rather than completed or failed).
     #[tracing::instrument(skip(self))]
     pub async fn resume_point(&self, device_id: i64) -> Result<Option<ResumePoint>> {
-        let newest: Option<(i64, RunKind, RunStatus, Option<i64>, i64)> = with_pool!(self, |pool| sqlx::query_as(
-            "SELECT id, kind, status, ended_us, started_us FROM runs WHERE device_id = $1 \
+        let newest: Option<(i64, RunKind, RunStatus, Option<i64>, i64)> =
+            with_pool!(self, |pool| sqlx::query_as(
+                "SELECT id, kind, status, ended_us, started_us FROM runs WHERE device_id = $1 \
              ORDER BY started_us DESC, id DESC LIMIT 1",
-        )
-        .bind(device_id)
-        .fetch_optional(pool)
-        .await)?;
+            )
+            .bind(device_id)
+            .fetch_optional(pool)
+            .await)?;
         let Some((run_id, kind, status, ended_us, started_us)) = newest else {
             return Ok(None);
         };
@@ -44,11 +45,12 @@ impl Store {
                 .bind(run_id)
                 .fetch_optional(pool)
                 .await)
-                .map(|v| v.unwrap_or(0))
+            .map(|v| v.unwrap_or(0))
         };
-        let raw_line =
-            last("SELECT line_no FROM serial_lines WHERE run_id = $1 ORDER BY line_no DESC LIMIT 1")
-                .await?;
+        let raw_line = last(
+            "SELECT line_no FROM serial_lines WHERE run_id = $1 ORDER BY line_no DESC LIMIT 1",
+        )
+        .await?;
         let block_line = last(
             "SELECT last_line FROM serial_blocks WHERE run_id = $1 ORDER BY first_line DESC LIMIT 1",
         )
@@ -80,11 +82,13 @@ impl Store {
     /// Makes an interrupted run active again.
     #[tracing::instrument(skip(self))]
     pub async fn reopen_run(&self, run_id: i64) -> Result<()> {
-        with_pool!(self, |pool| sqlx::query("UPDATE runs SET status = 'active', ended_us = NULL WHERE id = $1")
-            .bind(run_id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        with_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET status = 'active', ended_us = NULL WHERE id = $1"
+        )
+        .bind(run_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 }

@@ -170,77 +170,83 @@ impl Store {
 
     #[tracing::instrument(skip(self))]
     pub async fn run(&self, id: i64) -> Result<RunRecord> {
-        with_pool!(self, |pool| sqlx::query_as(AssertSqlSafe(format!("{RUN_COLUMNS} WHERE r.id = $1")))
-            .bind(id)
-            .fetch_optional(pool)
-            .await)?
-            .ok_or(StoreError::NotFound {
-                what: "run",
-                id: id.to_string(),
-            })
+        with_pool!(self, |pool| sqlx::query_as(AssertSqlSafe(format!(
+            "{RUN_COLUMNS} WHERE r.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?
+        .ok_or(StoreError::NotFound {
+            what: "run",
+            id: id.to_string(),
+        })
     }
 
     /// The run already imported from content with this digest, if any.
     pub async fn run_by_digest(&self, digest: &str) -> Result<Option<i64>> {
-        Ok(
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT id FROM runs WHERE source_digest = $1")
-                .bind(digest)
-                .fetch_optional(pool)
-                .await)?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM runs WHERE source_digest = $1"
         )
+        .bind(digest)
+        .fetch_optional(pool)
+        .await)?)
     }
 
     /// Runs, newest first.
     #[tracing::instrument(skip(self))]
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
         with_pool!(self, |pool| {
-        let mut q = QueryBuilder::<Db>::new(RUN_COLUMNS);
-        q.push(" WHERE 1=1");
-        if let Some(device) = filter.device_id {
-            q.push(" AND r.device_id = ").push_bind(device);
-        }
-        if let Some(scenario) = &filter.scenario {
-            q.push(" AND r.scenario = ").push_bind(scenario.clone());
-        }
-        if let Some(status) = filter.status {
-            q.push(" AND r.status = ").push_bind(status);
-        }
-        if let Some(since) = filter.since_us {
-            q.push(" AND r.started_us >= ").push_bind(since);
-        }
-        if let Some(after) = filter.after {
-            // Keyset: the runs listed after run `after` in this order.
-            q.push(" AND (r.started_us, r.id) < (SELECT started_us, id FROM runs WHERE id = ")
-                .push_bind(after)
-                .push(")");
-        }
-        q.push(" ORDER BY r.started_us DESC, r.id DESC LIMIT ")
-            .push_bind(filter.limit.unwrap_or(500));
-        Ok(q.build_query_as().fetch_all(pool).await?)
+            let mut q = QueryBuilder::<Db>::new(RUN_COLUMNS);
+            q.push(" WHERE 1=1");
+            if let Some(device) = filter.device_id {
+                q.push(" AND r.device_id = ").push_bind(device);
+            }
+            if let Some(scenario) = &filter.scenario {
+                q.push(" AND r.scenario = ").push_bind(scenario.clone());
+            }
+            if let Some(status) = filter.status {
+                q.push(" AND r.status = ").push_bind(status);
+            }
+            if let Some(since) = filter.since_us {
+                q.push(" AND r.started_us >= ").push_bind(since);
+            }
+            if let Some(after) = filter.after {
+                // Keyset: the runs listed after run `after` in this order.
+                q.push(" AND (r.started_us, r.id) < (SELECT started_us, id FROM runs WHERE id = ")
+                    .push_bind(after)
+                    .push(")");
+            }
+            q.push(" ORDER BY r.started_us DESC, r.id DESC LIMIT ")
+                .push_bind(filter.limit.unwrap_or(500));
+            Ok(q.build_query_as().fetch_all(pool).await?)
         })
     }
 
     /// Closes a run with its final status.
     #[tracing::instrument(skip(self))]
     pub async fn finish_run(&self, id: i64, status: RunStatus, ended_us: i64) -> Result<()> {
-        with_pool!(self, |pool| sqlx::query("UPDATE runs SET status = $1, ended_us = $2 WHERE id = $3")
-            .bind(status)
-            .bind(ended_us)
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        with_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET status = $1, ended_us = $2 WHERE id = $3"
+        )
+        .bind(status)
+        .bind(ended_us)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
     /// Records the firmware version once the boot log names it.
     pub async fn set_run_firmware(&self, id: i64, version: &str) -> Result<()> {
-        with_pool!(self, |pool| sqlx::query("UPDATE runs SET firmware_version = $1 WHERE id = $2")
-            .bind(version)
-            .bind(id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        with_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET firmware_version = $1 WHERE id = $2"
+        )
+        .bind(version)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 

@@ -91,8 +91,8 @@ impl Store {
                     break;
                 };
                 with_pool!(self, |pool| {
-                let mut tx = pool.begin().await?;
-                sqlx::query(
+                    let mut tx = pool.begin().await?;
+                    sqlx::query(
                     "INSERT INTO serial_blocks (run_id, first_line, last_line, first_ts, last_ts, lines, \
                      codec, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (run_id, first_line) \
                      DO UPDATE SET last_line = excluded.last_line, first_ts = excluded.first_ts, \
@@ -109,7 +109,7 @@ impl Store {
                 .bind(&block.data)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
+                    sqlx::query(
                     "DELETE FROM serial_lines WHERE run_id = $1 AND line_no >= $2 AND line_no <= $3 \
                  AND ts_us < $4",
                 )
@@ -119,7 +119,7 @@ impl Store {
                 .bind(cutoff_us)
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
+                    tx.commit().await?;
                 });
                 report.lines_compacted += lines.len() as u64;
                 report.blocks_written += 1;
@@ -163,21 +163,22 @@ impl Store {
     /// than it (the runs table is small; the lines table is not, and an
     /// index on line times would cost every insert).
     async fn runs_started_before(&self, cutoff_us: i64) -> Result<Vec<i64>> {
-        Ok(
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT id FROM runs WHERE started_us < $1 ORDER BY id")
-                .bind(cutoff_us)
-                .fetch_all(pool)
-                .await)?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM runs WHERE started_us < $1 ORDER BY id"
         )
+        .bind(cutoff_us)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// True when the run has compacted lines.
     pub async fn has_serial_blocks(&self, run_id: i64) -> Result<bool> {
-        let n: Option<i64> =
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT first_line FROM serial_blocks WHERE run_id = $1 LIMIT 1")
-                .bind(run_id)
-                .fetch_optional(pool)
-                .await)?;
+        let n: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT first_line FROM serial_blocks WHERE run_id = $1 LIMIT 1"
+        )
+        .bind(run_id)
+        .fetch_optional(pool)
+        .await)?;
         Ok(n.is_some())
     }
 
@@ -269,12 +270,14 @@ impl Store {
         limit: i64,
         search: Option<&str>,
     ) -> Result<SerialPage> {
-        let blocks: Vec<(i64, i64, i64, String)> = with_pool!(self, |pool| sqlx::query_as(
+        let blocks: Vec<(i64, i64, i64, String)> = with_pool!(self, |pool| {
+            sqlx::query_as(
         "SELECT first_line, last_line, lines, codec FROM serial_blocks WHERE run_id = $1 ORDER BY first_line",
     )
     .bind(run_id)
     .fetch_all(pool)
-    .await)?;
+    .await
+        })?;
         let offset = offset.max(0);
         let limit = limit.max(0);
         let needle = search.map(str::to_ascii_lowercase);

@@ -21,11 +21,12 @@ pub struct StoredLeak {
 impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn run_summary(&self, run_id: i64) -> Result<Option<StoredSummary>> {
-        let row: Option<(i64, String)> =
-            with_pool!(self, |pool| sqlx::query_as("SELECT version, summary FROM run_summaries WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_optional(pool)
-                .await)?;
+        let row: Option<(i64, String)> = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT version, summary FROM run_summaries WHERE run_id = $1"
+        )
+        .bind(run_id)
+        .fetch_optional(pool)
+        .await)?;
         Ok(row.map(|(version, json)| StoredSummary {
             version: u32::try_from(version).unwrap_or(0),
             json,
@@ -36,7 +37,9 @@ impl Store {
     /// summaries existed, or in an older format).
     #[tracing::instrument(skip(self, summary))]
     pub async fn put_run_summary(&self, run_id: i64, summary: &StoredSummary) -> Result<()> {
-        Ok(with_pool!(self, |pool| upsert_summary!(pool, run_id, summary))?)
+        Ok(with_pool!(self, |pool| upsert_summary!(
+            pool, run_id, summary
+        ))?)
     }
 
     /// Runs that have no summary of `version` yet (oldest first).
@@ -53,11 +56,12 @@ impl Store {
 
     #[tracing::instrument(skip(self))]
     pub async fn leak_cache(&self, run_id: i64) -> Result<Option<StoredLeak>> {
-        let row: Option<(Option<String>, Option<i64>)> =
-            with_pool!(self, |pool| sqlx::query_as("SELECT leak, leak_snapshots FROM run_summaries WHERE run_id = $1")
-                .bind(run_id)
-                .fetch_optional(pool)
-                .await)?;
+        let row: Option<(Option<String>, Option<i64>)> = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT leak, leak_snapshots FROM run_summaries WHERE run_id = $1"
+        )
+        .bind(run_id)
+        .fetch_optional(pool)
+        .await)?;
         Ok(match row {
             Some((Some(json), Some(snapshots))) => Some(StoredLeak { json, snapshots }),
             _ => None,
@@ -68,13 +72,15 @@ impl Store {
     /// has no summary row yet).
     #[tracing::instrument(skip(self, leak))]
     pub async fn put_leak_cache(&self, run_id: i64, leak: &StoredLeak) -> Result<()> {
-        with_pool!(self, |pool| sqlx::query("UPDATE run_summaries SET leak = $1, leak_snapshots = $2 WHERE run_id = $3")
-            .bind(&leak.json)
-            .bind(leak.snapshots)
-            .bind(run_id)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        with_pool!(self, |pool| sqlx::query(
+            "UPDATE run_summaries SET leak = $1, leak_snapshots = $2 WHERE run_id = $3"
+        )
+        .bind(&leak.json)
+        .bind(leak.snapshots)
+        .bind(run_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 }

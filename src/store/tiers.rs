@@ -181,7 +181,8 @@ impl Store {
         to_us: Option<i64>,
     ) -> Result<Vec<SnapshotRow>> {
         let width = tier * US_PER_S;
-        let rows: Vec<TierRow> = with_pool!(self, |pool| sqlx::query_as(
+        let rows: Vec<TierRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
             "SELECT first_ts, last_ts, boot, min_hi, max_hi, min_hin, max_hin, min_hl, max_hl, \
              min_pf, max_pf, min_frag, max_frag FROM snapshot_tiers \
              WHERE run_id = $1 AND tier = $2 AND bucket >= $3 AND bucket <= $4 ORDER BY bucket",
@@ -191,7 +192,8 @@ impl Store {
         .bind(from_us.map_or(i64::MIN, |f| f.div_euclid(width)))
         .bind(to_us.map_or(i64::MAX, |t| t.div_euclid(width)))
         .fetch_all(pool)
-        .await)?;
+        .await
+        })?;
         let mut out = Vec::with_capacity(rows.len() * 2);
         for r in rows {
             let point = |seq: i64, ts: i64, hi, hin, hl, pf, frag| SnapshotRow {
@@ -244,13 +246,13 @@ impl Store {
     /// Buckets stored for a run at one tier (for tests and the docs).
     #[tracing::instrument(skip(self))]
     pub async fn tier_buckets(&self, run_id: i64, tier: i64) -> Result<i64> {
-        Ok(
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT COUNT(*) FROM snapshot_tiers WHERE run_id = $1 AND tier = $2")
-                .bind(run_id)
-                .bind(tier)
-                .fetch_one(pool)
-                .await)?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM snapshot_tiers WHERE run_id = $1 AND tier = $2"
         )
+        .bind(run_id)
+        .bind(tier)
+        .fetch_one(pool)
+        .await)?)
     }
 }
 

@@ -81,7 +81,8 @@ impl Store {
     ) -> Result<(TokenRecord, String)> {
         let secret = new_secret()?;
         let created_us = now_us();
-        let id = with_pool!(self, |pool| sqlx::query_scalar(
+        let id = with_pool!(self, |pool| {
+            sqlx::query_scalar(
             "INSERT INTO api_tokens (name, scope, secret_hash, created_us) VALUES ($1, $2, $3, $4) \
              RETURNING id",
         )
@@ -90,7 +91,8 @@ impl Store {
         .bind(secret_hash(&secret))
         .bind(created_us)
         .fetch_one(pool)
-        .await)
+        .await
+        })
         .map_err(|e| match e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
                 StoreError::Conflict(format!("a token named {name:?} already exists"))
@@ -152,10 +154,11 @@ impl Store {
 
     /// True when any unrevoked token exists (access control is on).
     pub async fn has_live_tokens(&self) -> Result<bool> {
-        let one: Option<i64> =
-            with_pool!(self, |pool| sqlx::query_scalar("SELECT id FROM api_tokens WHERE revoked_us IS NULL LIMIT 1")
-                .fetch_optional(pool)
-                .await)?;
+        let one: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM api_tokens WHERE revoked_us IS NULL LIMIT 1"
+        )
+        .fetch_optional(pool)
+        .await)?;
         Ok(one.is_some())
     }
 }

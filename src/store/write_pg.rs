@@ -67,7 +67,10 @@ async fn insert_lines(tx: &mut Transaction<'_, Postgres>, batches: &[Batch]) -> 
     let mut body: Vec<String> = Vec::new();
     for batch in batches {
         for r in &batch.lines {
-            for (col, v) in ints.iter_mut().zip([batch.run_id, r.line_no, r.ts_us, r.flags]) {
+            for (col, v) in ints
+                .iter_mut()
+                .zip([batch.run_id, r.line_no, r.ts_us, r.flags])
+            {
                 col.push(v);
             }
             body.push(text(&r.text).into_owned());
@@ -108,7 +111,14 @@ async fn insert_blocks(tx: &mut Transaction<'_, Postgres>, batches: &[Batch]) ->
     let mut cols: [Vec<i64>; 6] = Default::default();
     let mut data: Vec<&[u8]> = Vec::with_capacity(blocks.len());
     for ((run, _), b) in &blocks {
-        let values = [*run, b.first_line, b.last_line, b.first_ts, b.last_ts, b.lines];
+        let values = [
+            *run,
+            b.first_line,
+            b.last_line,
+            b.first_ts,
+            b.last_ts,
+            b.lines,
+        ];
         for (col, v) in cols.iter_mut().zip(values) {
             col.push(v);
         }
@@ -190,12 +200,22 @@ async fn insert_events(tx: &mut Transaction<'_, Postgres>, batches: &[Batch]) ->
     let mut texts: [Vec<String>; 3] = Default::default();
     for batch in batches {
         for r in &batch.events {
-            let fixed = [Some(batch.run_id), Some(r.seq), r.line_no, Some(r.ts_us), Some(r.boot)];
+            let fixed = [
+                Some(batch.run_id),
+                Some(r.seq),
+                r.line_no,
+                Some(r.ts_us),
+                Some(r.boot),
+            ];
             for (col, v) in ints.iter_mut().zip(fixed) {
                 col.push(v);
             }
             let data = json_text(serde_json::to_string(&r.data)?);
-            let values = [r.kind.as_str().to_owned(), text(&r.message).into_owned(), data];
+            let values = [
+                r.kind.as_str().to_owned(),
+                text(&r.message).into_owned(),
+                data,
+            ];
             for (col, v) in texts.iter_mut().zip(values) {
                 col.push(v);
             }

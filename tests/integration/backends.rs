@@ -37,7 +37,11 @@ async fn both_dialects_build_the_same_tables_and_columns() {
     };
     let dir = tempfile::tempdir().expect("tmp");
     let sqlite_path = dir.path().join("schema.db");
-    Store::open(&sqlite_path).await.expect("sqlite").close().await;
+    Store::open(&sqlite_path)
+        .await
+        .expect("sqlite")
+        .close()
+        .await;
     let pg_url = test_db(dir.path(), "schema-pg");
     Store::open(&pg_url).await.expect("postgres").close().await;
 

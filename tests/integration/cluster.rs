@@ -21,11 +21,11 @@ async fn serve(db: &Path, config: &Path, device: Option<String>) -> (Child, Stri
         l.local_addr().expect("addr").port()
     };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_heaplab"));
-    cmd.arg("--db")
-        .arg(db)
-        .arg("--config")
-        .arg(config)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}")]);
+    cmd.arg("--db").arg(db).arg("--config").arg(config).args([
+        "serve",
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ]);
     if let Some(device) = device {
         cmd.arg("--device").arg(device);
     }
@@ -85,7 +85,10 @@ async fn two_servers_share_live_events_and_one_leader_delivers_each_alert_once()
 
     // B starts first, with no device: it takes the leader lock.
     let (mut b, b_url) = serve(&db, &config, None).await;
-    eventually("B leads", WAIT, || async { leads(&b_url).await.filter(|l| *l) }).await;
+    eventually("B leads", WAIT, || async {
+        leads(&b_url).await.filter(|l| *l)
+    })
+    .await;
     // A records the board; B only sees it through the database.
     let board = twin(dir.path(), "desk", Profile::Tuned).await;
     let device = format!(
@@ -94,7 +97,11 @@ async fn two_servers_share_live_events_and_one_leader_delivers_each_alert_once()
         board.base_url()
     );
     let (mut a, a_url) = serve(&db, &config, Some(device)).await;
-    assert_eq!(leads(&a_url).await, Some(false), "A stands by while B leads");
+    assert_eq!(
+        leads(&a_url).await,
+        Some(false),
+        "A stands by while B leads"
+    );
     let devices = get_json(&format!("{b_url}/api/v1/devices")).await;
     let id = devices
         .as_array()
@@ -131,7 +138,10 @@ async fn two_servers_share_live_events_and_one_leader_delivers_each_alert_once()
     // lock; A takes over and delivers the next alert, once.
     b.start_kill().expect("SIGKILL");
     b.wait().await.expect("wait");
-    eventually("A takes over", WAIT, || async { leads(&a_url).await.filter(|l| *l) }).await;
+    eventually("A takes over", WAIT, || async {
+        leads(&a_url).await.filter(|l| *l)
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let settled = hook.on("/team").len();
     board.reboot().await;

@@ -85,15 +85,18 @@ fn drop_test_databases() {
         rt.block_on(async move {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
-            let names: Vec<String> =
-                sqlx::query_scalar("SELECT datname FROM pg_database WHERE starts_with(datname, $1)")
-                    .bind(test_db_prefix())
-                    .fetch_all(&mut conn)
-                    .await
-                    .ok()?;
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+            )
+            .bind(test_db_prefix())
+            .fetch_all(&mut conn)
+            .await
+            .ok()?;
             for name in names {
                 let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut conn)
+                    .await;
             }
             Some(())
         })
