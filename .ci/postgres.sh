@@ -63,5 +63,7 @@ trap stop EXIT
   start >/dev/null
 
 export HEAPLAB_TEST_DB="postgres://heaplab@localhost/postgres?host=$DIR"
+# The cluster is removed whole at exit: the tests need not drop their databases.
+export HEAPLAB_TEST_DB_DISPOSABLE=1
 echo "PostgreSQL $("$BIN/postgres" --version | awk '{print $3}') on $DIR (HEAPLAB_TEST_DB=$HEAPLAB_TEST_DB)"
 "$@"

@@ -155,3 +155,58 @@ async fn two_servers_share_live_events_and_one_leader_delivers_each_alert_once()
     a.start_kill().expect("kill");
     a.wait().await.expect("wait");
 }
+
+/// The server's `heaplab_serial_lines_total` counter.
+async fn serial_lines(base: &str) -> Option<u64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines()
+        .find(|l| l.starts_with("heaplab_serial_lines_total "))?
+        .rsplit(' ')
+        .next()?
+        .parse()
+        .ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_board_configured_on_two_servers_is_recorded_by_one() {
+    if !on_postgres() {
+        eprintln!("PostgreSQL-only, not run on SQLite: a SQLite file has one server");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let db = test_db(dir.path(), "claims.db");
+    let config = dir.path().join("heaplab.toml");
+    std::fs::write(&config, "").expect("config");
+    let board = twin(dir.path(), "bench", Profile::Tuned).await;
+    let device = format!(
+        "name=bench,serial={},url={},health_interval_s=1",
+        board.serial_path().display(),
+        board.base_url()
+    );
+    let (mut a, a_url) = serve(&db, &config, Some(device.clone())).await;
+    eventually("A records", WAIT, || async {
+        serial_lines(&a_url).await.filter(|n| *n > 0)
+    })
+    .await;
+    let (mut b, b_url) = serve(&db, &config, Some(device)).await;
+    // B gave the board up at start; A goes on recording it.
+    let a_before = serial_lines(&a_url).await.expect("A metrics");
+    eventually("A records on", WAIT, || async {
+        serial_lines(&a_url).await.filter(|n| *n > a_before + 5)
+    })
+    .await;
+    assert_eq!(
+        serial_lines(&b_url).await,
+        Some(0),
+        "B leaves the board alone"
+    );
+    for child in [&mut a, &mut b] {
+        child.start_kill().expect("kill");
+        child.wait().await.expect("wait");
+    }
+}

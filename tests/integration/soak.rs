@@ -288,8 +288,16 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
         if n >= TARGET_SNAPSHOTS {
             break;
         }
+        // A guard against a stalled pipeline, not a speed check. The
+        // suite's PostgreSQL run shares the two cores with the server
+        // process and its checkpoints, so it gets twice the time.
+        let budget = if crate::helpers::on_postgres() {
+            480
+        } else {
+            240
+        };
         assert!(
-            started.elapsed() < Duration::from_secs(240),
+            started.elapsed() < Duration::from_secs(budget),
             "only {n} snapshots after {:?}",
             started.elapsed()
         );
