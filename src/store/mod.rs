@@ -161,6 +161,19 @@ pub fn postgres_url(db: &Path) -> Option<&str> {
         .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
 }
 
+/// The database for people: the path, or the URL without its password.
+pub fn display_db(db: &Path) -> String {
+    match postgres_url(db).and_then(|u| reqwest::Url::parse(u).ok()) {
+        Some(mut url) => {
+            if url.password().is_some() {
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        None => db.display().to_string(),
+    }
+}
+
 /// A handle on the database; cheap to clone (a pool inside).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -226,19 +239,26 @@ impl Store {
     /// servers may share one database: sqlx takes an advisory lock around
     /// the migrations, so two starting at once do not race.
     pub async fn open_postgres(url: &str) -> Result<Self> {
-        if !Postgres::database_exists(url).await? {
-            // Another server may create it between the check and here.
-            if let Err(e) = Postgres::create_database(url).await {
-                if !Postgres::database_exists(url).await? {
-                    return Err(e.into());
-                }
-            }
-        }
         let options = PgConnectOptions::from_str(url)?.application_name("heaplab");
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
+        let connect = || {
+            PgPoolOptions::new()
+                .max_connections(8)
+                .connect_with(options.clone())
+        };
+        let pool = match connect().await {
+            Ok(pool) => pool,
+            // 3D000: the database does not exist. Create it (another server
+            // may do so at the same moment) and connect again.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("3D000") => {
+                if let Err(e) = Postgres::create_database(url).await {
+                    if !Postgres::database_exists(url).await? {
+                        return Err(e.into());
+                    }
+                }
+                connect().await?
+            }
+            Err(e) => return Err(e.into()),
+        };
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Store {
             backend: Backend::Postgres(pool),
