@@ -39,6 +39,7 @@ pub const fn default_bind() -> SocketAddr {
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub bind: Option<SocketAddr>,
+    /// A SQLite file or a `postgres://` URL.
     pub db: Option<PathBuf>,
     /// When set, every write to the API needs `Authorization: Bearer <token>`.
     pub auth_token: Option<String>,
@@ -77,7 +78,7 @@ impl FileConfig {
 /// same way.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SharedArgs {
-    /// SQLite database file [default: `db` in the config file, else ./heaplab.db; `demo` uses one in the OS temp dir].
+    /// The database: a SQLite file, or a PostgreSQL URL (postgres://user@host/db, docs/postgres.md) [default: `db` in the config file, else ./heaplab.db; `demo` uses one in the OS temp dir].
     #[arg(long, env = "HEAPLAB_DB", global = true)]
     pub db: Option<PathBuf>,
     /// TOML configuration file.

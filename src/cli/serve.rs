@@ -28,7 +28,7 @@ pub async fn serve(args: &ServeArgs, settings: Settings) -> Result<ExitCode, Cli
     println!(
         "heaplab serving on {} (database {}, {} configured device{})",
         handle.url(),
-        db_path.display(),
+        crate::store::display_db(&db_path),
         devices,
         if devices == 1 { "" } else { "s" }
     );

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 use crate::protocol::{HealthSample, MemSnapshot};
 use crate::store::{EventKind, RunKind};
@@ -83,6 +83,9 @@ pub struct IngestCounters {
     pub write_errors: AtomicU64,
     /// The last write failed for want of space (recording is paused).
     pub storage_full: AtomicBool,
+    /// This server holds the leader lock: it runs retention and delivers
+    /// alerts (always, on SQLite).
+    pub leader: AtomicBool,
 }
 
 /// Shared, cheap to clone.
@@ -90,8 +93,15 @@ pub struct IngestCounters {
 pub struct LiveHub {
     devices: Arc<RwLock<HashMap<i64, DeviceLive>>>,
     events: broadcast::Sender<LiveEvent>,
+    /// Where this server's own events also go when other servers share the
+    /// database (`fanout.rs` sends them on); remote events never do.
+    fanout: Option<mpsc::Sender<LiveEvent>>,
     pub counters: Arc<IngestCounters>,
 }
+
+/// Events queued for other servers before the oldest are dropped: the
+/// fan-out never slows ingestion, as a lagging SSE client does not.
+const FANOUT_QUEUE: usize = 8192;
 
 impl Default for LiveHub {
     fn default() -> Self {
@@ -105,20 +115,46 @@ impl LiveHub {
             devices: Arc::default(),
             // Slow subscribers lag and skip; they never slow ingestion.
             events: broadcast::channel(4096).0,
+            fanout: None,
             counters: Arc::default(),
         }
+    }
+
+    /// A hub whose own events are also handed to the returned receiver, for
+    /// the fan-out to other servers.
+    pub fn with_fanout() -> (Self, mpsc::Receiver<LiveEvent>) {
+        let (tx, rx) = mpsc::channel(FANOUT_QUEUE);
+        let hub = LiveHub {
+            fanout: Some(tx),
+            ..LiveHub::new()
+        };
+        (hub, rx)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
         self.events.subscribe()
     }
 
-    /// True when someone listens, so the recorder can skip building events.
+    /// True when someone listens (here or on another server), so the
+    /// recorder can skip building events.
     pub fn has_subscribers(&self) -> bool {
-        self.events.receiver_count() > 0
+        self.fanout.is_some() || self.events.receiver_count() > 0
     }
 
+    /// Publishes an event of this server's own devices: to local
+    /// subscribers and, when fanned out, to other servers.
     pub fn publish(&self, event: LiveEvent) {
+        if let Some(fanout) = &self.fanout {
+            // Full: the other servers' viewers miss this one, as a lagging
+            // SSE client does.
+            let _ = fanout.try_send(event.clone());
+        }
+        let _ = self.events.send(event);
+    }
+
+    /// Publishes an event another server recorded, to local subscribers
+    /// only (sending it on would echo it back).
+    pub fn publish_remote(&self, event: LiveEvent) {
         let _ = self.events.send(event);
     }
 

@@ -3,6 +3,7 @@
 //! dumps); the live [`Recorder`] task and the importer both feed it and hand
 //! its batches to [`crate::store::Store::write_batches`].
 
+pub mod fanout;
 mod hub;
 mod import;
 mod live;

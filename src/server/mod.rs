@@ -2,6 +2,8 @@
 //! layer, with an orderly shutdown (stop serving, stop sources, let the
 //! recorder flush and close runs as `interrupted`).
 
+mod duties;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -79,7 +81,14 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     }
     let shutdown = CancellationToken::new();
     let recorder_stop = CancellationToken::new();
-    let hub = LiveHub::new();
+    // With a shared database, this server's live events also go to the
+    // other servers' viewers (recorder/fanout.rs).
+    let (hub, fanout) = if store.is_shared() {
+        let (hub, outgoing) = LiveHub::with_fanout();
+        (hub, Some(outgoing))
+    } else {
+        (LiveHub::new(), None)
+    };
     let (recorder, recorder_task) =
         Recorder::spawn(store.clone(), hub.clone(), recorder_stop.clone());
     let http = crate::tls::client_builder()
@@ -87,21 +96,27 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
         .build()
         .map_err(|e| ServeError::Io(std::io::Error::other(e.to_string())))?;
     let sources_stop = CancellationToken::new();
-    let soak_tasks = crate::soak::spawn(
-        &config.soak,
+    let mut soak_tasks = vec![tokio::spawn(duties::run(
+        config.soak.clone(),
         store.clone(),
         hub.clone(),
         http.clone(),
         sources_stop.clone(),
-    );
+    ))];
+    if let Some(outgoing) = fanout {
+        soak_tasks.extend(crate::recorder::fanout::spawn(
+            store.clone(),
+            hub.clone(),
+            outgoing,
+            sources_stop.clone(),
+        ));
+    }
     let sources = Arc::new(SourceSupervisor::new(
         recorder.clone(),
         http.clone(),
         sources_stop.clone(),
     ));
-    for device in store.devices().await? {
-        sources.start(&device);
-    }
+    let claims = start_sources(&config, &store, &sources).await?;
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|source| ServeError::Bind {
@@ -139,6 +154,8 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
         if let Err(e) = recorder_task.await {
             tracing::error!(error = %e, "recorder task failed");
         }
+        // Released only once the recorder has written its last rows.
+        drop(claims);
         served.map_err(ServeError::Io)
     });
     tracing::info!(%addr, "heaplab serving");
@@ -150,6 +167,39 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
         shutdown,
         task,
     })
+}
+
+/// Starts the sources of the devices this server records. On a SQLite
+/// file (one server) that is every registered device. On a shared
+/// database a device is recorded by the server that has it: only the
+/// devices of this server's own configuration, each claimed with an
+/// advisory lock so that a second server configured with the same board
+/// leaves it alone. The claims live as long as the returned value.
+async fn start_sources(
+    config: &ServerConfig,
+    store: &Store,
+    sources: &SourceSupervisor,
+) -> Result<Option<crate::store::DeviceClaims>, ServeError> {
+    let Some(mut claims) = store.device_claims().await? else {
+        for device in store.devices().await? {
+            sources.start(&device);
+        }
+        return Ok(None);
+    };
+    for spec in &config.devices {
+        let Some(device) = store.device_by_name(&spec.name).await? else {
+            continue;
+        };
+        if claims.try_claim(device.id).await? {
+            sources.start(&device);
+        } else {
+            tracing::warn!(
+                device = %device.name,
+                "another server records this device; not recording it here"
+            );
+        }
+    }
+    Ok(Some(claims))
 }
 
 /// A server reachable from the network must check credentials: mint the

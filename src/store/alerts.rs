@@ -68,21 +68,22 @@ impl Store {
     /// Alert history, newest first.
     #[tracing::instrument(skip(self))]
     pub async fn alerts(&self, limit: i64) -> Result<Vec<AlertRecord>> {
-        Ok(sqlx::query_as(
+        Ok(with_pool!(self, |pool| sqlx::query_as(
             "SELECT id, ts_us, rule, kind, device_id, device_name, run_id, text, delivery, \
-             attempts, detail FROM alerts ORDER BY ts_us DESC, id DESC LIMIT ?",
+             attempts, detail FROM alerts ORDER BY ts_us DESC, id DESC LIMIT $1",
         )
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Records an alert; returns its id.
     #[tracing::instrument(skip(self))]
     pub async fn insert_alert(&self, alert: &NewAlert<'_>) -> Result<i64> {
-        Ok(sqlx::query(
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar(
             "INSERT INTO alerts (ts_us, rule, kind, device_id, device_name, run_id, text, delivery) \
-             VALUES (?,?,?,?,?,?,?,?)",
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id",
         )
         .bind(alert.ts_us)
         .bind(alert.rule)
@@ -92,9 +93,9 @@ impl Store {
         .bind(alert.run_id)
         .bind(alert.text)
         .bind(alert.delivery)
-        .execute(&self.pool)
-        .await?
-        .last_insert_rowid())
+        .fetch_one(pool)
+        .await
+        })?)
     }
 
     /// Records a delivery outcome on the alert. A later success wins over
@@ -107,18 +108,21 @@ impl Store {
         attempts: u32,
         detail: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE alerts SET delivery = CASE WHEN delivery = 'delivered' THEN delivery ELSE ? END, \
-             attempts = attempts + ?, detail = CASE WHEN detail IS NULL THEN ? ELSE detail || '; ' || ? END \
-             WHERE id = ?",
+        with_pool!(self, |pool| {
+            sqlx::query(
+            "UPDATE alerts SET delivery = CASE WHEN delivery = 'delivered' THEN delivery ELSE $1 END, \
+             attempts = attempts + $2, detail = CASE WHEN detail IS NULL THEN $3 ELSE detail || '; ' || $4 END \
+             WHERE id = $5",
         )
         .bind(status)
         .bind(i64::from(attempts))
         .bind(detail)
         .bind(detail)
         .bind(id)
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+        })?;
         Ok(())
     }
 }

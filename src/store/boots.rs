@@ -2,9 +2,9 @@
 //! a device's runs. A boot is a `boot` event with `marker = "reset"` (the
 //! ROM prints one `rst:` line per boot).
 
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::{Database, Encode, QueryBuilder, Type};
 
-use super::{EventKind, EventRow, Result, Store};
+use super::{Dialect, EventKind, EventRow, Result, Store};
 
 /// A run's id and the span it covers (`ended_us` is `None` while active).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
@@ -15,7 +15,10 @@ pub struct RunSpan {
 }
 
 /// `run_id IN (…)` with every id bound.
-fn push_in_runs(q: &mut QueryBuilder<Sqlite>, runs: &[i64]) {
+fn push_in_runs<DB: Database>(q: &mut QueryBuilder<DB>, runs: &[i64])
+where
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
     q.push(" run_id IN (");
     let mut list = q.separated(", ");
     for r in runs {
@@ -25,7 +28,10 @@ fn push_in_runs(q: &mut QueryBuilder<Sqlite>, runs: &[i64]) {
 }
 
 /// The window `ts_us >= from AND ts_us < to`.
-fn push_window(q: &mut QueryBuilder<Sqlite>, from_us: i64, to_us: i64) {
+fn push_window<DB: Database>(q: &mut QueryBuilder<DB>, from_us: i64, to_us: i64)
+where
+    for<'t> i64: Encode<'t, DB> + Type<DB>,
+{
     q.push(" AND ts_us >= ")
         .push_bind(from_us)
         .push(" AND ts_us < ")
@@ -36,12 +42,12 @@ impl Store {
     /// Every run of a device with its span.
     #[tracing::instrument(skip(self))]
     pub async fn device_run_spans(&self, device_id: i64) -> Result<Vec<RunSpan>> {
-        Ok(
-            sqlx::query_as("SELECT id, started_us, ended_us FROM runs WHERE device_id = ?")
-                .bind(device_id)
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            "SELECT id, started_us, ended_us FROM runs WHERE device_id = $1"
         )
+        .bind(device_id)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// The device's runs that overlap `[from_us, to_us]`.
@@ -52,27 +58,27 @@ impl Store {
         from_us: i64,
         to_us: i64,
     ) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM runs WHERE device_id = ? AND started_us <= ? \
-             AND COALESCE(ended_us, ?) >= ?",
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM runs WHERE device_id = $1 AND started_us <= $2 \
+             AND COALESCE(ended_us, $3) >= $4",
         )
         .bind(device_id)
         .bind(to_us)
         .bind(i64::MAX)
         .bind(from_us)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// The time of the run's last snapshot.
     #[tracing::instrument(skip(self))]
     pub async fn last_snapshot_ts(&self, run_id: i64) -> Result<Option<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT MAX(ts_us) FROM snapshots WHERE run_id = ?")
-                .bind(run_id)
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT MAX(ts_us) FROM snapshots WHERE run_id = $1"
         )
+        .bind(run_id)
+        .fetch_one(pool)
+        .await)?)
     }
 
     /// Reset markers and crash events in `runs` within `[from_us, to_us]`,
@@ -87,47 +93,54 @@ impl Store {
         // Crashes and resets are a handful among a run's events (a week
         // holds 100,000 task lines): read them through the kind index, one
         // range each, and merge by time.
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT run_id, seq, line_no, ts_us, boot, kind, message, data FROM (",
-        );
-        for (i, kind) in [EventKind::Crash, EventKind::Boot].into_iter().enumerate() {
-            if i > 0 {
-                q.push(" UNION ALL ");
+        let hint = self.events_kind_hint();
+        let is_reset = self.json_text("data", "marker");
+        with_pool!(self, |pool| {
+            let mut q = QueryBuilder::<Db>::new(
+                "SELECT run_id, seq, line_no, ts_us, boot, kind, message, data FROM (",
+            );
+            for (i, kind) in [EventKind::Crash, EventKind::Boot].into_iter().enumerate() {
+                if i > 0 {
+                    q.push(" UNION ALL ");
+                }
+                q.push(format!("SELECT * FROM events{hint} WHERE"));
+                push_in_runs(&mut q, runs);
+                q.push(" AND kind = ")
+                    .push_bind(kind)
+                    .push(" AND ts_us >= ")
+                    .push_bind(from_us)
+                    .push(" AND ts_us <= ")
+                    .push_bind(to_us);
+                if kind == EventKind::Boot {
+                    q.push(format!(" AND {is_reset} = 'reset'"));
+                }
             }
-            q.push("SELECT * FROM events INDEXED BY events_kind WHERE");
-            push_in_runs(&mut q, runs);
-            q.push(" AND kind = ")
-                .push_bind(kind)
-                .push(" AND ts_us >= ")
-                .push_bind(from_us)
-                .push(" AND ts_us <= ")
-                .push_bind(to_us);
-            if kind == EventKind::Boot {
-                q.push(" AND json_extract(data, '$.marker') = 'reset'");
-            }
-        }
-        q.push(") ORDER BY ts_us, run_id, seq");
-        let rows: Vec<sqlx::sqlite::SqliteRow> = q.build().fetch_all(&self.pool).await?;
-        use sqlx::{FromRow, Row};
-        rows.iter()
-            .map(|row| Ok((row.try_get("run_id")?, EventRow::from_row(row)?)))
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+            q.push(") AS e ORDER BY ts_us, run_id, seq");
+            let rows = q.build().fetch_all(pool).await?;
+            use sqlx::{FromRow, Row};
+            rows.iter()
+                .map(|row| Ok((row.try_get("run_id")?, EventRow::from_row(row)?)))
+                .collect::<std::result::Result<_, sqlx::Error>>()
+                .map_err(Into::into)
+        })
     }
 
     /// The last reset marker in `runs` before `before_us`: the boot running
     /// when a window opens (a soak starts mid-boot).
     #[tracing::instrument(skip(self))]
     pub async fn last_reset_before(&self, runs: &[i64], before_us: i64) -> Result<Option<i64>> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT MAX(ts_us) FROM events INDEXED BY events_kind WHERE",
-        );
-        push_in_runs(&mut q, runs);
-        q.push(" AND kind = ")
-            .push_bind(EventKind::Boot)
-            .push(" AND json_extract(data, '$.marker') = 'reset' AND ts_us < ")
-            .push_bind(before_us);
-        Ok(q.build_query_scalar().fetch_one(&self.pool).await?)
+        let hint = self.events_kind_hint();
+        let marker = self.json_text("data", "marker");
+        Ok(with_pool!(self, |pool| {
+            let mut q =
+                QueryBuilder::<Db>::new(format!("SELECT MAX(ts_us) FROM events{hint} WHERE"));
+            push_in_runs(&mut q, runs);
+            q.push(" AND kind = ")
+                .push_bind(EventKind::Boot)
+                .push(format!(" AND {marker} = 'reset' AND ts_us < "))
+                .push_bind(before_us);
+            q.build_query_scalar().fetch_one(pool).await
+        })?)
     }
 
     /// The last snapshot or non-boot event in `[from_us, to_us)`: how long a
@@ -139,20 +152,22 @@ impl Store {
         from_us: i64,
         to_us: i64,
     ) -> Result<Option<i64>> {
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT MAX(ts_us) FROM snapshots WHERE");
-        push_in_runs(&mut q, runs);
-        push_window(&mut q, from_us, to_us);
-        let snapshot: Option<i64> = q.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT MAX(ts_us) FROM events WHERE");
-        push_in_runs(&mut q, runs);
-        push_window(&mut q, from_us, to_us);
-        q.push(" AND kind NOT IN (")
-            .push_bind(EventKind::Boot)
-            .push(", ")
-            .push_bind(EventKind::Status)
-            .push(")");
-        let event: Option<i64> = q.build_query_scalar().fetch_one(&self.pool).await?;
-        Ok(snapshot.max(event))
+        with_pool!(self, |pool| {
+            let mut q = QueryBuilder::<Db>::new("SELECT MAX(ts_us) FROM snapshots WHERE");
+            push_in_runs(&mut q, runs);
+            push_window(&mut q, from_us, to_us);
+            let snapshot: Option<i64> = q.build_query_scalar().fetch_one(pool).await?;
+            let mut q = QueryBuilder::<Db>::new("SELECT MAX(ts_us) FROM events WHERE");
+            push_in_runs(&mut q, runs);
+            push_window(&mut q, from_us, to_us);
+            q.push(" AND kind NOT IN (")
+                .push_bind(EventKind::Boot)
+                .push(", ")
+                .push_bind(EventKind::Status)
+                .push(")");
+            let event: Option<i64> = q.build_query_scalar().fetch_one(pool).await?;
+            Ok(snapshot.max(event))
+        })
     }
 
     /// The first `reset_reason` `/api/health` reported in `[from_us, to_us)`.
@@ -163,15 +178,22 @@ impl Store {
         from_us: i64,
         to_us: i64,
     ) -> Result<Option<String>> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT json_extract(raw, '$.reset_reason') FROM health_samples WHERE",
-        );
-        push_in_runs(&mut q, runs);
-        push_window(&mut q, from_us, to_us);
-        q.push(
-            " AND json_valid(raw) AND json_extract(raw, '$.reset_reason') IS NOT NULL \
-             ORDER BY ts_us LIMIT 1",
-        );
-        Ok(q.build_query_scalar().fetch_optional(&self.pool).await?)
+        // A body that is not JSON has no reason; SQLite skips it with
+        // json_valid, PostgreSQL (15 has no IS JSON) through
+        // heaplab_jsonb_or_null, which answers NULL where a cast would fail.
+        let (reason, valid) = match self.dialect() {
+            Dialect::Sqlite => ("json_extract(raw, '$.reset_reason')", "json_valid(raw)"),
+            Dialect::Postgres => ("(heaplab_jsonb_or_null(raw) ->> 'reset_reason')", "TRUE"),
+        };
+        Ok(with_pool!(self, |pool| {
+            let mut q =
+                QueryBuilder::<Db>::new(format!("SELECT {reason} FROM health_samples WHERE"));
+            push_in_runs(&mut q, runs);
+            push_window(&mut q, from_us, to_us);
+            q.push(format!(
+                " AND {valid} AND {reason} IS NOT NULL ORDER BY ts_us LIMIT 1"
+            ));
+            q.build_query_scalar().fetch_optional(pool).await
+        })?)
     }
 }

@@ -38,9 +38,9 @@ pub struct FirmwareBuildRecord {
 impl Store {
     #[tracing::instrument(skip(self))]
     pub async fn record_firmware_build(&self, build: &NewFirmwareBuild) -> Result<i64> {
-        let id = sqlx::query_scalar(
+        let id = with_pool!(self, |pool| sqlx::query_scalar(
             "INSERT INTO firmware_builds (device_id, version, project_name, elf_sha256, \
-             image_sha256, image_size, elf_attached, flashed_us) VALUES (?,?,?,?,?,?,?,?) \
+             image_sha256, image_size, elf_attached, flashed_us) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) \
              RETURNING id",
         )
         .bind(build.device_id)
@@ -51,21 +51,21 @@ impl Store {
         .bind(build.image_size)
         .bind(build.elf_attached)
         .bind(now_us())
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(pool)
+        .await)?;
         Ok(id)
     }
 
     /// The device's flashed builds, newest first.
     #[tracing::instrument(skip(self))]
     pub async fn firmware_builds(&self, device_id: i64) -> Result<Vec<FirmwareBuildRecord>> {
-        Ok(sqlx::query_as(
+        Ok(with_pool!(self, |pool| sqlx::query_as(
             "SELECT id, device_id, version, project_name, elf_sha256, image_sha256, image_size, \
-             elf_attached, flashed_us FROM firmware_builds WHERE device_id = ? \
+             elf_attached, flashed_us FROM firmware_builds WHERE device_id = $1 \
              ORDER BY flashed_us DESC, id DESC",
         )
         .bind(device_id)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 }

@@ -100,20 +100,20 @@ const DEVICE_COLUMNS: &str =
 
 impl Store {
     pub async fn devices(&self) -> Result<Vec<DeviceRecord>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{DEVICE_COLUMNS} ORDER BY name"
-        )))
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("{DEVICE_COLUMNS} ORDER BY name"))
+        )
+        .fetch_all(pool)
+        .await)?)
     }
 
     pub async fn device(&self, id: i64) -> Result<DeviceRecord> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{DEVICE_COLUMNS} WHERE id = ?"
+        with_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{DEVICE_COLUMNS} WHERE id = $1"
         )))
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
+        .fetch_optional(pool)
+        .await)?
         .ok_or(StoreError::NotFound {
             what: "device",
             id: id.to_string(),
@@ -121,29 +121,29 @@ impl Store {
     }
 
     pub async fn device_by_name(&self, name: &str) -> Result<Option<DeviceRecord>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{DEVICE_COLUMNS} WHERE name = ?"
-        )))
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("{DEVICE_COLUMNS} WHERE name = $1"))
+        )
         .bind(name)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(pool)
+        .await)?)
     }
 
     /// Inserts a device; a taken name is [`StoreError::Conflict`].
     pub async fn create_device(&self, spec: &DeviceSpec) -> Result<DeviceRecord> {
-        let id = bind_spec(sqlx::query(INSERT_DEVICE), spec)
-            .bind(now_us())
-            .execute(&self.pool)
-            .await
-            .map_err(|e| conflict(e, &spec.name))?
-            .last_insert_rowid();
+        let insert = format!("{INSERT_DEVICE} RETURNING id");
+        let id: i64 = with_pool!(self, |pool| {
+            let q = sqlx::query_scalar(sqlx::AssertSqlSafe(insert));
+            bind_spec!(q, spec).bind(now_us()).fetch_one(pool).await
+        })
+        .map_err(|e| conflict(e, &spec.name))?;
         self.device(id).await
     }
 
     pub async fn update_device(&self, id: i64, spec: &DeviceSpec) -> Result<DeviceRecord> {
-        let done = sqlx::query(
-            "UPDATE devices SET name = ?, serial_path = ?, baud = ?, url = ?, \
-             health_interval_s = ?, auth = ?, board = ? WHERE id = ?",
+        let done = with_pool!(self, |pool| sqlx::query(
+            "UPDATE devices SET name = $1, serial_path = $2, baud = $3, url = $4, \
+             health_interval_s = $5, auth = $6, board = $7 WHERE id = $8",
         )
         .bind(&spec.name)
         .bind(&spec.serial)
@@ -153,10 +153,11 @@ impl Store {
         .bind(&spec.auth)
         .bind(&spec.board)
         .bind(id)
-        .execute(&self.pool)
+        .execute(pool)
         .await
+        .map(|done| done.rows_affected()))
         .map_err(|e| conflict(e, &spec.name))?;
-        if done.rows_affected() == 0 {
+        if done == 0 {
             return Err(StoreError::NotFound {
                 what: "device",
                 id: id.to_string(),
@@ -176,21 +177,23 @@ impl Store {
              health_interval_s = excluded.health_interval_s, auth = excluded.auth, \
              board = excluded.board RETURNING id"
         );
-        let row = bind_spec(sqlx::query(sqlx::AssertSqlSafe(upsert)), spec)
-            .bind(now_us())
-            .fetch_one(&self.pool)
-            .await?;
-        let id: i64 = sqlx::Row::try_get(&row, "id")?;
+        let id: i64 = with_pool!(self, |pool| {
+            let q = sqlx::query_scalar(sqlx::AssertSqlSafe(upsert));
+            bind_spec!(q, spec).bind(now_us()).fetch_one(pool).await
+        })?;
         self.device(id).await
     }
 
     /// Deletes the device; its runs are kept (their device becomes unknown).
     pub async fn delete_device(&self, id: i64) -> Result<()> {
-        let done = sqlx::query("DELETE FROM devices WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
+        let done = with_pool!(self, |pool| sqlx::query(
+            "DELETE FROM devices WHERE id = $1"
+        )
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if done == 0 {
             return Err(StoreError::NotFound {
                 what: "device",
                 id: id.to_string(),
@@ -201,21 +204,22 @@ impl Store {
 }
 
 const INSERT_DEVICE: &str = "INSERT INTO devices (name, serial_path, baud, url, \
-     health_interval_s, auth, board, created_us) VALUES (?,?,?,?,?,?,?,?)";
+     health_interval_s, auth, board, created_us) VALUES ($1,$2,$3,$4,$5,$6,$7,$8)";
 
-/// Binds a spec's seven columns in [`INSERT_DEVICE`]'s order.
-fn bind_spec<'q>(
-    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    spec: &'q DeviceSpec,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-    q.bind(&spec.name)
-        .bind(&spec.serial)
-        .bind(spec.baud)
-        .bind(&spec.url)
-        .bind(spec.health_interval_s)
-        .bind(&spec.auth)
-        .bind(&spec.board)
+/// Binds a spec's seven columns in [`INSERT_DEVICE`]'s order (a macro: the
+/// query's type differs per backend).
+macro_rules! bind_spec {
+    ($q:expr, $spec:expr) => {
+        $q.bind(&$spec.name)
+            .bind(&$spec.serial)
+            .bind($spec.baud)
+            .bind(&$spec.url)
+            .bind($spec.health_interval_s)
+            .bind(&$spec.auth)
+            .bind(&$spec.board)
+    };
 }
+use bind_spec;
 
 fn conflict(e: sqlx::Error, name: &str) -> StoreError {
     match &e {

@@ -32,8 +32,9 @@ impl Store {
             sha256: format!("{:x}", Sha256::digest(data)),
             uploaded_us: now_us(),
         };
-        sqlx::query(
-            "INSERT INTO firmware_elves (version, size, sha256, uploaded_us, data) VALUES (?,?,?,?,?) \
+        with_pool!(self, |pool| {
+            sqlx::query(
+            "INSERT INTO firmware_elves (version, size, sha256, uploaded_us, data) VALUES ($1,$2,$3,$4,$5) \
              ON CONFLICT(version) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256, \
              uploaded_us = excluded.uploaded_us, data = excluded.data",
         )
@@ -42,48 +43,56 @@ impl Store {
         .bind(&info.sha256)
         .bind(info.uploaded_us)
         .bind(data)
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+        })?;
         Ok(info)
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn firmware_elf(&self, version: &str) -> Result<Option<Vec<u8>>> {
-        Ok(
-            sqlx::query_scalar("SELECT data FROM firmware_elves WHERE version = ?")
-                .bind(normalize_version(version))
-                .fetch_optional(&self.pool)
-                .await?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT data FROM firmware_elves WHERE version = $1"
         )
+        .bind(normalize_version(version))
+        .fetch_optional(pool)
+        .await)?)
     }
 
     /// True when an ELF is stored for the version (without reading it).
     #[tracing::instrument(skip(self))]
     pub async fn has_firmware_elf(&self, version: &str) -> Result<bool> {
-        let known: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM firmware_elves WHERE version = ?")
-                .bind(normalize_version(version))
-                .fetch_optional(&self.pool)
-                .await?;
+        let known: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT size FROM firmware_elves WHERE version = $1"
+        )
+        .bind(normalize_version(version))
+        .fetch_optional(pool)
+        .await)?;
         Ok(known.is_some())
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn firmware_elves(&self) -> Result<Vec<ElfInfo>> {
-        Ok(sqlx::query_as(
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(
             "SELECT version, size, sha256, uploaded_us FROM firmware_elves ORDER BY uploaded_us DESC",
         )
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await
+        })?)
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn delete_firmware_elf(&self, version: &str) -> Result<()> {
-        let done = sqlx::query("DELETE FROM firmware_elves WHERE version = ?")
-            .bind(normalize_version(version))
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
+        let done = with_pool!(self, |pool| sqlx::query(
+            "DELETE FROM firmware_elves WHERE version = $1"
+        )
+        .bind(normalize_version(version))
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if done == 0 {
             return Err(StoreError::NotFound {
                 what: "firmware ELF",
                 id: version.to_owned(),

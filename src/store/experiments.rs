@@ -66,20 +66,22 @@ const COLUMNS: &str = "id, section, position, date, branch_commit, board, change
 
 impl Store {
     pub async fn experiments(&self) -> Result<Vec<ExperimentRecord>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM experiments ORDER BY section, date, position, id"
-        )))
-        .fetch_all(&self.pool)
-        .await?)
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM experiments ORDER BY section, date, position, id"
+            ))
+        )
+        .fetch_all(pool)
+        .await)?)
     }
 
     pub async fn experiment(&self, id: i64) -> Result<ExperimentRecord> {
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM experiments WHERE id = ?"
+        with_pool!(self, |pool| sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM experiments WHERE id = $1"
         )))
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?
+        .fetch_optional(pool)
+        .await)?
         .ok_or(StoreError::NotFound {
             what: "experiment",
             id: id.to_string(),
@@ -90,18 +92,17 @@ impl Store {
         let now = now_us();
         let position = match f.position {
             Some(p) => p,
-            None => {
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT COALESCE(MAX(position), 0) + 1 FROM experiments",
-                )
-                .fetch_one(&self.pool)
-                .await?
-            }
+            None => with_pool!(self, |pool| sqlx::query_scalar::<_, i64>(
+                "SELECT COALESCE(MAX(position), 0) + 1 FROM experiments",
+            )
+            .fetch_one(pool)
+            .await)?,
         };
-        let id = sqlx::query(
+        let id = with_pool!(self, |pool| sqlx::query_scalar(
             "INSERT INTO experiments (section, position, date, branch_commit, board, change, scenarios, \
              artifacts, hin_min, frag_max, psram_free_min, tripwire, notes, status, baseline_id, \
-             created_us, updated_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             created_us, updated_us) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17) \
+             RETURNING id",
         )
         .bind(f.section.as_deref().unwrap_or("log"))
         .bind(position)
@@ -120,10 +121,9 @@ impl Store {
         .bind(f.baseline_id.flatten())
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(baseline_violation)?
-        .last_insert_rowid();
+        .fetch_one(pool)
+        .await)
+        .map_err(baseline_violation)?;
         self.experiment(id).await
     }
 
@@ -162,10 +162,10 @@ impl Store {
             }
             e.baseline_id = b;
         }
-        sqlx::query(
-            "UPDATE experiments SET section = ?, position = ?, date = ?, branch_commit = ?, board = ?, \
-             change = ?, scenarios = ?, artifacts = ?, hin_min = ?, frag_max = ?, psram_free_min = ?, \
-             tripwire = ?, notes = ?, status = ?, baseline_id = ?, updated_us = ? WHERE id = ?",
+        with_pool!(self, |pool| sqlx::query(
+            "UPDATE experiments SET section = $1, position = $2, date = $3, branch_commit = $4, board = $5, \
+             change = $6, scenarios = $7, artifacts = $8, hin_min = $9, frag_max = $10, psram_free_min = $11, \
+             tripwire = $12, notes = $13, status = $14, baseline_id = $15, updated_us = $16 WHERE id = $17",
         )
         .bind(&e.section)
         .bind(e.position)
@@ -184,18 +184,22 @@ impl Store {
         .bind(e.baseline_id)
         .bind(now_us())
         .bind(id)
-        .execute(&self.pool)
+        .execute(pool)
         .await
+        .map(|done| done.rows_affected()))
         .map_err(baseline_violation)?;
         self.experiment(id).await
     }
 
     pub async fn delete_experiment(&self, id: i64) -> Result<()> {
-        let done = sqlx::query("DELETE FROM experiments WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
+        let done = with_pool!(self, |pool| sqlx::query(
+            "DELETE FROM experiments WHERE id = $1"
+        )
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if done == 0 {
             return Err(StoreError::NotFound {
                 what: "experiment",
                 id: id.to_string(),
@@ -207,66 +211,78 @@ impl Store {
     pub async fn link_experiment_run(&self, id: i64, run_id: i64) -> Result<()> {
         self.experiment(id).await?;
         self.run(run_id).await?;
-        sqlx::query("INSERT OR IGNORE INTO experiment_runs (experiment_id, run_id) VALUES (?, ?)")
+        with_pool!(self, |pool| {
+            sqlx::query("INSERT INTO experiment_runs (experiment_id, run_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(id)
             .bind(run_id)
-            .execute(&self.pool)
-            .await?;
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected())
+        })?;
         Ok(())
     }
 
     pub async fn unlink_experiment_run(&self, id: i64, run_id: i64) -> Result<()> {
-        sqlx::query("DELETE FROM experiment_runs WHERE experiment_id = ? AND run_id = ?")
-            .bind(id)
-            .bind(run_id)
-            .execute(&self.pool)
-            .await?;
+        with_pool!(self, |pool| sqlx::query(
+            "DELETE FROM experiment_runs WHERE experiment_id = $1 AND run_id = $2"
+        )
+        .bind(id)
+        .bind(run_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
     pub async fn link_experiment_group(&self, id: i64, group_id: i64) -> Result<()> {
         self.experiment(id).await?;
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM run_groups WHERE id = ?")
-            .bind(group_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let exists: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM run_groups WHERE id = $1"
+        )
+        .bind(group_id)
+        .fetch_optional(pool)
+        .await)?;
         if exists.is_none() {
             return Err(StoreError::NotFound {
                 what: "run group",
                 id: group_id.to_string(),
             });
         }
-        sqlx::query(
-            "INSERT OR IGNORE INTO experiment_groups (experiment_id, group_id) VALUES (?, ?)",
+        with_pool!(self, |pool| sqlx::query(
+            "INSERT INTO experiment_groups (experiment_id, group_id) VALUES ($1, $2) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(group_id)
-        .execute(&self.pool)
-        .await?;
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
     /// Runs linked directly, then the members of linked groups, without
     /// duplicates, in id order.
     pub async fn experiment_run_ids(&self, id: i64) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT run_id FROM experiment_runs WHERE experiment_id = ? \
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_scalar(
+            "SELECT run_id FROM experiment_runs WHERE experiment_id = $1 \
              UNION SELECT m.run_id FROM experiment_groups g JOIN run_group_members m ON m.group_id = g.group_id \
-             WHERE g.experiment_id = ? ORDER BY 1",
+             WHERE g.experiment_id = $2 ORDER BY 1",
         )
         .bind(id)
         .bind(id)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await
+        })?)
     }
 
     pub async fn experiment_group_ids(&self, id: i64) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT group_id FROM experiment_groups WHERE experiment_id = ? ORDER BY 1",
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT group_id FROM experiment_groups WHERE experiment_id = $1 ORDER BY 1",
         )
         .bind(id)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 }
 

@@ -3,7 +3,7 @@
 //! would read and skip everything before it), and rows written while a
 //! client pages through are neither skipped nor repeated.
 
-use sqlx::{QueryBuilder, Sqlite};
+use sqlx::QueryBuilder;
 
 use super::{EventKind, EventRow, HealthRow, Result, SnapshotRow, Store};
 
@@ -24,21 +24,21 @@ impl PageRequest {
 }
 
 const HEALTH_COLUMNS: &str =
-    "SELECT seq, ts_us, http_status, latency_ms, raw, error FROM health_samples WHERE run_id = ?";
+    "SELECT seq, ts_us, http_status, latency_ms, raw, error FROM health_samples WHERE run_id = $1";
 
 impl Store {
     /// Snapshots with `seq > after`, in order.
     #[tracing::instrument(skip(self))]
     pub async fn snapshots_page(&self, run_id: i64, page: PageRequest) -> Result<Vec<SnapshotRow>> {
-        Ok(sqlx::query_as(
+        Ok(with_pool!(self, |pool| sqlx::query_as(
             "SELECT seq, line_no, ts_us, elapsed_ms, boot, tag, hf, hm, hl, hi, hin, frag, pf, \
-             pm, pl, extras FROM snapshots WHERE run_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+             pm, pl, extras FROM snapshots WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(run_id)
         .bind(page.after)
         .bind(page.limit)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Events with `seq > after`, optionally only the given kinds, in order.
@@ -55,49 +55,53 @@ impl Store {
         let index = if kinds.is_empty() {
             ""
         } else {
-            " INDEXED BY events_kind"
+            self.events_kind_hint()
         };
-        let mut q = QueryBuilder::<Sqlite>::new(format!(
+        with_pool!(self, |pool| {
+            let mut q = QueryBuilder::<Db>::new(format!(
             "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events{index} WHERE run_id = "
         ));
-        q.push_bind(run_id)
-            .push(" AND seq > ")
-            .push_bind(page.after);
-        if !kinds.is_empty() {
-            q.push(" AND kind IN (");
-            let mut list = q.separated(", ");
-            for kind in kinds {
-                list.push_bind(*kind);
+            q.push_bind(run_id)
+                .push(" AND seq > ")
+                .push_bind(page.after);
+            if !kinds.is_empty() {
+                q.push(" AND kind IN (");
+                let mut list = q.separated(", ");
+                for kind in kinds {
+                    list.push_bind(*kind);
+                }
+                q.push(")");
             }
-            q.push(")");
-        }
-        q.push(" ORDER BY seq LIMIT ").push_bind(page.limit);
-        Ok(q.build_query_as().fetch_all(&self.pool).await?)
+            q.push(" ORDER BY seq LIMIT ").push_bind(page.limit);
+            Ok(q.build_query_as().fetch_all(pool).await?)
+        })
     }
 
     /// Health polls with `seq > after`, in order.
     #[tracing::instrument(skip(self))]
     pub async fn health_page(&self, run_id: i64, page: PageRequest) -> Result<Vec<HealthRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{HEALTH_COLUMNS} AND seq > ? ORDER BY seq LIMIT ?"
-        )))
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!(
+                "{HEALTH_COLUMNS} AND seq > $2 ORDER BY seq LIMIT $3"
+            ))
+        )
         .bind(run_id)
         .bind(page.after)
         .bind(page.limit)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// The newest `limit` health polls, newest first (the run page's table).
     #[tracing::instrument(skip(self))]
     pub async fn latest_health(&self, run_id: i64, limit: i64) -> Result<Vec<HealthRow>> {
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "{HEALTH_COLUMNS} ORDER BY seq DESC LIMIT ?"
-        )))
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(format!("{HEALTH_COLUMNS} ORDER BY seq DESC LIMIT $2"))
+        )
         .bind(run_id)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Events of the given kinds inside `[from_us, to_us]` (a chart's
@@ -110,21 +114,23 @@ impl Store {
         from_us: Option<i64>,
         to_us: Option<i64>,
     ) -> Result<Vec<EventRow>> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events \
-             INDEXED BY events_kind WHERE run_id = ",
-        );
-        q.push_bind(run_id).push(" AND kind IN (");
-        let mut list = q.separated(", ");
-        for kind in kinds {
-            list.push_bind(*kind);
-        }
-        q.push(") AND ts_us >= ")
-            .push_bind(from_us.unwrap_or(i64::MIN))
-            .push(" AND ts_us <= ")
-            .push_bind(to_us.unwrap_or(i64::MAX))
-            .push(" ORDER BY seq");
-        Ok(q.build_query_as().fetch_all(&self.pool).await?)
+        let hint = self.events_kind_hint();
+        with_pool!(self, |pool| {
+            let mut q = QueryBuilder::<Db>::new(format!(
+            "SELECT seq, line_no, ts_us, boot, kind, message, data FROM events{hint} WHERE run_id = "
+        ));
+            q.push_bind(run_id).push(" AND kind IN (");
+            let mut list = q.separated(", ");
+            for kind in kinds {
+                list.push_bind(*kind);
+            }
+            q.push(") AND ts_us >= ")
+                .push_bind(from_us.unwrap_or(i64::MIN))
+                .push(" AND ts_us <= ")
+                .push_bind(to_us.unwrap_or(i64::MAX))
+                .push(" ORDER BY seq");
+            Ok(q.build_query_as().fetch_all(pool).await?)
+        })
     }
 
     /// Boot resets, tripwires, crashes and allocation failures, the first
@@ -133,12 +139,16 @@ impl Store {
     pub async fn marker_events(&self, run_id: i64, limit: i64) -> Result<Vec<EventRow>> {
         // Two index ranges merged by seq: with an OR the planner walks every
         // event of the run (100,000 task lines in a week-long one).
-        Ok(sqlx::query_as(
+        let (hint, marker) = (self.events_kind_hint(), self.json_text("data", "marker"));
+        let sql = format!(
             "SELECT seq, line_no, ts_us, boot, kind, message, data FROM ( \
-             SELECT * FROM events INDEXED BY events_kind WHERE run_id = ? AND kind IN (?, ?, ?) \
+             SELECT * FROM events{hint} WHERE run_id = $1 AND kind IN ($2, $3, $4) \
              UNION ALL \
-             SELECT * FROM events INDEXED BY events_kind WHERE run_id = ? AND kind = ? \
-             AND json_extract(data, '$.marker') = 'reset') ORDER BY seq LIMIT ?",
+             SELECT * FROM events{hint} WHERE run_id = $5 AND kind = $6 \
+             AND {marker} = 'reset') AS e ORDER BY seq LIMIT $7"
+        );
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            sqlx::AssertSqlSafe(sql.clone())
         )
         .bind(run_id)
         .bind(EventKind::Tripwire)
@@ -147,7 +157,7 @@ impl Store {
         .bind(run_id)
         .bind(EventKind::Boot)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 }

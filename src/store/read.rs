@@ -1,10 +1,10 @@
 //! Reads of a run's recorded content.
 
 use serde::Serialize;
-use sqlx::{AssertSqlSafe, QueryBuilder, Sqlite};
+use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use super::{
-    EventKind, EventRow, HealthRow, PageRequest, Result, SerialLineRow, SnapshotRow, Store,
+    Dialect, EventKind, EventRow, HealthRow, PageRequest, Result, SerialLineRow, SnapshotRow, Store,
 };
 use crate::protocol::HEARTBEAT_TAG;
 
@@ -80,33 +80,38 @@ impl Store {
         limit: i64,
         search: Option<&str>,
     ) -> Result<SerialPage> {
-        if search.is_none() {
+        let Some(search) = search else {
             return self
                 .serial_lines_by_number(run_id, SerialStart::Offset(offset), limit)
                 .await;
-        }
-        let pattern = search.map(super::contains_pattern);
-        let filter = if pattern.is_some() {
-            " AND text LIKE ? ESCAPE '\\'"
-        } else {
-            ""
         };
-        // `filter` is one of two constant strings; the pattern is bound.
-        let mut count = sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COUNT(*) FROM serial_lines WHERE run_id = ?{filter}"
-        )))
-        .bind(run_id);
-        let mut page = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = ?{filter} \
-             ORDER BY line_no LIMIT ? OFFSET ?"
-        )))
-        .bind(run_id);
-        if let Some(p) = &pattern {
-            count = count.bind(p.clone());
-            page = page.bind(p.clone());
-        }
-        let total = count.fetch_one(&self.pool).await?;
-        let lines = page.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let pattern = super::contains_pattern(search);
+        // SQLite's LIKE ignores ASCII case; PostgreSQL's needs ILIKE.
+        let like = match self.dialect() {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        };
+        let filter = format!("run_id = $1 AND text {like} $2 ESCAPE '\\'");
+        let (total, lines) = with_pool!(self, |pool| {
+            let total = sqlx::query_scalar(AssertSqlSafe(format!(
+                "SELECT COUNT(*) FROM serial_lines WHERE {filter}"
+            )))
+            .bind(run_id)
+            .bind(&pattern)
+            .fetch_one(pool)
+            .await?;
+            let lines = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE {filter} \
+                 ORDER BY line_no LIMIT $3 OFFSET $4"
+            )))
+            .bind(run_id)
+            .bind(&pattern)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await?;
+            (total, lines)
+        });
         Ok(SerialPage { total, lines })
     }
 
@@ -123,33 +128,33 @@ impl Store {
     ) -> Result<SerialPage> {
         // Two one-row reads from the ends of the run's key range: SQLite
         // optimises a lone MIN or MAX, not both in one query (that scans).
-        let first: Option<i64> = sqlx::query_scalar(
-            "SELECT line_no FROM serial_lines WHERE run_id = ? ORDER BY line_no LIMIT 1",
+        let first: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT line_no FROM serial_lines WHERE run_id = $1 ORDER BY line_no LIMIT 1",
         )
         .bind(run_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let last: Option<i64> = sqlx::query_scalar(
-            "SELECT line_no FROM serial_lines WHERE run_id = ? ORDER BY line_no DESC LIMIT 1",
+        .fetch_optional(pool)
+        .await)?;
+        let last: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT line_no FROM serial_lines WHERE run_id = $1 ORDER BY line_no DESC LIMIT 1",
         )
         .bind(run_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         let (Some(first), Some(last)) = (first, last) else {
             return Ok(SerialPage {
                 total: 0,
                 lines: Vec::new(),
             });
         };
-        let lines = sqlx::query_as(
-            "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = ? \
-             AND line_no >= ? ORDER BY line_no LIMIT ?",
+        let lines = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = $1 \
+             AND line_no >= $2 ORDER BY line_no LIMIT $3",
         )
         .bind(run_id)
         .bind(start.line(first))
         .bind(limit.max(0))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         Ok(SerialPage {
             total: last - first + 1,
             lines,
@@ -181,20 +186,28 @@ impl Store {
     /// `rst:` line; those that are not a power-on (`POWERON…`) are resets
     /// of a running device (software, panic, watchdog, brownout).
     pub async fn device_reboots_since(&self, device_id: i64, since_us: i64) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            // The kind index reaches a run's few boots; left to itself the
-            // planner walks every event since `since_us` (a week's 100,000
-            // task lines), 150 ms on each device tile.
-            "SELECT COUNT(*) FROM events e INDEXED BY events_kind JOIN runs r ON r.id = e.run_id \
-             WHERE r.device_id = ? AND e.kind = ? AND e.ts_us >= ? \
-             AND json_extract(e.data, '$.marker') = 'reset' \
-             AND COALESCE(json_extract(e.data, '$.reason'), '') NOT LIKE 'POWERON%'",
-        )
+        let (marker, reason) = (
+            self.json_text("e.data", "marker"),
+            self.json_text("e.data", "reason"),
+        );
+        let hint = self.events_kind_hint();
+        // The JSON fields and the hint are constant expressions; the values
+        // are bound. The kind index reaches a run's few boots; without it
+        // SQLite walks every event since `since_us` (a week's 100,000 task
+        // lines), 150 ms on each device tile.
+        let sql = format!(
+            "SELECT COUNT(*) FROM events e{hint} JOIN runs r ON r.id = e.run_id \
+             WHERE r.device_id = $1 AND e.kind = $2 AND e.ts_us >= $3 \
+             AND {marker} = 'reset' AND COALESCE({reason}, '') NOT LIKE 'POWERON%'"
+        );
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(AssertSqlSafe(
+            sql.clone()
+        ))
         .bind(device_id)
         .bind(EventKind::Boot)
         .bind(since_us)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(pool)
+        .await)?)
     }
 }
 
@@ -208,25 +221,27 @@ impl Store {
     ) -> Result<Vec<(i64, EventRow)>> {
         // Through the kind index, as device_reboots_since: the kinds asked
         // for are a handful among a soak's task lines.
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT e.run_id, e.seq, e.line_no, e.ts_us, e.boot, e.kind, e.message, e.data \
-             FROM events e INDEXED BY events_kind JOIN runs r ON r.id = e.run_id \
-             WHERE r.device_id = ",
-        );
-        q.push_bind(device_id);
-        q.push(" AND e.kind IN (");
-        let mut list = q.separated(", ");
-        for kind in kinds {
-            list.push_bind(*kind);
-        }
-        q.push(") ORDER BY e.ts_us DESC, e.seq DESC LIMIT ")
-            .push_bind(limit);
-        let rows: Vec<sqlx::sqlite::SqliteRow> = q.build().fetch_all(&self.pool).await?;
-        use sqlx::{FromRow, Row};
-        rows.iter()
-            .map(|row| Ok((row.try_get("run_id")?, EventRow::from_row(row)?)))
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        let hint = self.events_kind_hint();
+        with_pool!(self, |pool| {
+            let mut q = QueryBuilder::<Db>::new(format!(
+                "SELECT e.run_id, e.seq, e.line_no, e.ts_us, e.boot, e.kind, e.message, e.data \
+                 FROM events e{hint} JOIN runs r ON r.id = e.run_id WHERE r.device_id = "
+            ));
+            q.push_bind(device_id);
+            q.push(" AND e.kind IN (");
+            let mut list = q.separated(", ");
+            for kind in kinds {
+                list.push_bind(*kind);
+            }
+            q.push(") ORDER BY e.ts_us DESC, e.seq DESC LIMIT ")
+                .push_bind(limit);
+            let rows = q.build().fetch_all(pool).await?;
+            use sqlx::{FromRow, Row};
+            rows.iter()
+                .map(|row| Ok((row.try_get("run_id")?, EventRow::from_row(row)?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(Into::into)
+        })
     }
 }
 
@@ -239,15 +254,17 @@ impl Store {
         from_us: Option<i64>,
         to_us: Option<i64>,
     ) -> Result<Vec<SnapshotRow>> {
-        Ok(sqlx::query_as(
+        Ok(with_pool!(self, |pool| {
+            sqlx::query_as(
             "SELECT seq, line_no, ts_us, elapsed_ms, boot, tag, hf, hm, hl, hi, hin, frag, pf, \
-             pm, pl, extras FROM snapshots WHERE run_id = ? AND ts_us >= ? AND ts_us <= ? ORDER BY seq",
+             pm, pl, extras FROM snapshots WHERE run_id = $1 AND ts_us >= $2 AND ts_us <= $3 ORDER BY seq",
         )
         .bind(run_id)
         .bind(from_us.unwrap_or(i64::MIN))
         .bind(to_us.unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await
+        })?)
     }
 }
 
@@ -264,27 +281,35 @@ impl Store {
     /// A run's heartbeat samples in order, read without whole snapshots.
     #[tracing::instrument(skip(self))]
     pub async fn heartbeat_points(&self, run_id: i64) -> Result<Vec<HeapPoint>> {
-        Ok(sqlx::query_as(
-            "SELECT ts_us, boot, hi, pf FROM snapshots WHERE run_id = ? AND tag = ? ORDER BY seq",
+        Ok(with_pool!(self, |pool| sqlx::query_as(
+            "SELECT ts_us, boot, hi, pf FROM snapshots WHERE run_id = $1 AND tag = $2 ORDER BY seq",
         )
         .bind(run_id)
         .bind(HEARTBEAT_TAG)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// The threshold of the run's first tripwire, if one fired.
     #[tracing::instrument(skip(self))]
     pub async fn tripwire_threshold(&self, run_id: i64) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT json_extract(data, '$.threshold') FROM events WHERE run_id = ? \
-             AND kind = ? ORDER BY seq LIMIT 1",
+        // A JSON number: SQLite's json_extract gives an integer, PostgreSQL's
+        // ->> text, cast back.
+        let threshold = match self.dialect() {
+            Dialect::Sqlite => "json_extract(data, '$.threshold')".to_owned(),
+            Dialect::Postgres => "(data::jsonb ->> 'threshold')::BIGINT".to_owned(),
+        };
+        let sql = format!(
+            "SELECT {threshold} FROM events WHERE run_id = $1 AND kind = $2 ORDER BY seq LIMIT 1"
+        );
+        Ok(
+            with_pool!(self, |pool| sqlx::query_scalar(AssertSqlSafe(sql.clone()),)
+                .bind(run_id)
+                .bind(EventKind::Tripwire)
+                .fetch_optional(pool)
+                .await)?
+            .flatten(),
         )
-        .bind(run_id)
-        .bind(EventKind::Tripwire)
-        .fetch_optional(&self.pool)
-        .await?
-        .flatten())
     }
 }
 
@@ -292,9 +317,11 @@ impl Store {
     /// Raw serial lines stored across all runs (what the ingest benchmark
     /// counts as written).
     pub async fn serial_line_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM serial_lines")
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM serial_lines"
+        )
+        .fetch_one(pool)
+        .await)?)
     }
 }
 
@@ -302,11 +329,11 @@ impl Store {
     /// Snapshots stored for a run (a count over the run's key range).
     #[tracing::instrument(skip(self))]
     pub async fn snapshot_count(&self, run_id: i64) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE run_id = ?")
-                .bind(run_id)
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM snapshots WHERE run_id = $1"
         )
+        .bind(run_id)
+        .fetch_one(pool)
+        .await)?)
     }
 }

@@ -25,13 +25,14 @@ impl Store {
     /// interrupted (rather than completed or failed).
     #[tracing::instrument(skip(self))]
     pub async fn resume_point(&self, device_id: i64) -> Result<Option<ResumePoint>> {
-        let newest: Option<(i64, RunKind, RunStatus, Option<i64>, i64)> = sqlx::query_as(
-            "SELECT id, kind, status, ended_us, started_us FROM runs WHERE device_id = ? \
+        let newest: Option<(i64, RunKind, RunStatus, Option<i64>, i64)> =
+            with_pool!(self, |pool| sqlx::query_as(
+                "SELECT id, kind, status, ended_us, started_us FROM runs WHERE device_id = $1 \
              ORDER BY started_us DESC, id DESC LIMIT 1",
-        )
-        .bind(device_id)
-        .fetch_optional(&self.pool)
-        .await?;
+            )
+            .bind(device_id)
+            .fetch_optional(pool)
+            .await)?;
         let Some((run_id, kind, status, ended_us, started_us)) = newest else {
             return Ok(None);
         };
@@ -40,30 +41,31 @@ impl Store {
         }
         // Each maximum is one seek down the end of the run's key range.
         let last = |sql: &'static str| async move {
-            sqlx::query_scalar::<_, i64>(sql)
+            with_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql)
                 .bind(run_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map(|v| v.unwrap_or(0))
+                .fetch_optional(pool)
+                .await)
+            .map(|v| v.unwrap_or(0))
         };
-        let raw_line =
-            last("SELECT line_no FROM serial_lines WHERE run_id = ? ORDER BY line_no DESC LIMIT 1")
-                .await?;
+        let raw_line = last(
+            "SELECT line_no FROM serial_lines WHERE run_id = $1 ORDER BY line_no DESC LIMIT 1",
+        )
+        .await?;
         let block_line = last(
-            "SELECT last_line FROM serial_blocks WHERE run_id = ? ORDER BY first_line DESC LIMIT 1",
+            "SELECT last_line FROM serial_blocks WHERE run_id = $1 ORDER BY first_line DESC LIMIT 1",
         )
         .await?;
         let snapshot =
-            last("SELECT seq FROM snapshots WHERE run_id = ? ORDER BY seq DESC LIMIT 1").await?;
+            last("SELECT seq FROM snapshots WHERE run_id = $1 ORDER BY seq DESC LIMIT 1").await?;
         let event =
-            last("SELECT seq FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1").await?;
+            last("SELECT seq FROM events WHERE run_id = $1 ORDER BY seq DESC LIMIT 1").await?;
         let health =
-            last("SELECT seq FROM health_samples WHERE run_id = ? ORDER BY seq DESC LIMIT 1")
+            last("SELECT seq FROM health_samples WHERE run_id = $1 ORDER BY seq DESC LIMIT 1")
                 .await?;
         let snapshot_boot =
-            last("SELECT boot FROM snapshots WHERE run_id = ? ORDER BY seq DESC LIMIT 1").await?;
+            last("SELECT boot FROM snapshots WHERE run_id = $1 ORDER BY seq DESC LIMIT 1").await?;
         let event_boot =
-            last("SELECT boot FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1").await?;
+            last("SELECT boot FROM events WHERE run_id = $1 ORDER BY seq DESC LIMIT 1").await?;
         Ok(Some(ResumePoint {
             run_id,
             kind,
@@ -80,10 +82,13 @@ impl Store {
     /// Makes an interrupted run active again.
     #[tracing::instrument(skip(self))]
     pub async fn reopen_run(&self, run_id: i64) -> Result<()> {
-        sqlx::query("UPDATE runs SET status = 'active', ended_us = NULL WHERE id = ?")
-            .bind(run_id)
-            .execute(&self.pool)
-            .await?;
+        with_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET status = 'active', ended_us = NULL WHERE id = $1"
+        )
+        .bind(run_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 }
@@ -100,16 +105,20 @@ impl Store {
         device_id: i64,
         ended_us: i64,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE runs SET device_id = ?, kind = 'soak', status = 'interrupted', ended_us = ? \
-             WHERE id = ?",
+        let done =
+            with_pool!(self, |pool| {
+                sqlx::query(
+            "UPDATE runs SET device_id = $1, kind = 'soak', status = 'interrupted', ended_us = $2 \
+             WHERE id = $3",
         )
         .bind(device_id)
         .bind(ended_us)
         .bind(run_id)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 0 {
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected())
+            })?;
+        if done == 0 {
             return Err(super::StoreError::NotFound {
                 what: "run",
                 id: run_id.to_string(),

@@ -2,8 +2,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Row};
+use sqlx::FromRow;
 
 use crate::protocol::{HealthSample, LineKind, MemSnapshot};
 
@@ -19,38 +18,36 @@ pub struct SnapshotRow {
     pub snapshot: MemSnapshot,
 }
 
-impl FromRow<'_, SqliteRow> for SnapshotRow {
-    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
-        let extras: Option<String> = row.try_get("extras")?;
-        let extras = match extras {
-            Some(json) => serde_json::from_str(&json).map_err(|e| sqlx::Error::ColumnDecode {
-                index: "extras".into(),
-                source: Box::new(e),
-            })?,
-            None => Vec::new(),
-        };
-        Ok(SnapshotRow {
-            seq: row.try_get("seq")?,
-            line_no: row.try_get("line_no")?,
-            ts_us: row.try_get("ts_us")?,
-            elapsed_ms: row.try_get("elapsed_ms")?,
-            boot: row.try_get("boot")?,
-            snapshot: MemSnapshot {
-                tag: row.try_get("tag")?,
-                hf: row.try_get("hf")?,
-                hm: row.try_get("hm")?,
-                hl: row.try_get("hl")?,
-                hi: row.try_get("hi")?,
-                hin: row.try_get("hin")?,
-                frag: row.try_get("frag")?,
-                pf: row.try_get("pf")?,
-                pm: row.try_get("pm")?,
-                pl: row.try_get("pl")?,
-                extras,
-            },
-        })
-    }
-}
+from_row_on_both!(SnapshotRow, |row| {
+    let extras: Option<String> = row.try_get("extras")?;
+    let extras = match extras {
+        Some(json) => serde_json::from_str(&json).map_err(|e| sqlx::Error::ColumnDecode {
+            index: "extras".into(),
+            source: Box::new(e),
+        })?,
+        None => Vec::new(),
+    };
+    Ok(SnapshotRow {
+        seq: row.try_get("seq")?,
+        line_no: row.try_get("line_no")?,
+        ts_us: row.try_get("ts_us")?,
+        elapsed_ms: row.try_get("elapsed_ms")?,
+        boot: row.try_get("boot")?,
+        snapshot: MemSnapshot {
+            tag: row.try_get("tag")?,
+            hf: row.try_get("hf")?,
+            hm: row.try_get("hm")?,
+            hl: row.try_get("hl")?,
+            hi: row.try_get("hi")?,
+            hin: row.try_get("hin")?,
+            frag: row.try_get("frag")?,
+            pf: row.try_get("pf")?,
+            pm: row.try_get("pm")?,
+            pl: row.try_get("pl")?,
+            extras,
+        },
+    })
+});
 
 /// What an event is: the `events.kind` column, the API's `kind`, and the
 /// one spelling of each name in the code (stored as text through
@@ -187,20 +184,18 @@ pub struct EventRow {
     pub data: Value,
 }
 
-impl FromRow<'_, SqliteRow> for EventRow {
-    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
-        let data: String = row.try_get("data")?;
-        Ok(EventRow {
-            seq: row.try_get("seq")?,
-            line_no: row.try_get("line_no")?,
-            ts_us: row.try_get("ts_us")?,
-            boot: row.try_get("boot")?,
-            kind: row.try_get("kind")?,
-            message: row.try_get("message")?,
-            data: serde_json::from_str(&data).unwrap_or(Value::Null),
-        })
-    }
-}
+from_row_on_both!(EventRow, |row| {
+    let data: String = row.try_get("data")?;
+    Ok(EventRow {
+        seq: row.try_get("seq")?,
+        line_no: row.try_get("line_no")?,
+        ts_us: row.try_get("ts_us")?,
+        boot: row.try_get("boot")?,
+        kind: row.try_get("kind")?,
+        message: row.try_get("message")?,
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+    })
+});
 
 /// One raw serial line, exactly as received (lossy UTF-8).
 #[derive(Debug, Clone, PartialEq, Serialize, FromRow)]
@@ -229,23 +224,21 @@ pub struct HealthRow {
     pub error: Option<String>,
 }
 
-impl FromRow<'_, SqliteRow> for HealthRow {
-    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
-        let raw: Option<String> = row.try_get("raw")?;
-        let sample = raw
-            .as_deref()
-            .and_then(|body| HealthSample::from_json(body.as_bytes()).ok());
-        Ok(HealthRow {
-            seq: row.try_get("seq")?,
-            ts_us: row.try_get("ts_us")?,
-            http_status: row.try_get("http_status")?,
-            latency_ms: row.try_get("latency_ms")?,
-            sample,
-            raw,
-            error: row.try_get("error")?,
-        })
-    }
-}
+from_row_on_both!(HealthRow, |row| {
+    let raw: Option<String> = row.try_get("raw")?;
+    let sample = raw
+        .as_deref()
+        .and_then(|body| HealthSample::from_json(body.as_bytes()).ok());
+    Ok(HealthRow {
+        seq: row.try_get("seq")?,
+        ts_us: row.try_get("ts_us")?,
+        http_status: row.try_get("http_status")?,
+        latency_ms: row.try_get("latency_ms")?,
+        sample,
+        raw,
+        error: row.try_get("error")?,
+    })
+});
 
 /// Rows for one run, written together in one transaction.
 #[derive(Debug, Default)]

@@ -3,8 +3,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, FromRow, QueryBuilder, Row, Sqlite};
+use sqlx::{AssertSqlSafe, QueryBuilder};
 
 use super::{Result, Store, StoreError};
 
@@ -98,30 +97,28 @@ pub struct RunRecord {
     pub meta: Option<Value>,
 }
 
-impl FromRow<'_, SqliteRow> for RunRecord {
-    fn from_row(row: &SqliteRow) -> sqlx::Result<Self> {
-        let meta: Option<String> = row.try_get("meta")?;
-        Ok(RunRecord {
-            id: row.try_get("id")?,
-            device_id: row.try_get("device_id")?,
-            device_name: row.try_get("device_name")?,
-            kind: row.try_get("kind")?,
-            scenario: row.try_get("scenario")?,
-            label: row.try_get("label")?,
-            board: row.try_get("board")?,
-            firmware_version: row.try_get("firmware_version")?,
-            git_commit: row.try_get("git_commit")?,
-            git_branch: row.try_get("git_branch")?,
-            git_dirty: row.try_get("git_dirty")?,
-            started_us: row.try_get("started_us")?,
-            ended_us: row.try_get("ended_us")?,
-            status: row.try_get("status")?,
-            notes: row.try_get("notes")?,
-            source: row.try_get("source")?,
-            meta: meta.and_then(|m| serde_json::from_str(&m).ok()),
-        })
-    }
-}
+from_row_on_both!(RunRecord, |row| {
+    let meta: Option<String> = row.try_get("meta")?;
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        device_id: row.try_get("device_id")?,
+        device_name: row.try_get("device_name")?,
+        kind: row.try_get("kind")?,
+        scenario: row.try_get("scenario")?,
+        label: row.try_get("label")?,
+        board: row.try_get("board")?,
+        firmware_version: row.try_get("firmware_version")?,
+        git_commit: row.try_get("git_commit")?,
+        git_branch: row.try_get("git_branch")?,
+        git_dirty: row.try_get("git_dirty")?,
+        started_us: row.try_get("started_us")?,
+        ended_us: row.try_get("ended_us")?,
+        status: row.try_get("status")?,
+        notes: row.try_get("notes")?,
+        source: row.try_get("source")?,
+        meta: meta.and_then(|m| serde_json::from_str(&m).ok()),
+    })
+});
 
 /// Filters for listing runs; `None` means "any".
 #[derive(Debug, Clone, Default)]
@@ -149,10 +146,11 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn create_run(&self, run: &NewRun) -> Result<i64> {
         let meta = run.meta.as_ref().map(serde_json::to_string).transpose()?;
-        let id = sqlx::query(
+        let id = with_pool!(self, |pool| sqlx::query_scalar(
             "INSERT INTO runs (device_id, kind, scenario, label, board, firmware_version, \
              git_commit, git_branch, git_dirty, started_us, ended_us, status, notes, source, \
-             source_digest, meta) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             source_digest, meta) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16) \
+             RETURNING id",
         )
         .bind(run.device_id)
         .bind(run.kind.unwrap_or(RunKind::Import))
@@ -170,105 +168,120 @@ impl Store {
         .bind(&run.source)
         .bind(&run.source_digest)
         .bind(meta)
-        .execute(&self.pool)
-        .await?
-        .last_insert_rowid();
+        .fetch_one(pool)
+        .await)?;
         Ok(id)
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn run(&self, id: i64) -> Result<RunRecord> {
-        sqlx::query_as(AssertSqlSafe(format!("{RUN_COLUMNS} WHERE r.id = ?")))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound {
-                what: "run",
-                id: id.to_string(),
-            })
+        with_pool!(self, |pool| sqlx::query_as(AssertSqlSafe(format!(
+            "{RUN_COLUMNS} WHERE r.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?
+        .ok_or(StoreError::NotFound {
+            what: "run",
+            id: id.to_string(),
+        })
     }
 
     /// The run already imported from content with this digest, if any.
     pub async fn run_by_digest(&self, digest: &str) -> Result<Option<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM runs WHERE source_digest = ?")
-                .bind(digest)
-                .fetch_optional(&self.pool)
-                .await?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM runs WHERE source_digest = $1"
         )
+        .bind(digest)
+        .fetch_optional(pool)
+        .await)?)
     }
 
     /// Runs, newest first.
     #[tracing::instrument(skip(self))]
     pub async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
-        let mut q = QueryBuilder::<Sqlite>::new(RUN_COLUMNS);
-        q.push(" WHERE 1=1");
-        if let Some(device) = filter.device_id {
-            q.push(" AND r.device_id = ").push_bind(device);
-        }
-        if let Some(scenario) = &filter.scenario {
-            q.push(" AND r.scenario = ").push_bind(scenario.clone());
-        }
-        if let Some(status) = filter.status {
-            q.push(" AND r.status = ").push_bind(status);
-        }
-        if let Some(since) = filter.since_us {
-            q.push(" AND r.started_us >= ").push_bind(since);
-        }
-        if let Some(until) = filter.until_us {
-            q.push(" AND r.started_us < ").push_bind(until);
-        }
-        if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
-            let pattern = super::contains_pattern(text);
-            q.push(" AND (");
-            let mut any = q.separated(" OR ");
-            for column in ["r.label", "r.scenario", "d.name", "r.firmware_version"] {
-                any.push(format!("{column} LIKE "))
-                    .push_bind_unseparated(pattern.clone())
-                    .push_unseparated(" ESCAPE '\\'");
+        // SQLite's LIKE ignores ASCII case; PostgreSQL's needs ILIKE.
+        let like = match self.dialect() {
+            super::Dialect::Sqlite => "LIKE",
+            super::Dialect::Postgres => "ILIKE",
+        };
+        with_pool!(self, |pool| {
+            let mut q = QueryBuilder::<Db>::new(RUN_COLUMNS);
+            q.push(" WHERE 1=1");
+            if let Some(device) = filter.device_id {
+                q.push(" AND r.device_id = ").push_bind(device);
             }
-            q.push(")");
-        }
-        if let Some(after) = filter.after {
-            // Keyset: the runs listed after run `after` in this order.
-            q.push(" AND (r.started_us, r.id) < (SELECT started_us, id FROM runs WHERE id = ")
-                .push_bind(after)
-                .push(")");
-        }
-        q.push(" ORDER BY r.started_us DESC, r.id DESC LIMIT ")
-            .push_bind(filter.limit.unwrap_or(500));
-        Ok(q.build_query_as().fetch_all(&self.pool).await?)
+            if let Some(scenario) = &filter.scenario {
+                q.push(" AND r.scenario = ").push_bind(scenario.clone());
+            }
+            if let Some(status) = filter.status {
+                q.push(" AND r.status = ").push_bind(status);
+            }
+            if let Some(since) = filter.since_us {
+                q.push(" AND r.started_us >= ").push_bind(since);
+            }
+            if let Some(until) = filter.until_us {
+                q.push(" AND r.started_us < ").push_bind(until);
+            }
+            if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
+                let pattern = super::contains_pattern(text);
+                q.push(" AND (");
+                let mut any = q.separated(" OR ");
+                for column in ["r.label", "r.scenario", "d.name", "r.firmware_version"] {
+                    any.push(format!("{column} {like} "))
+                        .push_bind_unseparated(pattern.clone())
+                        .push_unseparated(" ESCAPE '\\'");
+                }
+                q.push(")");
+            }
+            if let Some(after) = filter.after {
+                // Keyset: the runs listed after run `after` in this order.
+                q.push(" AND (r.started_us, r.id) < (SELECT started_us, id FROM runs WHERE id = ")
+                    .push_bind(after)
+                    .push(")");
+            }
+            q.push(" ORDER BY r.started_us DESC, r.id DESC LIMIT ")
+                .push_bind(filter.limit.unwrap_or(500));
+            Ok(q.build_query_as().fetch_all(pool).await?)
+        })
     }
 
     /// Closes a run with its final status.
     #[tracing::instrument(skip(self))]
     pub async fn finish_run(&self, id: i64, status: RunStatus, ended_us: i64) -> Result<()> {
-        sqlx::query("UPDATE runs SET status = ?, ended_us = ? WHERE id = ?")
-            .bind(status)
-            .bind(ended_us)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        with_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET status = $1, ended_us = $2 WHERE id = $3"
+        )
+        .bind(status)
+        .bind(ended_us)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
     /// Records the firmware version once the boot log names it.
     pub async fn set_run_firmware(&self, id: i64, version: &str) -> Result<()> {
-        sqlx::query("UPDATE runs SET firmware_version = ? WHERE id = ?")
-            .bind(version)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        with_pool!(self, |pool| sqlx::query(
+            "UPDATE runs SET firmware_version = $1 WHERE id = $2"
+        )
+        .bind(version)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
         Ok(())
     }
 
     #[tracing::instrument(skip(self))]
     pub async fn delete_run(&self, id: i64) -> Result<()> {
-        let done = sqlx::query("DELETE FROM runs WHERE id = ?")
+        let done = with_pool!(self, |pool| sqlx::query("DELETE FROM runs WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        if done == 0 {
             return Err(StoreError::NotFound {
                 what: "run",
                 id: id.to_string(),
@@ -282,14 +295,15 @@ impl Store {
     /// Runs still `active` from a server that did not shut down cleanly are
     /// closed as `interrupted` at their last recorded moment.
     pub async fn interrupt_stale_runs(&self) -> Result<u64> {
-        let done = sqlx::query(
+        let done = with_pool!(self, |pool| sqlx::query(
             "UPDATE runs SET status = 'interrupted', ended_us = COALESCE( \
                (SELECT MAX(ts_us) FROM serial_lines WHERE run_id = runs.id), started_us) \
              WHERE status = 'active' AND kind != 'import'",
         )
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(done)
     }
 }
 
@@ -298,22 +312,22 @@ impl Store {
     /// choices of a scenario filter.
     #[tracing::instrument(skip(self))]
     pub async fn scenario_names(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
             "SELECT scenario FROM runs WHERE scenario IS NOT NULL \
              UNION SELECT scenario FROM run_groups WHERE scenario IS NOT NULL ORDER BY 1",
         )
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// The device's newest run, active or not.
     #[tracing::instrument(skip(self))]
     pub async fn latest_run_of_device(&self, device_id: i64) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM runs WHERE device_id = ? ORDER BY started_us DESC, id DESC LIMIT 1",
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM runs WHERE device_id = $1 ORDER BY started_us DESC, id DESC LIMIT 1",
         )
         .bind(device_id)
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(pool)
+        .await)?)
     }
 }

@@ -78,22 +78,26 @@ impl Store {
         };
         for run in self.runs_started_before(cutoff_us).await? {
             loop {
-                let lines: Vec<SerialLineRow> = sqlx::query_as(
-                    "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = ? \
-                 AND ts_us < ? ORDER BY line_no LIMIT ?",
+                let lines: Vec<SerialLineRow> = with_pool!(self, |pool| sqlx::query_as(
+                    "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = $1 \
+                 AND ts_us < $2 ORDER BY line_no LIMIT $3",
                 )
                 .bind(run)
                 .bind(cutoff_us)
                 .bind(BLOCK_LINES)
-                .fetch_all(&self.pool)
-                .await?;
+                .fetch_all(pool)
+                .await)?;
                 let Some(block) = SerialBlock::pack(&lines, Packing::Small)? else {
                     break;
                 };
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT OR REPLACE INTO serial_blocks (run_id, first_line, last_line, \
-                     first_ts, last_ts, lines, codec, data) VALUES (?,?,?,?,?,?,?,?)",
+                with_pool!(self, |pool| {
+                    let mut tx = pool.begin().await?;
+                    sqlx::query(
+                    "INSERT INTO serial_blocks (run_id, first_line, last_line, first_ts, last_ts, lines, \
+                     codec, data) VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (run_id, first_line) \
+                     DO UPDATE SET last_line = excluded.last_line, first_ts = excluded.first_ts, \
+                     last_ts = excluded.last_ts, lines = excluded.lines, codec = excluded.codec, \
+                     data = excluded.data",
                 )
                 .bind(run)
                 .bind(block.first_line)
@@ -105,9 +109,9 @@ impl Store {
                 .bind(&block.data)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "DELETE FROM serial_lines WHERE run_id = ? AND line_no >= ? AND line_no <= ? \
-                 AND ts_us < ?",
+                    sqlx::query(
+                    "DELETE FROM serial_lines WHERE run_id = $1 AND line_no >= $2 AND line_no <= $3 \
+                 AND ts_us < $4",
                 )
                 .bind(run)
                 .bind(block.first_line)
@@ -115,7 +119,8 @@ impl Store {
                 .bind(cutoff_us)
                 .execute(&mut *tx)
                 .await?;
-                tx.commit().await?;
+                    tx.commit().await?;
+                });
                 report.lines_compacted += lines.len() as u64;
                 report.blocks_written += 1;
             }
@@ -134,17 +139,17 @@ impl Store {
             loop {
                 // Batches keep each write transaction short while ingest
                 // goes on; old lines lead a run, so each scan stops early.
-                let n = sqlx::query(
-                    "DELETE FROM serial_lines WHERE run_id = ? AND line_no IN \
-                     (SELECT line_no FROM serial_lines WHERE run_id = ? AND ts_us < ? \
+                let n = with_pool!(self, |pool| sqlx::query(
+                    "DELETE FROM serial_lines WHERE run_id = $1 AND line_no IN \
+                     (SELECT line_no FROM serial_lines WHERE run_id = $2 AND ts_us < $3 \
                      ORDER BY line_no LIMIT 20000)",
                 )
                 .bind(run)
                 .bind(run)
                 .bind(cutoff_us)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()))?;
                 report.lines_dropped += n;
                 if n < 20_000 {
                     break;
@@ -158,21 +163,22 @@ impl Store {
     /// than it (the runs table is small; the lines table is not, and an
     /// index on line times would cost every insert).
     async fn runs_started_before(&self, cutoff_us: i64) -> Result<Vec<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM runs WHERE started_us < ? ORDER BY id")
-                .bind(cutoff_us)
-                .fetch_all(&self.pool)
-                .await?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM runs WHERE started_us < $1 ORDER BY id"
         )
+        .bind(cutoff_us)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// True when the run has compacted lines.
     pub async fn has_serial_blocks(&self, run_id: i64) -> Result<bool> {
-        let n: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM serial_blocks WHERE run_id = ? LIMIT 1")
-                .bind(run_id)
-                .fetch_optional(&self.pool)
-                .await?;
+        let n: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT first_line FROM serial_blocks WHERE run_id = $1 LIMIT 1"
+        )
+        .bind(run_id)
+        .fetch_optional(pool)
+        .await)?;
         Ok(n.is_some())
     }
 
@@ -187,22 +193,22 @@ impl Store {
         start: SerialStart,
         limit: i64,
     ) -> Result<SerialPage> {
-        let block_ends: (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT first_line FROM serial_blocks WHERE run_id = ?1 \
+        let block_ends: (Option<i64>, Option<i64>) = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT (SELECT first_line FROM serial_blocks WHERE run_id = $1 \
              ORDER BY first_line LIMIT 1), (SELECT last_line FROM serial_blocks \
-             WHERE run_id = ?1 ORDER BY first_line DESC LIMIT 1)",
+             WHERE run_id = $1 ORDER BY first_line DESC LIMIT 1)",
         )
         .bind(run_id)
-        .fetch_one(&self.pool)
-        .await?;
-        let raw_ends: (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT line_no FROM serial_lines WHERE run_id = ?1 \
+        .fetch_one(pool)
+        .await)?;
+        let raw_ends: (Option<i64>, Option<i64>) = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT (SELECT line_no FROM serial_lines WHERE run_id = $1 \
              ORDER BY line_no LIMIT 1), (SELECT line_no FROM serial_lines \
-             WHERE run_id = ?1 ORDER BY line_no DESC LIMIT 1)",
+             WHERE run_id = $1 ORDER BY line_no DESC LIMIT 1)",
         )
         .bind(run_id)
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_one(pool)
+        .await)?;
         let first = [block_ends.0, raw_ends.0].into_iter().flatten().min();
         let last = [block_ends.1, raw_ends.1].into_iter().flatten().max();
         let (Some(first), Some(last)) = (first, last) else {
@@ -218,15 +224,15 @@ impl Store {
         // The block holding `start`, then the ones after it, until the
         // page is full.
         while (out.len() as i64) < limit {
-            let block: Option<(i64, String, Vec<u8>)> = sqlx::query_as(
-                "SELECT first_line, codec, data FROM serial_blocks WHERE run_id = ? \
-                 AND last_line >= ? AND first_line > ? ORDER BY first_line LIMIT 1",
+            let block: Option<(i64, String, Vec<u8>)> = with_pool!(self, |pool| sqlx::query_as(
+                "SELECT first_line, codec, data FROM serial_blocks WHERE run_id = $1 \
+                 AND last_line >= $2 AND first_line > $3 ORDER BY first_line LIMIT 1",
             )
             .bind(run_id)
             .bind(start)
             .bind(after)
-            .fetch_optional(&self.pool)
-            .await?;
+            .fetch_optional(pool)
+            .await)?;
             let Some((first_line, codec, data)) = block else {
                 break;
             };
@@ -237,15 +243,15 @@ impl Store {
                     .filter(|l| l.line_no >= start),
             );
         }
-        let raw: Vec<SerialLineRow> = sqlx::query_as(
-            "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = ? \
-             AND line_no >= ? ORDER BY line_no LIMIT ?",
+        let raw: Vec<SerialLineRow> = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT line_no, ts_us, text, flags FROM serial_lines WHERE run_id = $1 \
+             AND line_no >= $2 ORDER BY line_no LIMIT $3",
         )
         .bind(run_id)
         .bind(start)
         .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await)?;
         out.extend(raw);
         out.sort_by_key(|l| l.line_no);
         out.truncate(limit as usize);
@@ -264,12 +270,14 @@ impl Store {
         limit: i64,
         search: Option<&str>,
     ) -> Result<SerialPage> {
-        let blocks: Vec<(i64, i64, i64, String)> = sqlx::query_as(
-        "SELECT first_line, last_line, lines, codec FROM serial_blocks WHERE run_id = ? ORDER BY first_line",
+        let blocks: Vec<(i64, i64, i64, String)> = with_pool!(self, |pool| {
+            sqlx::query_as(
+        "SELECT first_line, last_line, lines, codec FROM serial_blocks WHERE run_id = $1 ORDER BY first_line",
     )
     .bind(run_id)
-    .fetch_all(&self.pool)
-    .await?;
+    .fetch_all(pool)
+    .await
+        })?;
         let offset = offset.max(0);
         let limit = limit.max(0);
         let needle = search.map(str::to_ascii_lowercase);
@@ -285,13 +293,13 @@ impl Store {
                 total += lines;
                 continue;
             }
-            let data: Vec<u8> = sqlx::query_scalar(
-                "SELECT data FROM serial_blocks WHERE run_id = ? AND first_line = ?",
+            let data: Vec<u8> = with_pool!(self, |pool| sqlx::query_scalar(
+                "SELECT data FROM serial_blocks WHERE run_id = $1 AND first_line = $2",
             )
             .bind(run_id)
             .bind(first)
-            .fetch_one(&self.pool)
-            .await?;
+            .fetch_one(pool)
+            .await)?;
             for r in decode(codec, &data)? {
                 if needle.as_deref().is_some_and(|n| !matches(&r.text, n)) {
                     continue;

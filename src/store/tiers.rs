@@ -15,9 +15,9 @@ use crate::protocol::{MemSnapshot, HEARTBEAT_TAG};
 
 /// Bucket widths in seconds, finest first.
 pub const TIERS_S: [i64; 7] = [10, 30, 60, 300, 600, 1800, 3600];
-const US_PER_S: i64 = 1_000_000;
+pub(super) const US_PER_S: i64 = 1_000_000;
 /// `hi, hin, hl, pf, frag`: the metrics a run chart draws.
-const METRICS: usize = 5;
+pub(super) const METRICS: usize = 5;
 
 fn metrics(s: &MemSnapshot) -> [Option<i64>; METRICS] {
     [s.hi, s.hin, s.hl, s.pf, s.frag]
@@ -78,15 +78,11 @@ pub fn tier_for(window_us: i64, columns: u32) -> Option<i64> {
         .copied()
 }
 
-/// Folds a batch's snapshots into every tier (called inside the batch's
-/// transaction). Buckets are merged in Rust first, so a batch costs one
-/// upsert per touched bucket, not one per snapshot.
-pub(super) fn fold_batch(db: &LockedDb<'_>, run_id: i64, rows: &[SnapshotRow]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let (head, tail) = upsert_sql();
-    let mut upsert = RowInsert::new(db, head, 17, &tail)?;
+/// A batch's snapshots merged into buckets, per tier: `(tier, bucket, aggregates)`.
+/// Merging in Rust first makes a batch cost one upsert per touched bucket,
+/// not one per snapshot.
+pub(super) fn batch_buckets(rows: &[SnapshotRow]) -> Vec<(i64, i64, TierBucket)> {
+    let mut out = Vec::new();
     for tier in TIERS_S {
         let mut buckets: BTreeMap<i64, TierBucket> = BTreeMap::new();
         for row in rows.iter().filter(|r| r.ts_us >= 0) {
@@ -95,24 +91,49 @@ pub(super) fn fold_batch(db: &LockedDb<'_>, run_id: i64, rows: &[SnapshotRow]) -
                 .and_modify(|b| b.add(row))
                 .or_insert_with(|| TierBucket::of(row));
         }
-        let buckets: Vec<(i64, TierBucket)> = buckets.into_iter().collect();
-        upsert.insert_all(&buckets, |stmt, at, (bucket, b)| {
-            let fixed = [run_id, tier, *bucket, b.n, b.first_ts, b.last_ts, b.boot];
-            for (i, v) in (at..).zip(fixed) {
-                stmt.int(i, v)?;
-            }
-            for (m, i) in (0..METRICS).zip((at + 7..).step_by(2)) {
-                stmt.opt_int(i, b.min[m])?;
-                stmt.opt_int(i + 1, b.max[m])?;
-            }
-            Ok(())
-        })?;
+        out.extend(buckets.into_iter().map(|(bucket, b)| (tier, bucket, b)));
     }
-    Ok(())
+    out
 }
 
-/// One bucket's upsert. MIN/MAX of two values are NULL when either is;
-/// COALESCE makes a missing side take the other's value.
+impl TierBucket {
+    /// Folds another bucket of the same key into this one.
+    pub(super) fn merge(&mut self, other: &TierBucket) {
+        self.n += other.n;
+        self.first_ts = self.first_ts.min(other.first_ts);
+        self.last_ts = self.last_ts.max(other.last_ts);
+        self.boot = self.boot.max(other.boot);
+        for i in 0..METRICS {
+            self.min[i] = merge(self.min[i], other.min[i], i64::min);
+            self.max[i] = merge(self.max[i], other.max[i], i64::max);
+        }
+    }
+}
+
+/// Folds a batch's snapshots into every tier on SQLite (called inside the
+/// batch's transaction).
+pub(super) fn fold_batch(db: &LockedDb<'_>, run_id: i64, rows: &[SnapshotRow]) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (head, tail) = upsert_sql();
+    let mut upsert = RowInsert::new(db, head, 17, &tail)?;
+    upsert.insert_all(&batch_buckets(rows), |stmt, at, (tier, bucket, b)| {
+        let fixed = [run_id, *tier, *bucket, b.n, b.first_ts, b.last_ts, b.boot];
+        for (i, v) in (at..).zip(fixed) {
+            stmt.int(i, v)?;
+        }
+        for (m, i) in (0..METRICS).zip((at + 7..).step_by(2)) {
+            stmt.opt_int(i, b.min[m])?;
+            stmt.opt_int(i + 1, b.max[m])?;
+        }
+        Ok(())
+    })
+}
+
+/// One bucket's upsert on SQLite. MIN/MAX of two values are NULL when
+/// either is; COALESCE makes a missing side take the other's value. (The
+/// PostgreSQL twin, in `write_pg.rs`, uses LEAST/GREATEST, which skip NULLs.)
 fn upsert_sql() -> (&'static str, String) {
     let head = "INSERT INTO snapshot_tiers (run_id, tier, bucket, n, first_ts, last_ts, boot, \
          min_hi, max_hi, min_hin, max_hin, min_hl, max_hl, min_pf, max_pf, min_frag, max_frag)";
@@ -160,17 +181,19 @@ impl Store {
         to_us: Option<i64>,
     ) -> Result<Vec<SnapshotRow>> {
         let width = tier * US_PER_S;
-        let rows: Vec<TierRow> = sqlx::query_as(
+        let rows: Vec<TierRow> = with_pool!(self, |pool| {
+            sqlx::query_as(
             "SELECT first_ts, last_ts, boot, min_hi, max_hi, min_hin, max_hin, min_hl, max_hl, \
              min_pf, max_pf, min_frag, max_frag FROM snapshot_tiers \
-             WHERE run_id = ? AND tier = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket",
+             WHERE run_id = $1 AND tier = $2 AND bucket >= $3 AND bucket <= $4 ORDER BY bucket",
         )
         .bind(run_id)
         .bind(tier)
         .bind(from_us.map_or(i64::MIN, |f| f.div_euclid(width)))
         .bind(to_us.map_or(i64::MAX, |t| t.div_euclid(width)))
-        .fetch_all(&self.pool)
-        .await?;
+        .fetch_all(pool)
+        .await
+        })?;
         let mut out = Vec::with_capacity(rows.len() * 2);
         for r in rows {
             let point = |seq: i64, ts: i64, hi, hin, hl, pf, frag| SnapshotRow {
@@ -205,31 +228,31 @@ impl Store {
     /// The first and last snapshot time of a run (two index lookups).
     #[tracing::instrument(skip(self))]
     pub async fn snapshot_span(&self, run_id: i64) -> Result<Option<(i64, i64)>> {
-        let first: Option<i64> = sqlx::query_scalar(
-            "SELECT ts_us FROM snapshots WHERE run_id = ? ORDER BY ts_us LIMIT 1",
+        let first: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT ts_us FROM snapshots WHERE run_id = $1 ORDER BY ts_us LIMIT 1",
         )
         .bind(run_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let last: Option<i64> = sqlx::query_scalar(
-            "SELECT ts_us FROM snapshots WHERE run_id = ? ORDER BY ts_us DESC LIMIT 1",
+        .fetch_optional(pool)
+        .await)?;
+        let last: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT ts_us FROM snapshots WHERE run_id = $1 ORDER BY ts_us DESC LIMIT 1",
         )
         .bind(run_id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         Ok(first.zip(last))
     }
 
     /// Buckets stored for a run at one tier (for tests and the docs).
     #[tracing::instrument(skip(self))]
     pub async fn tier_buckets(&self, run_id: i64, tier: i64) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM snapshot_tiers WHERE run_id = ? AND tier = ?")
-                .bind(run_id)
-                .bind(tier)
-                .fetch_one(&self.pool)
-                .await?,
+        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM snapshot_tiers WHERE run_id = $1 AND tier = $2"
         )
+        .bind(run_id)
+        .bind(tier)
+        .fetch_one(pool)
+        .await)?)
     }
 }
 

@@ -81,15 +81,18 @@ impl Store {
     ) -> Result<(TokenRecord, String)> {
         let secret = new_secret()?;
         let created_us = now_us();
-        let id = sqlx::query(
-            "INSERT INTO api_tokens (name, scope, secret_hash, created_us) VALUES (?, ?, ?, ?)",
+        let id = with_pool!(self, |pool| {
+            sqlx::query_scalar(
+            "INSERT INTO api_tokens (name, scope, secret_hash, created_us) VALUES ($1, $2, $3, $4) \
+             RETURNING id",
         )
         .bind(name)
         .bind(scope)
         .bind(secret_hash(&secret))
         .bind(created_us)
-        .execute(&self.pool)
+        .fetch_one(pool)
         .await
+        })
         .map_err(|e| match e {
             sqlx::Error::Database(d) if d.is_unique_violation() => {
                 StoreError::Conflict(format!("a token named {name:?} already exists"))
@@ -98,8 +101,7 @@ impl Store {
                 StoreError::Conflict("a token name is 1 to 64 characters".to_owned())
             }
             other => StoreError::Sqlx(other),
-        })?
-        .last_insert_rowid();
+        })?;
         let record = TokenRecord {
             id,
             name: name.to_owned(),
@@ -112,24 +114,24 @@ impl Store {
 
     /// Every token, revoked ones included, oldest first.
     pub async fn tokens(&self) -> Result<Vec<TokenRecord>> {
-        Ok(sqlx::query_as(
+        Ok(with_pool!(self, |pool| sqlx::query_as(
             "SELECT id, name, scope, created_us, revoked_us FROM api_tokens ORDER BY id",
         )
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(pool)
+        .await)?)
     }
 
     /// Revokes the named token; it stops working at once.
     #[tracing::instrument(skip(self))]
     pub async fn revoke_token(&self, name: &str) -> Result<TokenRecord> {
-        let record: Option<TokenRecord> = sqlx::query_as(
-            "UPDATE api_tokens SET revoked_us = COALESCE(revoked_us, ?) WHERE name = ? \
+        let record: Option<TokenRecord> = with_pool!(self, |pool| sqlx::query_as(
+            "UPDATE api_tokens SET revoked_us = COALESCE(revoked_us, $1) WHERE name = $2 \
              RETURNING id, name, scope, created_us, revoked_us",
         )
         .bind(now_us())
         .bind(name)
-        .fetch_optional(&self.pool)
-        .await?;
+        .fetch_optional(pool)
+        .await)?;
         record.ok_or_else(|| StoreError::NotFound {
             what: "token",
             id: name.to_owned(),
@@ -141,21 +143,22 @@ impl Store {
         if !secret.starts_with(SECRET_PREFIX) {
             return Ok(None);
         }
-        Ok(sqlx::query_as(
+        Ok(with_pool!(self, |pool| sqlx::query_as(
             "SELECT id, name, scope, created_us, revoked_us FROM api_tokens \
-             WHERE secret_hash = ? AND revoked_us IS NULL",
+             WHERE secret_hash = $1 AND revoked_us IS NULL",
         )
         .bind(secret_hash(secret))
-        .fetch_optional(&self.pool)
-        .await?)
+        .fetch_optional(pool)
+        .await)?)
     }
 
     /// True when any unrevoked token exists (access control is on).
     pub async fn has_live_tokens(&self) -> Result<bool> {
-        let one: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM api_tokens WHERE revoked_us IS NULL LIMIT 1")
-                .fetch_optional(&self.pool)
-                .await?;
+        let one: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
+            "SELECT id FROM api_tokens WHERE revoked_us IS NULL LIMIT 1"
+        )
+        .fetch_optional(pool)
+        .await)?;
         Ok(one.is_some())
     }
 }

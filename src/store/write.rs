@@ -1,7 +1,8 @@
 //! Batched writes. One transaction per call, each table's rows through
 //! statements prepared once per call, many rows a statement: SQLite is fast
 //! when it commits rarely and parses few statements, and a week-long soak
-//! (or its import) writes millions of rows.
+//! (or its import) writes millions of rows. PostgreSQL's way of doing the
+//! same (one statement per table, the rows as arrays) is `write_pg.rs`.
 
 use std::ffi::c_int;
 
@@ -15,18 +16,27 @@ impl Store {
     /// Writes every batch in one transaction: all of it lands, or none.
     #[tracing::instrument(skip_all, fields(batches = batches.len()))]
     pub async fn write_batches(&self, batches: &[Batch]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        {
-            let mut handle = tx.lock_handle().await?;
-            let db = LockedDb::new(&mut handle);
-            off_the_runtime(|| write_rows(&db, batches))?;
+        match &self.backend {
+            super::Backend::Sqlite(pool) => write_batches_sqlite(pool, batches).await,
+            super::Backend::Postgres(pool) => super::write_pg::write_batches(pool, batches).await,
         }
-        for batch in batches {
-            write_summary(&mut tx, batch.run_id, batch).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
+}
+
+/// The SQLite write: rows through statements prepared on the locked
+/// handle, then the summaries, in one transaction.
+async fn write_batches_sqlite(pool: &sqlx::SqlitePool, batches: &[Batch]) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    {
+        let mut handle = tx.lock_handle().await?;
+        let db = LockedDb::new(&mut handle);
+        off_the_runtime(|| write_rows(&db, batches))?;
+    }
+    for batch in batches {
+        write_summary(&mut tx, batch.run_id, batch).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Runs synchronous SQLite work without stalling other tasks on this
@@ -176,11 +186,11 @@ fn bind_health(stmt: &mut Prepared<'_>, at: c_int, run: i64, r: &HealthRow) -> R
 /// Stores the batch's summary, or drops a stored one the rows made stale.
 async fn write_summary(conn: &mut SqliteConnection, run: i64, batch: &Batch) -> Result<()> {
     match &batch.summary {
-        Some(summary) => super::summaries::upsert_summary(conn, run, summary).await?,
+        Some(summary) => super::summaries::upsert_summary!(&mut *conn, run, summary)?,
         // Rows written without a summary (a tool writing rows directly)
         // make any stored one stale: drop it, the next read folds anew.
         None if !batch.is_empty() => {
-            sqlx::query("DELETE FROM run_summaries WHERE run_id = ?")
+            sqlx::query(super::summaries::DROP_SUMMARY)
                 .bind(run)
                 .execute(&mut *conn)
                 .await?;

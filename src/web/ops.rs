@@ -131,6 +131,12 @@ fn recorder_metrics(out: &mut String, state: &AppState) {
             u64::from(c.storage_full.load(Ordering::Relaxed)),
         ),
         (
+            "heaplab_leader",
+            "1 while this server runs retention and alert delivery (the one leader of a shared database).",
+            "gauge",
+            u64::from(c.leader.load(Ordering::Relaxed)),
+        ),
+        (
             "heaplab_recorder_queue_depth",
             "Events waiting for the recorder.",
             "gauge",

@@ -286,14 +286,14 @@ async fn assert_many_rows_one_alert(
 ) {
     let failures = db_scalar(
         db,
-        "SELECT COUNT(*) FROM events WHERE run_id = ? AND kind = 'alloc_failed'",
+        "SELECT COUNT(*) FROM events WHERE run_id = $1 AND kind = 'alloc_failed'",
         run,
     )
     .await;
     assert!(failures > 1, "the twin failed {failures} allocations");
     let low_snapshots = db_scalar(
         db,
-        "SELECT COUNT(*) FROM snapshots WHERE run_id = ? AND hin < 90000",
+        "SELECT COUNT(*) FROM snapshots WHERE run_id = $1 AND hin < 90000",
         run,
     )
     .await;

@@ -13,7 +13,7 @@ fn heaplab(db: &std::path::Path) -> Command {
 #[test]
 fn import_show_compare_and_export_through_the_binary() {
     let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("cli.db");
+    let db = test_db(dir.path(), "cli.db");
 
     let out = heaplab(&db)
         .args(["import", "--json"])
@@ -72,7 +72,7 @@ fn import_show_compare_and_export_through_the_binary() {
 #[test]
 fn errors_are_one_line_and_exit_codes_follow_the_contract() {
     let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("cli.db");
+    let db = test_db(dir.path(), "cli.db");
 
     let missing = heaplab(&db)
         .args(["runs", "show", "42"])

@@ -19,7 +19,7 @@ fn heaplab(db: &std::path::Path) -> Command {
 #[test]
 fn plan_tables_round_trip_through_import_and_export() {
     let dir = tempfile::tempdir().expect("tmp");
-    let db = dir.path().join("exp.db");
+    let db = test_db(dir.path(), "exp.db");
     let plan = fixture("experiments/plan-tables.md");
     let original = parse_tables(&std::fs::read_to_string(&plan).expect("fixture")).expect("tables");
     assert_eq!(
@@ -89,7 +89,7 @@ fn plan_tables_round_trip_through_import_and_export() {
     );
     let exported = dir.path().join("log.md");
     std::fs::write(&exported, &text).expect("write");
-    let db2 = dir.path().join("exp2.db");
+    let db2 = test_db(dir.path(), "exp2.db");
     assert!(heaplab(&db2)
         .args(["experiments", "import"])
         .arg(&exported)

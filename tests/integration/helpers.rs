@@ -6,13 +6,108 @@ use heaplab::report::RunDocument;
 use heaplab::store::Store;
 use tempfile::TempDir;
 
-/// A fresh database in its own temp dir (kept alive by the returned guard).
+/// A fresh database in its own temp dir (kept alive by the returned guard):
+/// a SQLite file, or a PostgreSQL database under `HEAPLAB_TEST_DB`.
 pub async fn store() -> (Store, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("heaplab.db"))
+    let store = Store::open(&test_db(dir.path(), "heaplab.db"))
         .await
         .expect("open store");
     (store, dir)
+}
+
+// ---- the database under test ------------------------------------------------
+//
+// By default every test stores into a SQLite file in its temp dir. With
+// `HEAPLAB_TEST_DB=postgres://user@host/db` (what `.ci/postgres.sh` sets)
+// each test gets a fresh PostgreSQL database instead, named
+// `heaplab_test_<pid>_<hash of the path it stands for>`: `Store::open` creates it on first use, and the
+// databases this process made are dropped when the test binary exits
+// (unless HEAPLAB_TEST_DB_DISPOSABLE says the whole server is thrown away).
+
+/// The PostgreSQL server the suite runs against, if one was given.
+pub fn postgres_base() -> Option<String> {
+    std::env::var("HEAPLAB_TEST_DB")
+        .ok()
+        .filter(|url| url.starts_with("postgres://") || url.starts_with("postgresql://"))
+}
+
+/// True when the suite runs on PostgreSQL.
+pub fn on_postgres() -> bool {
+    postgres_base().is_some()
+}
+
+/// For a test that is SQLite-only by nature (it checks the database file
+/// itself): true on PostgreSQL, after saying why the test does not apply.
+/// Use as `if sqlite_only("why") { return; }`.
+pub fn sqlite_only(why: &str) -> bool {
+    let skip = on_postgres();
+    if skip {
+        eprintln!("SQLite-only, not run on PostgreSQL: {why}");
+    }
+    skip
+}
+
+/// The `--db` value of a test's database: `dir/file` on SQLite, the URL of
+/// a database of its own on PostgreSQL. As with a file, the same `dir` and
+/// `file` name the same database (a test that reopens its database after a
+/// restart finds its rows).
+pub fn test_db(dir: &Path, file: &str) -> PathBuf {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    match postgres_base() {
+        None => dir.join(file),
+        Some(base) => {
+            let mut url = reqwest::Url::parse(&base).expect("HEAPLAB_TEST_DB is a URL");
+            let mut hasher = DefaultHasher::new();
+            dir.join(file).hash(&mut hasher);
+            url.set_path(&format!("{}{:016x}", test_db_prefix(), hasher.finish()));
+            PathBuf::from(url.to_string())
+        }
+    }
+}
+
+fn test_db_prefix() -> String {
+    format!("heaplab_test_{}_", std::process::id())
+}
+
+/// Drops every database this test process created (at exit: servers and
+/// stores of finished tests are gone by then; FORCE ends any leftover
+/// connection of a test that failed).
+#[ctor::dtor]
+fn drop_test_databases() {
+    let Some(base) = postgres_base() else {
+        return;
+    };
+    // A throwaway cluster (`.ci/postgres.sh`) goes as a whole, faster than
+    // a hundred DROP DATABASEs one after the other.
+    if std::env::var_os("HEAPLAB_TEST_DB_DISPOSABLE").is_some() {
+        return;
+    }
+    let work = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE starts_with(datname, $1)",
+            )
+            .bind(test_db_prefix())
+            .fetch_all(&mut conn)
+            .await
+            .ok()?;
+            for name in names {
+                let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut conn)
+                    .await;
+            }
+            Some(())
+        })
+    });
+    let _ = work.join();
 }
 
 pub fn fixture(rel: &str) -> PathBuf {
@@ -86,7 +181,7 @@ pub fn twin_device(name: &str, twin: &Twin) -> DeviceSpec {
 pub fn server_config(dir: &Path, devices: Vec<DeviceSpec>) -> ServerConfig {
     ServerConfig {
         bind: "127.0.0.1:0".parse().expect("addr"),
-        db: dir.join("server.db"),
+        db: test_db(dir, "server.db"),
         auth_token: None,
         auth_read: true,
         insecure_no_auth: false,
@@ -158,11 +253,22 @@ pub async fn sse_until(
     seen
 }
 
-/// One integer straight from the database file, through a read-only
-/// connection of the test's own: checks what was stored without going
-/// through the store's API (which owns every statement of the app).
+/// One integer straight from the database, through a connection of the
+/// test's own (read-only on SQLite): checks what was stored without going
+/// through the store's API (which owns every statement of the app). `sql`
+/// binds the run as `$1`.
 pub async fn db_scalar(db: &Path, sql: &'static str, run: i64) -> i64 {
     use sqlx::{ConnectOptions, Connection};
+    if let Some(url) = heaplab::store::postgres_url(db) {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+        let v = sqlx::query_scalar(sql)
+            .bind(run)
+            .fetch_one(&mut conn)
+            .await
+            .expect("query");
+        conn.close().await.expect("close");
+        return v;
+    }
     let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
         .filename(db)
         .read_only(true)

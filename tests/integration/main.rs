@@ -1,5 +1,7 @@
 //! One integration test binary (faster to link than one per file), with
-//! shared helpers. Every test uses a real SQLite file in a temp dir.
+//! shared helpers. Every test uses a real SQLite file in a temp dir, or,
+//! with `HEAPLAB_TEST_DB=postgres://…` (`.ci/postgres.sh`), a real
+//! PostgreSQL database of its own (`helpers::test_db`).
 
 mod helpers;
 mod mosquitto;
@@ -16,8 +18,10 @@ fn install_crypto_provider() {
 mod access;
 mod alert_rules;
 mod alert_tls;
+mod backends;
 mod bench_soak;
 mod cli;
+mod cluster;
 mod compare;
 mod compare_page;
 mod contract;

@@ -65,7 +65,7 @@ proptest! {
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         let dir = tempfile::tempdir().expect("tmp");
-        let store = rt.block_on(Store::open(&dir.path().join("p.db"))).expect("open");
+        let store = rt.block_on(Store::open(&crate::helpers::test_db(dir.path(), "p.db"))).expect("open");
         let run = rt.block_on(store.create_run(&NewRun { kind: Some(RunKind::Soak), started_us: T0, ..Default::default() })).expect("run");
         let mut ts = T0;
         let rows: Vec<SnapshotRow> = gaps.iter().zip(&values).enumerate().map(|(i, (gap, (hin, frag)))| {

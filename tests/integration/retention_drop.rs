@@ -85,14 +85,14 @@ async fn drop_mode_deletes_lines_older_than_its_days_and_keeps_the_rest() {
     assert_eq!(left.lines[0].line_no, 121);
     let blocks = db_scalar(
         &db,
-        "SELECT COUNT(*) FROM serial_blocks WHERE run_id = ?",
+        "SELECT COUNT(*) FROM serial_blocks WHERE run_id = $1",
         run,
     )
     .await;
     assert_eq!(blocks, 0, "dropped, not compacted");
-    let snapshots = db_scalar(&db, "SELECT COUNT(*) FROM snapshots WHERE run_id = ?", run).await;
+    let snapshots = db_scalar(&db, "SELECT COUNT(*) FROM snapshots WHERE run_id = $1", run).await;
     assert_eq!(snapshots, 180, "snapshots are always kept");
-    let hin_min = db_scalar(&db, "SELECT MIN(hin) FROM snapshots WHERE run_id = ?", run).await;
+    let hin_min = db_scalar(&db, "SELECT MIN(hin) FROM snapshots WHERE run_id = $1", run).await;
     assert_eq!(hin_min, 170_000 - 119, "the old minimum is still there");
     server.stop().await.expect("stop");
 }

@@ -21,7 +21,7 @@ async fn setup(dir: &Path, name: &str, profile: Profile) -> (Twin, PathBuf) {
     config.hb_interval = Duration::from_millis(50);
     config.link = Some(dir.join(name));
     let twin = Twin::spawn(config).await.expect("spawn twin");
-    let db = dir.join("scenarios.db");
+    let db = crate::helpers::test_db(dir, "scenarios.db");
     let store = Store::open(&db).await.expect("open store");
     store
         .upsert_device(&DeviceSpec {
@@ -260,7 +260,7 @@ async fn scenario_s5_waits_for_mqtt_tags() {
     config.link = Some(dir.path().join("mqtt"));
     config.mqtt = Some(broker.addr().parse().expect("broker"));
     let twin = Twin::spawn(config).await.expect("twin");
-    let db = dir.path().join("s.db");
+    let db = crate::helpers::test_db(dir.path(), "s.db");
     let store = Store::open(&db).await.expect("store");
     store
         .create_device(&DeviceSpec {
@@ -462,7 +462,7 @@ async fn scenario_malformed_file_names_line_and_step() {
     let a = args(file.to_str().expect("utf8"), "nobody");
     let e = execute(
         &a,
-        &dir.path().join("x.db"),
+        &crate::helpers::test_db(dir.path(), "x.db"),
         &AcceptanceCriteria::default(),
         false,
     )

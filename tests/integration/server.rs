@@ -338,7 +338,7 @@ async fn flooding_twin_and_garbage_burst_are_survived_with_bounded_memory() {
 async fn sigterm_flushes_everything_and_closes_runs_as_interrupted() {
     let dir = tempfile::tempdir().expect("tmp");
     let t = twin(dir.path(), "term", Profile::Tuned).await;
-    let db = dir.path().join("term.db");
+    let db = test_db(dir.path(), "term.db");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
         l.local_addr().expect("addr").port()

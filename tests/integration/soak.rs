@@ -265,7 +265,7 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
             if name != "tuned" {
                 let c = db_scalar(
                     &db,
-                    "SELECT COUNT(*) FROM snapshots WHERE run_id = ? AND tag = 'hb'",
+                    "SELECT COUNT(*) FROM snapshots WHERE run_id = $1 AND tag = 'hb'",
                     *run,
                 )
                 .await;
@@ -288,8 +288,16 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
         if n >= TARGET_SNAPSHOTS {
             break;
         }
+        // A guard against a stalled pipeline, not a speed check. The
+        // suite's PostgreSQL run shares the two cores with the server
+        // process and its checkpoints, so it gets twice the time.
+        let budget = if crate::helpers::on_postgres() {
+            480
+        } else {
+            240
+        };
         assert!(
-            started.elapsed() < Duration::from_secs(240),
+            started.elapsed() < Duration::from_secs(budget),
             "only {n} snapshots after {:?}",
             started.elapsed()
         );
@@ -592,7 +600,7 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     let dir = tempfile::tempdir().expect("tmp");
     let server = start_server(server_config(dir.path(), Vec::new())).await;
     let store = server.store.clone();
-    let db = dir.path().join("server.db");
+    let db = crate::helpers::test_db(dir.path(), "server.db");
 
     // A week of one device, one snapshot and one raw line every 6 s, ending
     // 8 days ago; one deep dip somewhere in the middle.
@@ -675,7 +683,7 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     assert_eq!(report.lines_compacted, n as u64);
     let raw_left = db_scalar(
         &db,
-        "SELECT COUNT(*) FROM serial_lines WHERE run_id = ?",
+        "SELECT COUNT(*) FROM serial_lines WHERE run_id = $1",
         run,
     )
     .await;
@@ -685,7 +693,12 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
         "retention: {n} snapshots + {n} lines: {before} B before, {after} B after compaction ({:.1} %)",
         after as f64 / before as f64 * 100.0
     );
-    assert!(after < before, "{after} < {before}");
+    // Only a SQLite file shrinks: PostgreSQL's VACUUM keeps the space for
+    // reuse (the rest of this test, every page before and after, holds on
+    // both).
+    if !crate::helpers::on_postgres() {
+        assert!(after < before, "{after} < {before}");
+    }
 
     for ((offset, limit), want) in pages.into_iter().zip(&expected) {
         let got = store
@@ -718,7 +731,7 @@ async fn retention_compacts_serial_and_rollups_keep_the_minimum() {
     assert_eq!(chart_min, true_min);
     let rollups = db_scalar(
         &db,
-        "SELECT COUNT(*) FROM snapshot_tiers WHERE run_id = ? AND tier = 60",
+        "SELECT COUNT(*) FROM snapshot_tiers WHERE run_id = $1 AND tier = 60",
         run,
     )
     .await;
@@ -786,7 +799,7 @@ async fn disk_cost_per_snapshot_and_line() {
         ("lines", true, false),
     ] {
         let dir = tempfile::tempdir().expect("tmp");
-        let db = dir.path().join("cost.db");
+        let db = crate::helpers::test_db(dir.path(), "cost.db");
         let store = heaplab::store::Store::open(&db).await.expect("open");
         let run = store
             .create_run(&NewRun {

@@ -95,7 +95,7 @@ proptest! {
     fn recorded_summary_equals_a_full_recomputation((lines, cuts) in stream()) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         let dir = tempfile::tempdir().expect("tmp");
-        let store = rt.block_on(Store::open(&dir.path().join("p.db"))).expect("open");
+        let store = rt.block_on(Store::open(&crate::helpers::test_db(dir.path(), "p.db"))).expect("open");
         let run = rt.block_on(record(&store, &lines, &cuts));
 
         let recorded = stored(&rt, &store, run).expect("the writer stored a summary");
@@ -120,7 +120,9 @@ proptest! {
 #[tokio::test]
 async fn backfill_summarises_runs_written_without_a_summary() {
     let dir = tempfile::tempdir().expect("tmp");
-    let store = Store::open(&dir.path().join("old.db")).await.expect("open");
+    let store = Store::open(&crate::helpers::test_db(dir.path(), "old.db"))
+        .await
+        .expect("open");
     let lines = [
         "[Mem] boot hf=100 hm=90 hl=50 hi=100 hin=90 frag=50 pf=8000 pm=7000 pl=6000 (0ms)",
         "[Mem] hb hf=80 hm=70 hl=50 hi=80 hin=70 frag=37 pf=8000 pm=7000 pl=6000 (0ms)",
