@@ -5,10 +5,12 @@
 
 mod hub;
 mod import;
+mod intake;
 mod live;
 mod tracker;
 
 pub use hub::{DeviceLive, IngestCounters, LiveEvent, LiveHub};
+pub use intake::{AgentIntake, IntakeError};
 pub use import::{import_path, ImportError, ImportOptions, ImportOutcome};
-pub use live::{Recorder, RecorderCommand};
+pub use live::{Forwarded, Recorder, RecorderCommand};
 pub use tracker::RunTracker;

@@ -112,6 +112,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     let state = AppState {
         store: store.clone(),
         recorder: recorder.clone(),
+        agents: crate::recorder::AgentIntake::new(store.clone(), recorder.clone()),
         hub,
         sources: sources.clone(),
         config: Arc::new(WebConfig {

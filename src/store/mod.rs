@@ -1,6 +1,7 @@
 //! SQLite storage. The recorder (and the importer, through the same batch
 //! writer) is the only writer; everything else reads.
 
+mod agents;
 mod alerts;
 mod boots;
 mod devices;
@@ -15,6 +16,7 @@ mod rows;
 mod runs;
 mod serial_blocks;
 mod serial_codec;
+mod spool;
 mod summaries;
 mod tiers;
 mod tokens;
@@ -27,6 +29,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+pub use agents::{AgentHello, AgentMark, AgentRecord, DeviceAgent};
 pub use alerts::{AlertDelivery, AlertRecord, NewAlert};
 pub use boots::RunSpan;
 pub use devices::{default_baud, default_health_interval, DeviceRecord, DeviceSpec, InvalidDevice};
@@ -38,6 +41,7 @@ pub use read::{HeapPoint, SerialPage};
 pub use resume::ResumePoint;
 pub use rows::{Batch, EventKind, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
+pub use spool::{Spool, SpoolStats, SpooledBatch};
 pub use serial_blocks::{CompactionReport, Packing, SerialBlock, BLOCK_LINES};
 pub use summaries::{StoredLeak, StoredSummary};
 pub use tiers::{tier_for, TierBucket, TIERS_S};

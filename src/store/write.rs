@@ -15,6 +15,17 @@ impl Store {
     /// Writes every batch in one transaction: all of it lands, or none.
     #[tracing::instrument(skip_all, fields(batches = batches.len()))]
     pub async fn write_batches(&self, batches: &[Batch]) -> Result<()> {
+        self.write_batches_marked(batches, &[]).await
+    }
+
+    /// [`Store::write_batches`], raising the stored batch number of the
+    /// agents whose events these rows are, in the same transaction.
+    #[tracing::instrument(skip_all, fields(batches = batches.len(), marks = marks.len()))]
+    pub async fn write_batches_marked(
+        &self,
+        batches: &[Batch],
+        marks: &[super::AgentMark],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         {
             let mut handle = tx.lock_handle().await?;
@@ -24,6 +35,7 @@ impl Store {
         for batch in batches {
             write_summary(&mut tx, batch.run_id, batch).await?;
         }
+        super::agents::mark_stored(&mut tx, marks).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,0 +1,209 @@
+//! Agents (`heaplab agent`) and the devices plugged into them: who last
+//! reported, which batch of theirs is stored, and the server device each of
+//! their local device names stands for.
+
+use serde::Serialize;
+use sqlx::{FromRow, Sqlite, Transaction};
+
+use super::{now_us, Result, Store, StoreError};
+
+/// An agent as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct AgentRecord {
+    pub name: String,
+    pub host: String,
+    pub version: String,
+    pub spool_id: String,
+    /// Highest stored batch of the current spool.
+    pub last_seq: i64,
+    /// Events waiting in the agent's spool when it last reported.
+    pub spooled_events: i64,
+    pub first_seen_us: i64,
+    pub last_seen_us: i64,
+}
+
+/// What an agent says about itself with every request.
+#[derive(Debug, Clone)]
+pub struct AgentHello<'a> {
+    pub name: &'a str,
+    pub host: &'a str,
+    pub version: &'a str,
+    pub spool_id: &'a str,
+    pub spooled_events: i64,
+}
+
+/// A batch of an agent's spool whose rows are in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentMark {
+    pub agent: String,
+    pub spool_id: String,
+    pub seq: i64,
+}
+
+/// A device's agent, for the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, FromRow)]
+pub struct DeviceAgent {
+    pub device_id: i64,
+    pub agent: String,
+    pub host: String,
+    pub version: String,
+    pub spooled_events: i64,
+    pub last_seen_us: i64,
+}
+
+const AGENT_COLUMNS: &str = "SELECT name, host, version, spool_id, last_seq, spooled_events, \
+     first_seen_us, last_seen_us FROM agents";
+
+impl Store {
+    /// Records that the agent reported (host, version, spool backlog) and
+    /// returns it. A spool the server has not seen before (the agent's spool
+    /// file was replaced) starts its batch numbering from zero.
+    #[tracing::instrument(skip(self))]
+    pub async fn agent_reported(&self, hello: &AgentHello<'_>) -> Result<AgentRecord> {
+        let now = now_us();
+        sqlx::query(
+            "INSERT INTO agents (name, host, version, spool_id, last_seq, spooled_events, \
+             first_seen_us, last_seen_us) VALUES (?, ?, ?, ?, 0, ?, ?, ?) \
+             ON CONFLICT(name) DO UPDATE SET host = excluded.host, version = excluded.version, \
+             last_seq = CASE WHEN agents.spool_id = excluded.spool_id THEN agents.last_seq ELSE 0 END, \
+             spool_id = excluded.spool_id, spooled_events = excluded.spooled_events, \
+             last_seen_us = excluded.last_seen_us",
+        )
+        .bind(hello.name)
+        .bind(hello.host)
+        .bind(hello.version)
+        .bind(hello.spool_id)
+        .bind(hello.spooled_events)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        self.agent(hello.name).await
+    }
+
+    pub async fn agent(&self, name: &str) -> Result<AgentRecord> {
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{AGENT_COLUMNS} WHERE name = ?"
+        )))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound {
+            what: "agent",
+            id: name.to_owned(),
+        })
+    }
+
+    pub async fn agents(&self) -> Result<Vec<AgentRecord>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "{AGENT_COLUMNS} ORDER BY name"
+        )))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// The server device for an agent's local device name, registered on
+    /// first sight under that name (or `name@host` when another device has
+    /// it). The server never opens the device's port or polls its URL
+    /// itself (no serial path, health polling off): the agent does.
+    #[tracing::instrument(skip(self))]
+    pub async fn agent_device(
+        &self,
+        agent: &str,
+        host: &str,
+        local_name: &str,
+        url: Option<&str>,
+        board: Option<&str>,
+    ) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        let known: Option<i64> = sqlx::query_scalar(
+            "SELECT device_id FROM agent_devices WHERE agent = ? AND local_name = ?",
+        )
+        .bind(agent)
+        .bind(local_name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id = match known {
+            Some(id) => {
+                sqlx::query("UPDATE devices SET url = ?, board = COALESCE(?, board) WHERE id = ?")
+                    .bind(url)
+                    .bind(board)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                id
+            }
+            None => {
+                let taken: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM devices WHERE name = ?)")
+                        .bind(local_name)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let name = if taken {
+                    format!("{local_name}@{host}")
+                } else {
+                    local_name.to_owned()
+                };
+                let id = sqlx::query(
+                    "INSERT INTO devices (name, serial_path, baud, url, health_interval_s, auth, \
+                     board, created_us) VALUES (?, NULL, 115200, ?, 0, NULL, ?, ?)",
+                )
+                .bind(&name)
+                .bind(url)
+                .bind(board)
+                .bind(now_us())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match &e {
+                    sqlx::Error::Database(db) if db.is_unique_violation() => {
+                        StoreError::Conflict(format!("a device named {name:?} already exists"))
+                    }
+                    _ => StoreError::Sqlx(e),
+                })?
+                .last_insert_rowid();
+                sqlx::query(
+                    "INSERT INTO agent_devices (device_id, agent, local_name) VALUES (?, ?, ?)",
+                )
+                .bind(id)
+                .bind(agent)
+                .bind(local_name)
+                .execute(&mut *tx)
+                .await?;
+                id
+            }
+        };
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Every device that is plugged into an agent, with that agent.
+    pub async fn device_agents(&self) -> Result<Vec<DeviceAgent>> {
+        Ok(sqlx::query_as(
+            "SELECT d.device_id, a.name AS agent, a.host, a.version, a.spooled_events, \
+             a.last_seen_us FROM agent_devices d JOIN agents a ON a.name = d.agent \
+             ORDER BY d.device_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// Raises each agent's stored batch number inside the transaction that
+/// writes the batch's rows: the rows and the number land together or not
+/// at all, which is what makes a retried batch safe to ignore.
+pub(super) async fn mark_stored(
+    tx: &mut Transaction<'_, Sqlite>,
+    marks: &[AgentMark],
+) -> Result<()> {
+    for mark in marks {
+        sqlx::query(
+            "UPDATE agents SET last_seq = MAX(last_seq, ?) WHERE name = ? AND spool_id = ?",
+        )
+        .bind(mark.seq)
+        .bind(&mark.agent)
+        .bind(&mark.spool_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
