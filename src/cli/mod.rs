@@ -1,6 +1,7 @@
 //! The command line: parse arguments, call the library, print. Errors become
 //! one line on stderr and exit code 1; usage errors exit 2 (clap's default).
 
+mod agent;
 mod bench;
 pub mod bench_soak;
 mod experiments;
@@ -43,6 +44,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the dashboard and API, recording every configured device.
     Serve(ServeArgs),
+    /// Forward this host's devices to a central server, spooling to disk while it is away.
+    Agent(crate::config::AgentArgs),
     /// The dashboard with three virtual devices (baseline, tuned, leak): no hardware needed.
     Demo(DemoArgs),
     /// Run one virtual ESP32-S3 (device twin) on a pseudo-terminal and HTTP.
@@ -164,6 +167,8 @@ pub enum CliError {
     #[error(transparent)]
     Experiment(#[from] ExperimentError),
     #[error(transparent)]
+    Agent(#[from] crate::agent::AgentError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
@@ -205,6 +210,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let command = match cli.command {
         Command::Serve(args) => return serve::serve(&args, settings).await,
         Command::Demo(args) => return serve::demo(&args, settings).await,
+        Command::Agent(args) => return agent::run(&args, settings).await,
         Command::Bench(BenchCommand::Ingest(args)) => {
             bench::ingest(&args).await?;
             return Ok(ExitCode::SUCCESS);
@@ -238,6 +244,7 @@ async fn run_on_store(
     let criteria = &settings.criteria;
     match command {
         Command::Serve(_)
+        | Command::Agent(_)
         | Command::Demo(_)
         | Command::Sim(_)
         | Command::Bench(_)

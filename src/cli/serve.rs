@@ -112,7 +112,7 @@ async fn run_until_signal(handle: ServerHandle) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -41,7 +41,7 @@ pub use read::{HeapPoint, SerialPage};
 pub use resume::ResumePoint;
 pub use rows::{Batch, EventKind, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
-pub use spool::{Spool, SpoolStats, SpooledBatch};
+pub use spool::{GapCounts, Spool, SpoolStats, SpooledBatch};
 pub use serial_blocks::{CompactionReport, Packing, SerialBlock, BLOCK_LINES};
 pub use summaries::{StoredLeak, StoredSummary};
 pub use tiers::{tier_for, TierBucket, TIERS_S};

@@ -203,25 +203,19 @@ impl Spool {
     }
 
     /// Forgets every batch up to and including `seq`: the server has it.
+    /// One statement, so it takes the write lock at once (a read first
+    /// would have to upgrade, and fail if the spooler wrote meanwhile).
     pub async fn remove_through(&self, seq: i64) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(events), 0) AS e, COALESCE(SUM(bytes), 0) AS b \
-             FROM batches WHERE seq <= ?",
-        )
-        .bind(seq)
-        .fetch_one(&mut *tx)
-        .await?;
-        let (n, e, b): (i64, i64, i64) = (row.try_get("n")?, row.try_get("e")?, row.try_get("b")?);
-        sqlx::query("DELETE FROM batches WHERE seq <= ?")
+        let removed = sqlx::query("DELETE FROM batches WHERE seq <= ? RETURNING events, bytes")
             .bind(seq)
-            .execute(&mut *tx)
+            .fetch_all(&self.pool)
             .await?;
-        tx.commit().await?;
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
-        stats.batches -= n;
-        stats.events -= e;
-        stats.bytes -= b;
+        for row in removed {
+            stats.batches -= 1;
+            stats.events -= row.try_get::<i64, _>("events")?;
+            stats.bytes -= row.try_get::<i64, _>("bytes")?;
+        }
         Ok(())
     }
 

@@ -1,0 +1,419 @@
+//! `heaplab agent` between a board and a central server, all real: the
+//! server and the agent are `heaplab` processes, the board a twin on a
+//! pseudo-terminal, and the network between agent and server a TCP proxy
+//! the test can cut. After a server `kill -9`, a network drop and an agent
+//! `kill -9`, every line the board sent is stored once, in order.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use heaplab::sim::{Profile, Twin, TwinConfig};
+use heaplab::store::{RunFilter, Spool, Store, TokenScope};
+use tokio::io::AsyncBufReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use crate::helpers::*;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A TCP proxy standing in for the network between agent and server:
+/// `cut` drops every connection and refuses new ones until `restore`;
+/// `retarget` follows a server that came back on another port.
+struct Proxy {
+    addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    target: Arc<Mutex<SocketAddr>>,
+    connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let up = Arc::new(AtomicBool::new(true));
+        let target = Arc::new(Mutex::new(target));
+        let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
+        let (up2, target2, connections2) = (up.clone(), target.clone(), connections.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let to = *target2.lock().expect("lock");
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                connections2.lock().expect("lock").push(task);
+            }
+        });
+        Proxy {
+            addr,
+            up,
+            target,
+            connections,
+            accept,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for task in self.connections.lock().expect("lock").drain(..) {
+            task.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+
+    fn retarget(&self, to: SocketAddr) {
+        *self.target.lock().expect("lock") = to;
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// `heaplab serve` on a free port; its address from its first line.
+async fn spawn_server(db: &Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heaplab"))
+        .arg("--db")
+        .arg(db)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env_remove("HEAPLAB_DB")
+        .env_remove("HEAPLAB_CONFIG")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn heaplab serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let first = tokio::time::timeout(WAIT, lines.next_line())
+        .await
+        .expect("server started in time")
+        .expect("read stdout")
+        .expect("a first line");
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    // Keep reading, so the server never writes into a closed pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+/// `heaplab agent` for one board, through the proxy.
+fn spawn_agent(spool: &Path, server: &str, token: &str, board: &Twin) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_heaplab"))
+        .args(["agent", "--name", "desk-agent", "--server", server, "--token", token])
+        .arg("--spool")
+        .arg(spool)
+        .arg("--device")
+        .arg(format!(
+            "name=board,serial={},url={},health_interval_s=1",
+            board.serial_path().display(),
+            board.base_url()
+        ))
+        .env_remove("HEAPLAB_DB")
+        .env_remove("HEAPLAB_CONFIG")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn heaplab agent")
+}
+
+async fn kill_9(child: &mut Child) {
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("wait");
+}
+
+/// A database with an `ingest` token for the agent; the token's secret.
+async fn database_with_token(db: &Path) -> String {
+    let store = Store::open(db).await.expect("open");
+    let (_, secret) = store
+        .create_token("desk-agent", TokenScope::Ingest)
+        .await
+        .expect("token");
+    store.close().await;
+    secret
+}
+
+/// Injects `[Test] marker n=…` lines, numbered from 1, until stopped.
+struct Markers {
+    sent: Arc<AtomicU32>,
+    stop: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Markers {
+    fn start(board: Arc<Twin>) -> Markers {
+        let sent = Arc::new(AtomicU32::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (sent2, stop2) = (sent.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            while !stop2.load(Ordering::SeqCst) {
+                let n = sent2.load(Ordering::SeqCst) + 1;
+                board
+                    .inject(format!("[Test] marker n={n:06}\r\n").as_bytes())
+                    .await;
+                sent2.store(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        Markers { sent, stop, task }
+    }
+
+    fn sent(&self) -> u32 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    async fn stop(self) -> u32 {
+        self.stop.store(true, Ordering::SeqCst);
+        let sent = self.sent.clone();
+        self.task.await.expect("marker task");
+        sent.load(Ordering::SeqCst)
+    }
+}
+
+/// Every serial line stored for the agent's board, run after run.
+async fn stored_lines(store: &Store) -> Vec<(i64, String)> {
+    let Ok(Some(device)) = store.device_by_name("board").await else {
+        return Vec::new();
+    };
+    let mut runs = store
+        .runs(&RunFilter {
+            device_id: Some(device.id),
+            limit: Some(10_000),
+            ..Default::default()
+        })
+        .await
+        .expect("runs");
+    runs.sort_by_key(|r| r.id);
+    let mut lines = Vec::new();
+    for run in runs {
+        let page = store
+            .serial_lines(run.id, 0, 10_000_000, None)
+            .await
+            .expect("lines");
+        lines.extend(page.lines.into_iter().map(|l| (l.ts_us, l.text)));
+    }
+    lines
+}
+
+fn marker_numbers(lines: &[(i64, String)]) -> Vec<u32> {
+    lines
+        .iter()
+        .filter_map(|(_, text)| text.strip_prefix("[Test] marker n="))
+        .map(|n| n.trim().parse().expect("marker number"))
+        .collect()
+}
+
+/// Waits until the server has `n` markers; then every one of 1..=n must be
+/// there exactly once, in order, and the lines in the order they were read.
+async fn assert_exactly_once(store: &Store, n: u32) {
+    let lines = eventually(&format!("{n} markers stored"), WAIT, || async {
+        let lines = stored_lines(store).await;
+        (marker_numbers(&lines).len() >= n as usize).then_some(lines)
+    })
+    .await;
+    let markers = marker_numbers(&lines);
+    assert_eq!(markers, (1..=n).collect::<Vec<_>>(), "each marker once, in order");
+    assert!(
+        lines.windows(2).all(|w| w[0].0 <= w[1].0),
+        "lines are stored in the order the agent read them"
+    );
+}
+
+/// Markers waiting in the agent's spool.
+async fn spooled_markers(spool: &Spool) -> usize {
+    let mut n = 0;
+    for batch in spool.oldest(100_000).await.expect("read spool") {
+        let events: Vec<serde_json::Value> = serde_json::from_slice(&batch.body).expect("json");
+        n += events
+            .iter()
+            .filter(|e| e["line"].as_str().is_some_and(|l| l.starts_with("[Test] marker")))
+            .count();
+    }
+    n
+}
+
+async fn fast_board(dir: &Path, hb: Duration) -> Arc<Twin> {
+    let mut config = TwinConfig::new("board", Profile::Tuned);
+    config.hb_interval = hb;
+    config.link = Some(dir.join("board"));
+    Arc::new(Twin::spawn(config).await.expect("twin"))
+}
+
+struct Lab {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    token: String,
+    board: Arc<Twin>,
+}
+
+impl Lab {
+    async fn new(hb: Duration) -> Lab {
+        let dir = tempfile::tempdir().expect("tmp");
+        let db = dir.path().join("central.db");
+        let token = database_with_token(&db).await;
+        let board = fast_board(dir.path(), hb).await;
+        Lab {
+            db,
+            token,
+            board,
+            dir,
+        }
+    }
+
+    fn spool(&self) -> PathBuf {
+        self.dir.path().join("spool.db")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_stream_loses_and_doubles_nothing() {
+    let lab = Lab::new(Duration::from_millis(50)).await;
+    let (mut server, addr) = spawn_server(&lab.db).await;
+    let proxy = Proxy::start(addr).await;
+    let mut agent = spawn_agent(&lab.spool(), &proxy.url(), &lab.token, &lab.board);
+    let store = Store::open(&lab.db).await.expect("open");
+    let markers = Markers::start(lab.board.clone());
+    eventually("lines at the server", WAIT, || async {
+        (marker_numbers(&stored_lines(&store).await).len() >= 30).then_some(())
+    })
+    .await;
+
+    kill_9(&mut server).await;
+    // The board goes on while the server is away.
+    let before = markers.sent();
+    eventually("markers while the server is down", WAIT, || async {
+        (markers.sent() >= before + 50).then_some(())
+    })
+    .await;
+    let (mut server, addr) = spawn_server(&lab.db).await;
+    proxy.retarget(addr);
+    let before = markers.sent();
+    eventually("markers after the restart", WAIT, || async {
+        (markers.sent() >= before + 30).then_some(())
+    })
+    .await;
+    let n = markers.stop().await;
+    assert_exactly_once(&store, n).await;
+    assert_eq!(lab.board.lines_dropped(), 0, "the agent read every line");
+
+    // The dashboard's view of the agent: its host, connected, no backlog.
+    let agent_row = store.agent("desk-agent").await.expect("agent known");
+    assert_eq!(agent_row.version, env!("CARGO_PKG_VERSION"));
+    let devices = store.device_agents().await.expect("device agents");
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].agent, "desk-agent");
+    kill_9(&mut agent).await;
+    kill_9(&mut server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_drop_is_bridged_by_the_spool_in_order() {
+    let lab = Lab::new(Duration::from_millis(50)).await;
+    let (mut server, addr) = spawn_server(&lab.db).await;
+    let proxy = Proxy::start(addr).await;
+    let mut agent = spawn_agent(&lab.spool(), &proxy.url(), &lab.token, &lab.board);
+    let store = Store::open(&lab.db).await.expect("open");
+    let markers = Markers::start(lab.board.clone());
+    eventually("lines at the server", WAIT, || async {
+        (marker_numbers(&stored_lines(&store).await).len() >= 20).then_some(())
+    })
+    .await;
+
+    // Cut mid-stream: in-flight requests die with their connections.
+    proxy.cut();
+    let spool = Spool::open(&lab.spool(), u64::MAX).await.expect("spool");
+    let during = eventually("batches kept in the spool", WAIT, || async {
+        let spooled = spool.oldest(1000).await.expect("read spool");
+        (spooled.iter().map(|b| b.events).sum::<i64>() >= 100).then_some(())
+    });
+    during.await;
+    proxy.restore();
+    let before = markers.sent();
+    eventually("markers after the network is back", WAIT, || async {
+        (markers.sent() >= before + 30).then_some(())
+    })
+    .await;
+    let n = markers.stop().await;
+    assert_exactly_once(&store, n).await;
+    assert_eq!(lab.board.lines_dropped(), 0, "the agent read every line");
+    eventually("the spool drained", WAIT, || async {
+        spool.oldest(1).await.expect("read").is_empty().then_some(())
+    })
+    .await;
+    kill_9(&mut agent).await;
+    kill_9(&mut server).await;
+}
+
+/// The agent is killed with batches in its spool the server never got,
+/// and lines wait in the board's serial buffer while it is dead. (A line
+/// the agent has read but not yet spooled when it is killed cannot be
+/// saved by anyone; this kills between reads, when every read is spooled.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_with_a_full_spool_sends_it_once_after_restart() {
+    // Markers only: a line in flight at the kill would be lost on a real
+    // host too, and would make the test depend on timing.
+    let lab = Lab::new(Duration::from_secs(3600)).await;
+    let (mut server, addr) = spawn_server(&lab.db).await;
+    let proxy = Proxy::start(addr).await;
+    let mut agent = spawn_agent(&lab.spool(), &proxy.url(), &lab.token, &lab.board);
+    let store = Store::open(&lab.db).await.expect("open");
+    let mut sent = 0;
+    let mut inject = |n: u32| {
+        let board = lab.board.clone();
+        let first = sent + 1;
+        sent += n;
+        async move {
+            for i in first..first + n {
+                board
+                    .inject(format!("[Test] marker n={i:06}\r\n").as_bytes())
+                    .await;
+            }
+        }
+    };
+    inject(20).await;
+    assert_exactly_once(&store, 20).await;
+
+    proxy.cut();
+    inject(30).await;
+    let spool = Spool::open(&lab.spool(), u64::MAX).await.expect("spool");
+    eventually("30 markers spooled", WAIT, || async {
+        (spooled_markers(&spool).await >= 30).then_some(())
+    })
+    .await;
+    spool.close().await;
+    kill_9(&mut agent).await;
+    // Written while no agent reads: the pty keeps them.
+    inject(15).await;
+    proxy.restore();
+    let mut agent = spawn_agent(&lab.spool(), &proxy.url(), &lab.token, &lab.board);
+    inject(15).await;
+    assert_exactly_once(&store, 80).await;
+    assert_eq!(lab.board.lines_dropped(), 0);
+    kill_9(&mut agent).await;
+    kill_9(&mut server).await;
+}
