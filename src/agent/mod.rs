@@ -6,6 +6,7 @@
 //! stored. While the server is away the spool grows (bounded); when it
 //! returns the spool drains in order.
 
+mod commands;
 mod sink;
 mod spooler;
 mod uploader;
@@ -99,8 +100,9 @@ pub async fn start(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     let shutdown = CancellationToken::new();
     let sources_stop = CancellationToken::new();
     let (events, event_rx) = mpsc::channel(EVENT_QUEUE);
-    let sink = sink::AgentSink::new(events);
-    let announced = sink.clone();
+    let announced = sink::AnnouncedIps::default();
+    let sink = sink::AgentSink::new(events, announced.clone());
+    let announced_ips = announced.clone();
     let sources = Arc::new(SourceSupervisor::new(sink, http.clone(), sources_stop.clone()));
     for device in &devices {
         sources.start(device);
@@ -125,13 +127,32 @@ pub async fn start(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     let (state_tx, state) = tokio::sync::watch::channel(UploadState::Starting);
     let uploader_stop = CancellationToken::new();
     let uploader = tokio::spawn(uploader::run(
-        uploader::Uploader::new(&config, http, spool.clone(), forwarded_devices, state_tx),
+        uploader::Uploader::new(&config, http.clone(), spool.clone(), forwarded_devices, state_tx),
         spooled,
         uploader_stop.clone(),
+    ));
+    let commands_stop = CancellationToken::new();
+    let commands = tokio::spawn(commands::run(
+        commands::CommandRunner {
+            http: http.clone(),
+            server: config.server.clone(),
+            name: config.name.clone(),
+            token: config.token.clone(),
+            configured_hosts: config
+                .devices
+                .iter()
+                .filter_map(|d| d.url.as_deref())
+                .filter_map(|u| reqwest::Url::parse(u).ok()?.host_str().map(str::to_owned))
+                .collect(),
+            announced: announced_ips,
+        },
+        commands_stop.clone(),
     ));
     let stop = shutdown.clone();
     let done = tokio::spawn(async move {
         stop.cancelled().await;
+        commands_stop.cancel();
+        let _ = commands.await;
         sources.stop_all().await;
         sources_stop.cancel();
         // The sources are gone, so the channel closes and the spooler

@@ -9,26 +9,42 @@ use tokio::sync::{mpsc, watch};
 
 use crate::ingest::{DeviceEvent, EventSink};
 
-#[derive(Clone)]
 pub(super) struct AgentSink {
     events: mpsc::Sender<DeviceEvent>,
+    ips: AnnouncedIps,
+}
+
+/// The address each device last announced. Apart from the event sender,
+/// so the spooler can hold it without keeping its own channel open.
+#[derive(Clone, Default)]
+pub(super) struct AnnouncedIps {
     ips: Arc<Mutex<HashMap<i64, watch::Sender<Option<String>>>>>,
 }
 
-impl AgentSink {
-    pub(super) fn new(events: mpsc::Sender<DeviceEvent>) -> Self {
-        AgentSink {
-            events,
-            ips: Arc::default(),
-        }
-    }
-
+impl AnnouncedIps {
     /// The device said `Got IP: ip` on serial.
     pub(super) fn announce(&self, device_id: i64, ip: &str) {
+        self.sender(device_id, |s| {
+            s.send_replace(Some(ip.to_owned()));
+        });
+    }
+
+    /// Every address announced so far (the hosts the agent may send a
+    /// device request to, beside the configured URLs).
+    pub(super) fn all(&self) -> Vec<String> {
+        let ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        ips.values().filter_map(|s| s.borrow().clone()).collect()
+    }
+
+    fn sender<T>(&self, device_id: i64, f: impl FnOnce(&watch::Sender<Option<String>>) -> T) -> T {
         let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
-        ips.entry(device_id)
-            .or_insert_with(|| watch::channel(None).0)
-            .send_replace(Some(ip.to_owned()));
+        f(ips.entry(device_id).or_insert_with(|| watch::channel(None).0))
+    }
+}
+
+impl AgentSink {
+    pub(super) fn new(events: mpsc::Sender<DeviceEvent>, ips: AnnouncedIps) -> Self {
+        AgentSink { events, ips }
     }
 }
 
@@ -38,9 +54,6 @@ impl EventSink for AgentSink {
     }
 
     fn announced_ip(&self, device_id: i64) -> watch::Receiver<Option<String>> {
-        let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
-        ips.entry(device_id)
-            .or_insert_with(|| watch::channel(None).0)
-            .subscribe()
+        self.ips.sender(device_id, watch::Sender::subscribe)
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
 
-use super::sink::AgentSink;
+use super::sink::AnnouncedIps;
 use crate::ingest::forward::ForwardedEvent;
 use crate::ingest::DeviceEvent;
 use crate::protocol::{parse_line, LineKind};
@@ -22,7 +22,7 @@ const MAX_BATCH_EVENTS: usize = 2000;
 pub(super) async fn run(
     spool: Spool,
     names: HashMap<i64, String>,
-    sink: AgentSink,
+    sink: AnnouncedIps,
     mut events: mpsc::Receiver<DeviceEvent>,
     spooled: Arc<Notify>,
 ) {
@@ -68,7 +68,7 @@ pub(super) async fn run(
 /// belong to each device.
 fn encode(
     names: &HashMap<i64, String>,
-    sink: &AgentSink,
+    sink: &AnnouncedIps,
     events: impl Iterator<Item = DeviceEvent>,
 ) -> (Vec<u8>, GapCounts) {
     let mut counts = GapCounts::new();

@@ -70,8 +70,42 @@ pub struct UploadReceipt {
     pub duplicates: usize,
 }
 
-/// A serial line's bytes: text when it is UTF-8 (nearly always), else the
-/// raw bytes (boot ROM noise), so nothing is lost or altered on the way.
+/// Work the server hands an agent for one of its devices (fetched by a
+/// long poll, `GET /api/v1/agents/{name}/commands`): what needs the
+/// device's LAN or its USB port, which only the agent has. A scenario run
+/// started on the server for an agent's device sends its device requests
+/// this way; flashing (`heaplab flash`) is the next kind to add here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AgentCommand {
+    /// One HTTP request to a device's own address.
+    DeviceHttp {
+        id: u64,
+        method: String,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: LineBytes,
+        timeout_ms: u64,
+    },
+}
+
+/// What became of a command (`POST /api/v1/agents/{name}/commands/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandResult {
+    /// The device's answer, when it answered.
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    pub body: LineBytes,
+    /// Why there is no answer (refused, unreachable, timed out).
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// Bytes on the wire (a serial line, an HTTP body): text when it is UTF-8
+/// (nearly always), else the raw bytes (boot ROM noise, an image), so
+/// nothing is lost or altered on the way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum LineBytes {

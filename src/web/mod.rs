@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod api;
+pub mod relay;
 pub mod charts;
 pub mod error;
 pub mod ops;

@@ -37,6 +37,8 @@ pub struct AppState {
     pub recorder: Recorder,
     /// Agents' uploads into the recorder.
     pub agents: AgentIntake,
+    /// Device requests carried out by agents.
+    pub relay: crate::web::relay::AgentRelay,
     pub hub: LiveHub,
     pub sources: Arc<SourceSupervisor>,
     pub config: Arc<WebConfig>,

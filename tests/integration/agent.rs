@@ -417,3 +417,167 @@ async fn an_agent_killed_with_a_full_spool_sends_it_once_after_restart() {
     kill_9(&mut agent).await;
     kill_9(&mut server).await;
 }
+
+/// A spool bounded far below what an outage produces drops its oldest
+/// batches; the server records how many events are missing, where they are
+/// missing, as a note on the device's run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_spool_drops_the_oldest_and_the_server_records_the_gap() {
+    use heaplab::config::AgentConfig;
+    use heaplab::store::EventKind;
+
+    let lab = Lab::new(Duration::from_millis(20)).await;
+    let server = start_server(server_config(lab.dir.path(), Vec::new())).await;
+    // The server's own database is `server.db`: give the agent a token there.
+    let (_, token) = server
+        .store
+        .create_token("desk-agent", TokenScope::Ingest)
+        .await
+        .expect("token");
+    let proxy = Proxy::start(server.addr).await;
+    proxy.cut();
+    let agent = heaplab::agent::start(AgentConfig {
+        server: proxy.url().parse().expect("url"),
+        token,
+        name: "desk-agent".into(),
+        host: "bench-pi".into(),
+        spool: lab.spool(),
+        spool_max_bytes: 16 * 1024,
+        ca_file: None,
+        devices: vec![twin_device("board", &lab.board)],
+    })
+    .await
+    .expect("agent");
+    eventually("the spool dropping events", WAIT, || async {
+        (agent.spool_stats().dropped_events > 0).then_some(())
+    })
+    .await;
+    proxy.restore();
+    let store = server.store.clone();
+    let note = eventually("the gap recorded", WAIT, || async {
+        let device = store.device_by_name("board").await.ok()??;
+        let run = store.latest_run_of_device(device.id).await.ok()??;
+        let notes = store.events(run, &[EventKind::Note]).await.ok()?;
+        notes
+            .into_iter()
+            .find(|e| e.message.contains("spool full"))
+    })
+    .await;
+    let dropped = note.data["dropped_events"].as_i64().expect("a count");
+    assert!(dropped > 0, "{note:?}");
+    assert_eq!(note.data["agent"], "desk-agent");
+    // The device shows where it is plugged in.
+    let agents = store.device_agents().await.expect("agents");
+    assert_eq!(agents[0].host, "bench-pi");
+    agent.stop().await;
+    server.stop().await.expect("stop");
+}
+
+/// Scenario S1 started on the central server for a board plugged into an
+/// agent: the reboot request goes out through the agent (the only one on
+/// the board's network), the waits watch the serial lines the agent
+/// forwards, and the run lands in the central store as a local one would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_s1_on_an_agents_board_is_carried_out_by_the_agent() {
+    use heaplab::config::AgentConfig;
+    use heaplab::store::{EventKind, RunKind, RunStatus};
+
+    let lab = Lab::new(Duration::from_millis(100)).await;
+    let server = start_server(server_config(lab.dir.path(), Vec::new())).await;
+    let (_, ingest) = server
+        .store
+        .create_token("desk-agent", TokenScope::Ingest)
+        .await
+        .expect("token");
+    let (_, write) = server
+        .store
+        .create_token("lead", TokenScope::Write)
+        .await
+        .expect("token");
+    let mut device = twin_device("board", &lab.board);
+    device.health_interval_s = 0;
+    let agent = heaplab::agent::start(AgentConfig {
+        server: server.url().parse().expect("url"),
+        token: ingest,
+        name: "desk-agent".into(),
+        host: "desk-7".into(),
+        spool: lab.spool(),
+        spool_max_bytes: 64 * 1024 * 1024,
+        ca_file: None,
+        devices: vec![device],
+    })
+    .await
+    .expect("agent");
+    let store = server.store.clone();
+    let id = eventually("the board registered", WAIT, || async {
+        Some(store.device_by_name("board").await.ok()??.id)
+    })
+    .await;
+    eventually("the board live", WAIT, || async {
+        server.recorder.hub().device(id)?.active_run.map(|_| ())
+    })
+    .await;
+
+    let client = reqwest::Client::new();
+    let started: serde_json::Value = client
+        .post(format!("{}/api/v1/devices/{id}/scenario", server.url()))
+        .bearer_auth(&write)
+        .json(&serde_json::json!({"scenario": "s1"}))
+        .send()
+        .await
+        .expect("POST scenario")
+        .error_for_status()
+        .expect("accepted")
+        .json()
+        .await
+        .expect("json");
+    let run = started["run_id"].as_i64().expect("run id");
+    let record = eventually("the scenario finished", WAIT, || async {
+        let r = store.run(run).await.ok()?;
+        (r.status != RunStatus::Active).then_some(r)
+    })
+    .await;
+    assert_eq!(record.kind, RunKind::Scenario);
+    assert_eq!(record.status, RunStatus::Completed, "{record:?}");
+    assert!(
+        lab.board
+            .requests()
+            .iter()
+            .any(|r| r.method == "POST" && r.path == "/api/reboot"),
+        "the agent sent the reboot to the board"
+    );
+    let events = store.events(run, &[]).await.expect("events");
+    let passed: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Step && e.data["status"] == "passed")
+        .filter_map(|e| e.data["name"].as_str())
+        .collect();
+    assert_eq!(passed.len(), 3, "every step passed: {passed:?}");
+    assert!(events.iter().any(|e| e.kind == EventKind::Boot), "the reboot is in the run");
+    assert!(events.iter().any(|e| e.kind == EventKind::Ready));
+    assert!(store.snapshot_count(run).await.expect("count") >= 1);
+    // The dashboard's JSON says where the board is and how its agent is.
+    let devices: serde_json::Value = client
+        .get(format!("{}/api/v1/devices/{id}", server.url()))
+        .bearer_auth(&write)
+        .send()
+        .await
+        .expect("GET device")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(devices["agent"]["host"], "desk-7");
+    assert_eq!(devices["agent"]["state"], "connected");
+    let page = client
+        .get(format!("{}/devices/{id}", server.url()))
+        .bearer_auth(&write)
+        .send()
+        .await
+        .expect("GET page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("host desk-7 (agent desk-agent): connected"), "{page}");
+    agent.stop().await;
+    server.stop().await.expect("stop");
+}

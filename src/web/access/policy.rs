@@ -98,6 +98,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     // API: agents.
     ("GET", "/api/v1/agents", Read),
     ("POST", "/api/v1/agents/{name}/batches", Ingest),
+    ("GET", "/api/v1/agents/{name}/commands", Ingest),
+    ("POST", "/api/v1/agents/{name}/commands/{id}", Ingest),
     // API: soak, firmware, alerts, groups.
     ("GET", "/api/v1/firmware", Read),
     ("PUT", "/api/v1/firmware/{version}/elf", Write),

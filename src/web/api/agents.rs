@@ -3,12 +3,15 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::ingest::forward::{AgentUpload, UploadReceipt};
+use crate::ingest::forward::{AgentCommand, AgentUpload, CommandResult, UploadReceipt};
 use crate::recorder::IntakeError;
 use crate::store::{now_us, AgentRecord, DeviceAgent};
 use crate::web::error::{WebError, WebResult};
@@ -28,6 +31,58 @@ pub fn router() -> Router<AppState> {
             "/api/v1/agents/{name}/batches",
             post(upload).layer(DefaultBodyLimit::max(UPLOAD_LIMIT_BYTES)),
         )
+        .route("/api/v1/agents/{name}/commands", get(commands))
+        .route(
+            "/api/v1/agents/{name}/commands/{id}",
+            post(command_result).layer(DefaultBodyLimit::max(UPLOAD_LIMIT_BYTES)),
+        )
+}
+
+/// The HTTP client for a device: the server's own, or one whose requests
+/// the device's agent carries out (see `web/relay.rs`).
+pub async fn http_for_device(state: &AppState, device_id: i64) -> WebResult<reqwest::Client> {
+    let agent = state
+        .store
+        .device_agents()
+        .await?
+        .into_iter()
+        .find(|d| d.device_id == device_id);
+    match agent {
+        None => Ok(state.http.clone()),
+        Some(a) => state.relay.client_for(&a.agent).map_err(WebError::internal),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PollQuery {
+    /// Longest the poll waits for a command, seconds [default 25, at most 60].
+    wait_s: Option<u64>,
+}
+
+/// `GET /api/v1/agents/{name}/commands`: the agent's long poll.
+#[tracing::instrument(skip(state))]
+async fn commands(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<PollQuery>,
+) -> WebResult<Json<Vec<AgentCommand>>> {
+    let wait = Duration::from_secs(q.wait_s.unwrap_or(25).min(60));
+    Ok(Json(state.relay.next_commands(&name, wait).await))
+}
+
+/// `POST /api/v1/agents/{name}/commands/{id}`: what became of a command.
+#[tracing::instrument(skip(state, result))]
+async fn command_result(
+    State(state): State<AppState>,
+    Path((name, id)): Path<(String, u64)>,
+    Json(result): Json<CommandResult>,
+) -> WebResult<StatusCode> {
+    if state.relay.complete(&name, id, result) {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(WebError::NotFound(format!("command {id} of agent {name} (it timed out)")))
+    }
 }
 
 /// What the dashboard says about an agent.

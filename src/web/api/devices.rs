@@ -173,8 +173,8 @@ async fn reboot(
             device.name
         ))
     })?;
-    let mut request = state
-        .http
+    let mut request = crate::web::api::agents::http_for_device(&state, id)
+        .await?
         .post(url.clone())
         .timeout(std::time::Duration::from_secs(2));
     if let Some((user, pass)) = device.auth.as_deref().and_then(|a| a.split_once(':')) {
