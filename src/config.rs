@@ -257,7 +257,11 @@ impl AgentConfig {
     pub fn resolve(args: &AgentArgs, settings: Settings) -> Result<Self, ConfigError> {
         let file = settings.file.agent.unwrap_or_default();
         let devices = merge_devices(settings.file.devices, &args.devices)?;
-        let missing = |what: &str, flag: &str| ConfigError::Agent(format!("{what} is needed: {flag} or [agent] {what} in the config file"));
+        let missing = |what: &str, flag: &str| {
+            ConfigError::Agent(format!(
+                "{what} is needed: {flag} or [agent] {what} in the config file"
+            ))
+        };
         let server = args
             .server
             .clone()
@@ -266,7 +270,11 @@ impl AgentConfig {
         let server = reqwest::Url::parse(&server)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
-            .ok_or_else(|| ConfigError::Agent(format!("server {server:?} is not an http:// or https:// URL")))?;
+            .ok_or_else(|| {
+                ConfigError::Agent(format!(
+                    "server {server:?} is not an http:// or https:// URL"
+                ))
+            })?;
         let token = args
             .token
             .clone()
@@ -274,20 +282,37 @@ impl AgentConfig {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| missing("token", "--token (an `ingest` token)"))?;
         let host = host_name();
-        let name = args.name.clone().or(file.name).unwrap_or_else(|| host.clone());
+        let name = args
+            .name
+            .clone()
+            .or(file.name)
+            .unwrap_or_else(|| host.clone());
         if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c == '/') {
-            return Err(ConfigError::Agent(format!("agent name {name:?} must be 1 to 64 characters, no '/'")));
+            return Err(ConfigError::Agent(format!(
+                "agent name {name:?} must be 1 to 64 characters, no '/'"
+            )));
         }
         if devices.is_empty() {
-            return Err(ConfigError::Agent("no devices: give --device or [[device]] in the config file".into()));
+            return Err(ConfigError::Agent(
+                "no devices: give --device or [[device]] in the config file".into(),
+            ));
         }
         let config = AgentConfig {
             server,
             token,
             name,
             host,
-            spool: args.spool.clone().or(file.spool).unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL)),
-            spool_max_bytes: args.spool_max_mb.or(file.spool_max_mb).unwrap_or(DEFAULT_SPOOL_MAX_MB) * 1024 * 1024,
+            spool: args
+                .spool
+                .clone()
+                .or(file.spool)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL)),
+            spool_max_bytes: args
+                .spool_max_mb
+                .or(file.spool_max_mb)
+                .unwrap_or(DEFAULT_SPOOL_MAX_MB)
+                * 1024
+                * 1024,
             ca_file: args.ca_file.clone().or(file.ca_file),
             devices,
         };
@@ -311,7 +336,10 @@ fn host_name() -> String {
 
 /// The file's devices with the flags' over them (a flag overrides the
 /// file's device of the same name); shared by `serve` and `agent`.
-fn merge_devices(mut devices: Vec<DeviceSpec>, flags: &[String]) -> Result<Vec<DeviceSpec>, ConfigError> {
+fn merge_devices(
+    mut devices: Vec<DeviceSpec>,
+    flags: &[String],
+) -> Result<Vec<DeviceSpec>, ConfigError> {
     for spec in flags {
         let device = parse_device_flag(spec)?;
         devices.retain(|d| d.name != device.name);

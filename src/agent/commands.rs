@@ -67,7 +67,9 @@ impl CommandRunner {
             body,
             timeout_ms,
         } = command;
-        let result = self.device_http(&method, &url, headers, body, timeout_ms).await;
+        let result = self
+            .device_http(&method, &url, headers, body, timeout_ms)
+            .await;
         let result = result.unwrap_or_else(|error| CommandResult {
             status: None,
             headers: Vec::new(),

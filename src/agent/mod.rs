@@ -39,6 +39,7 @@ pub enum AgentError {
 
 /// A running agent.
 pub struct AgentHandle {
+    name: String,
     spool: Spool,
     state: tokio::sync::watch::Receiver<UploadState>,
     shutdown: CancellationToken,
@@ -48,6 +49,14 @@ pub struct AgentHandle {
 impl AgentHandle {
     pub fn spool_stats(&self) -> SpoolStats {
         self.spool.stats()
+    }
+
+    pub fn spool(&self) -> &Spool {
+        &self.spool
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// Whether the server is reachable, as of the last upload.
@@ -79,7 +88,9 @@ pub async fn start(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     let user_agent = concat!("heaplab-agent/", env!("CARGO_PKG_VERSION"));
     let http = match &config.ca_file {
         Some(path) => crate::tls::client_trusting(path, user_agent)?,
-        None => crate::tls::client_builder().user_agent(user_agent).build()?,
+        None => crate::tls::client_builder()
+            .user_agent(user_agent)
+            .build()?,
     };
     let devices: Vec<DeviceRecord> = config
         .devices
@@ -103,7 +114,11 @@ pub async fn start(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     let announced = sink::AnnouncedIps::default();
     let sink = sink::AgentSink::new(events, announced.clone());
     let announced_ips = announced.clone();
-    let sources = Arc::new(SourceSupervisor::new(sink, http.clone(), sources_stop.clone()));
+    let sources = Arc::new(SourceSupervisor::new(
+        sink,
+        http.clone(),
+        sources_stop.clone(),
+    ));
     for device in &devices {
         sources.start(device);
     }
@@ -127,7 +142,13 @@ pub async fn start(config: AgentConfig) -> Result<AgentHandle, AgentError> {
     let (state_tx, state) = tokio::sync::watch::channel(UploadState::Starting);
     let uploader_stop = CancellationToken::new();
     let uploader = tokio::spawn(uploader::run(
-        uploader::Uploader::new(&config, http.clone(), spool.clone(), forwarded_devices, state_tx),
+        uploader::Uploader::new(
+            &config,
+            http.clone(),
+            spool.clone(),
+            forwarded_devices,
+            state_tx,
+        ),
         spooled,
         uploader_stop.clone(),
     ));
@@ -165,6 +186,7 @@ pub async fn start(config: AgentConfig) -> Result<AgentHandle, AgentError> {
         let _ = tokio::time::timeout(Duration::from_secs(10), uploader).await;
     });
     Ok(AgentHandle {
+        name: config.name.clone(),
         spool,
         state,
         shutdown,

@@ -38,7 +38,9 @@ impl AnnouncedIps {
 
     fn sender<T>(&self, device_id: i64, f: impl FnOnce(&watch::Sender<Option<String>>) -> T) -> T {
         let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
-        f(ips.entry(device_id).or_insert_with(|| watch::channel(None).0))
+        f(ips
+            .entry(device_id)
+            .or_insert_with(|| watch::channel(None).0))
     }
 }
 

@@ -77,7 +77,10 @@ fn encode(
         let Some(name) = names.get(&event.device_id()) else {
             continue;
         };
-        if let DeviceEvent::Serial { device_id, line, .. } = &event {
+        if let DeviceEvent::Serial {
+            device_id, line, ..
+        } = &event
+        {
             if let LineKind::GotIp { ip } = parse_line(line).kind {
                 sink.announce(*device_id, &ip);
             }

@@ -33,9 +33,13 @@ pub enum UploadState {
     Starting,
     /// The last request was answered: everything up to `stored_through`
     /// is on the server.
-    Connected { stored_through: i64 },
+    Connected {
+        stored_through: i64,
+    },
     /// The last request failed; batches wait in the spool.
-    Unreachable { why: String },
+    Unreachable {
+        why: String,
+    },
 }
 
 pub(super) struct Uploader {
@@ -194,7 +198,9 @@ pub(super) async fn run(uploader: Uploader, spooled: Arc<Notify>, stop: Cancella
             Err(why) => {
                 let first = !matches!(*uploader.state.borrow(), UploadState::Unreachable { .. });
                 if first {
-                    eprintln!("cannot reach the server ({why}); spooling events to disk until it answers");
+                    eprintln!(
+                        "cannot reach the server ({why}); spooling events to disk until it answers"
+                    );
                 }
                 uploader
                     .state

@@ -3,6 +3,7 @@
 
 mod agent;
 mod bench;
+mod bench_fleet;
 pub mod bench_soak;
 mod experiments;
 mod print;
@@ -80,6 +81,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Lines/s sustained into SQLite, and serial-line-to-SSE latency.
     Ingest(bench::IngestBenchArgs),
+    /// Twins behind `heaplab agent`s into one server: lines/s, serial → SSE p99, spool drain after an outage.
+    Fleet(bench_fleet::FleetBenchArgs),
     /// Week-long runs over real HTTP: page, API, chart, compare times, RSS, import; big ÷ small.
     Soak(bench_soak::SoakBenchArgs),
 }
@@ -213,6 +216,10 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Agent(args) => return agent::run(&args, settings).await,
         Command::Bench(BenchCommand::Ingest(args)) => {
             bench::ingest(&args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Bench(BenchCommand::Fleet(args)) => {
+            bench_fleet::run(&args, cli.shared.db.as_deref()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Bench(BenchCommand::Soak(args)) => {

@@ -98,7 +98,9 @@ impl AgentIntake {
                 agent.accepted = record.last_seq;
                 agent.committed.send_replace(record.last_seq);
             }
-            agent.committed.send_if_modified(|c| raise(c, record.last_seq));
+            agent
+                .committed
+                .send_if_modified(|c| raise(c, record.last_seq));
             agent.accepted = agent.accepted.max(record.last_seq);
             let accepted = agent.accepted;
             let duplicates = upload.batches.iter().filter(|b| b.seq <= accepted).count();
@@ -226,12 +228,20 @@ fn check_upload(name: &str, upload: &AgentUpload) -> Result<(), IntakeError> {
     if upload.agent.spool_id.is_empty() || upload.agent.spool_id.len() > 64 {
         return bad("spool_id must be 1 to 64 characters".into());
     }
-    if upload.batches.windows(2).any(|w| w[0].seq >= w[1].seq) || upload.batches.iter().any(|b| b.seq <= 0) {
+    if upload.batches.windows(2).any(|w| w[0].seq >= w[1].seq)
+        || upload.batches.iter().any(|b| b.seq <= 0)
+    {
         return bad("batch numbers must be positive and increasing".into());
     }
     for device in &upload.devices {
-        if device.name.trim().is_empty() || device.name.len() > 48 || device.name.chars().any(char::is_control) {
-            return bad(format!("device name {:?} must be 1 to 48 printable characters", device.name));
+        if device.name.trim().is_empty()
+            || device.name.len() > 48
+            || device.name.chars().any(char::is_control)
+        {
+            return bad(format!(
+                "device name {:?} must be 1 to 48 printable characters",
+                device.name
+            ));
         }
     }
     Ok(())

@@ -519,7 +519,11 @@ impl State {
         self.pending_rows = 0;
         let marks = self.ready_marks();
         if (!batches.is_empty() || !marks.is_empty())
-            && self.writer.send(WriteJob::Rows(batches, marks)).await.is_err()
+            && self
+                .writer
+                .send(WriteJob::Rows(batches, marks))
+                .await
+                .is_err()
         {
             tracing::error!("the writer has stopped; rows lost");
         }

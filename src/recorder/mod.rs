@@ -10,7 +10,7 @@ mod live;
 mod tracker;
 
 pub use hub::{DeviceLive, IngestCounters, LiveEvent, LiveHub};
-pub use intake::{AgentIntake, IntakeError};
 pub use import::{import_path, ImportError, ImportOptions, ImportOutcome};
+pub use intake::{AgentIntake, IntakeError};
 pub use live::{Forwarded, Recorder, RecorderCommand};
 pub use tracker::RunTracker;

@@ -184,6 +184,15 @@ impl Spool {
         Ok((seq, dropped))
     }
 
+    /// The newest batch's number (0 when empty).
+    pub async fn newest_seq(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM batches")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     /// Up to `limit` batches, oldest first.
     pub async fn oldest(&self, limit: i64) -> Result<Vec<SpooledBatch>> {
         let rows = sqlx::query("SELECT seq, events, gap, body FROM batches ORDER BY seq LIMIT ?")
@@ -262,7 +271,10 @@ mod tests {
 
         let spool = Spool::open(&path, 1 << 20).await.expect("reopen");
         assert_eq!(spool.id(), id, "the spool keeps its id");
-        let (c, _) = spool.push(b"three", &counts("desk", 3)).await.expect("push");
+        let (c, _) = spool
+            .push(b"three", &counts("desk", 3))
+            .await
+            .expect("push");
         assert!(a < b && b < c, "{a} {b} {c}");
         let left = spool.oldest(10).await.expect("oldest");
         assert_eq!(left.len(), 1);
@@ -276,17 +288,37 @@ mod tests {
         let spool = Spool::open(&dir.path().join("spool.db"), 25)
             .await
             .expect("open");
-        spool.push(&[b'a'; 10], &counts("desk", 4)).await.expect("1");
-        spool.push(&[b'b'; 10], &counts("rack", 5)).await.expect("2");
-        let (_, dropped) = spool.push(&[b'c'; 10], &counts("desk", 6)).await.expect("3");
+        spool
+            .push(&[b'a'; 10], &counts("desk", 4))
+            .await
+            .expect("1");
+        spool
+            .push(&[b'b'; 10], &counts("rack", 5))
+            .await
+            .expect("2");
+        let (_, dropped) = spool
+            .push(&[b'c'; 10], &counts("desk", 6))
+            .await
+            .expect("3");
         assert_eq!(dropped, 4);
-        let (_, dropped) = spool.push(&[b'd'; 10], &counts("desk", 7)).await.expect("4");
+        let (_, dropped) = spool
+            .push(&[b'd'; 10], &counts("desk", 7))
+            .await
+            .expect("4");
         assert_eq!(dropped, 5);
         let left = spool.oldest(10).await.expect("oldest");
         assert_eq!(left.iter().map(|b| b.body[0]).collect::<Vec<_>>(), b"cd");
-        assert_eq!(left[0].gap, [("desk".to_owned(), 4), ("rack".to_owned(), 5)].into_iter().collect());
+        assert_eq!(
+            left[0].gap,
+            [("desk".to_owned(), 4), ("rack".to_owned(), 5)]
+                .into_iter()
+                .collect()
+        );
         assert!(left[1].gap.is_empty());
         let stats = spool.stats();
-        assert_eq!((stats.batches, stats.events, stats.dropped_events), (2, 13, 9));
+        assert_eq!(
+            (stats.batches, stats.events, stats.dropped_events),
+            (2, 13, 9)
+        );
     }
 }

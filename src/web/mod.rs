@@ -4,11 +4,11 @@
 
 pub mod access;
 pub mod api;
-pub mod relay;
 pub mod charts;
 pub mod error;
 pub mod ops;
 pub mod pages;
+pub mod relay;
 pub mod state;
 
 use axum::middleware;

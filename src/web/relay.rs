@@ -55,7 +55,9 @@ impl AgentRelay {
     pub async fn start() -> std::io::Result<AgentRelay> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let relay = AgentRelay::with_proxy(Some(listener.local_addr()?));
-        let app = Router::new().fallback(relay_request).with_state(relay.clone());
+        let app = Router::new()
+            .fallback(relay_request)
+            .with_state(relay.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "agent relay stopped");
@@ -77,10 +79,10 @@ impl AgentRelay {
 
     /// An HTTP client whose requests agent `agent` makes for the server.
     pub fn client_for(&self, agent: &str) -> Result<reqwest::Client, reqwest::Error> {
-        let proxy = self
-            .inner
-            .proxy
-            .map_or_else(|| "http://127.0.0.1:9".to_owned(), |a| format!("http://{a}"));
+        let proxy = self.inner.proxy.map_or_else(
+            || "http://127.0.0.1:9".to_owned(),
+            |a| format!("http://{a}"),
+        );
         let key = self.key(agent);
         let credential = HeaderValue::from_str(&format!("Agent {key}"))
             .unwrap_or_else(|_| HeaderValue::from_static("Agent -"));
@@ -112,7 +114,11 @@ impl AgentRelay {
 
     /// Queues a command for `agent`; its result, or `None` when the agent
     /// did not answer in time.
-    async fn call(&self, agent: &str, command: impl FnOnce(u64) -> AgentCommand) -> Option<CommandResult> {
+    async fn call(
+        &self,
+        agent: &str,
+        command: impl FnOnce(u64) -> AgentCommand,
+    ) -> Option<CommandResult> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.queue(agent, |q| {
@@ -120,11 +126,15 @@ impl AgentRelay {
             q.waiting.insert(id, tx);
             q.notify.notify_one();
         });
-        let result = tokio::time::timeout(RELAY_WAIT, rx).await.ok().and_then(Result::ok);
+        let result = tokio::time::timeout(RELAY_WAIT, rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
         if result.is_none() {
             self.queue(agent, |q| {
                 q.waiting.remove(&id);
-                q.pending.retain(|c| !matches!(c, AgentCommand::DeviceHttp { id: i, .. } if *i == id));
+                q.pending
+                    .retain(|c| !matches!(c, AgentCommand::DeviceHttp { id: i, .. } if *i == id));
             });
         }
         result
@@ -134,7 +144,8 @@ impl AgentRelay {
     /// `wait`.
     pub async fn next_commands(&self, agent: &str, wait: Duration) -> Vec<AgentCommand> {
         let notify = self.queue(agent, |q| q.notify.clone());
-        let take = |relay: &AgentRelay| relay.queue(agent, |q| q.pending.drain(..).collect::<Vec<_>>());
+        let take =
+            |relay: &AgentRelay| relay.queue(agent, |q| q.pending.drain(..).collect::<Vec<_>>());
         let now = take(self);
         if !now.is_empty() {
             return now;
@@ -208,7 +219,10 @@ async fn relay_request(State(relay): State<AgentRelay>, request: Request) -> Res
                     axum::http::HeaderName::from_bytes(name.as_bytes()),
                     HeaderValue::from_str(&value),
                 ) {
-                    if !matches!(n.as_str(), "content-length" | "transfer-encoding" | "connection") {
+                    if !matches!(
+                        n.as_str(),
+                        "content-length" | "transfer-encoding" | "connection"
+                    ) {
                         response.headers_mut().append(n, v);
                     }
                 }

@@ -125,7 +125,15 @@ async fn spawn_server(db: &Path) -> (Child, SocketAddr) {
 /// `heaplab agent` for one board, through the proxy.
 fn spawn_agent(spool: &Path, server: &str, token: &str, board: &Twin) -> Child {
     Command::new(env!("CARGO_BIN_EXE_heaplab"))
-        .args(["agent", "--name", "desk-agent", "--server", server, "--token", token])
+        .args([
+            "agent",
+            "--name",
+            "desk-agent",
+            "--server",
+            server,
+            "--token",
+            token,
+        ])
         .arg("--spool")
         .arg(spool)
         .arg("--device")
@@ -237,7 +245,11 @@ async fn assert_exactly_once(store: &Store, n: u32) {
     })
     .await;
     let markers = marker_numbers(&lines);
-    assert_eq!(markers, (1..=n).collect::<Vec<_>>(), "each marker once, in order");
+    assert_eq!(
+        markers,
+        (1..=n).collect::<Vec<_>>(),
+        "each marker once, in order"
+    );
     assert!(
         lines.windows(2).all(|w| w[0].0 <= w[1].0),
         "lines are stored in the order the agent read them"
@@ -251,7 +263,11 @@ async fn spooled_markers(spool: &Spool) -> usize {
         let events: Vec<serde_json::Value> = serde_json::from_slice(&batch.body).expect("json");
         n += events
             .iter()
-            .filter(|e| e["line"].as_str().is_some_and(|l| l.starts_with("[Test] marker")))
+            .filter(|e| {
+                e["line"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("[Test] marker"))
+            })
             .count();
     }
     n
@@ -362,7 +378,12 @@ async fn a_network_drop_is_bridged_by_the_spool_in_order() {
     assert_exactly_once(&store, n).await;
     assert_eq!(lab.board.lines_dropped(), 0, "the agent read every line");
     eventually("the spool drained", WAIT, || async {
-        spool.oldest(1).await.expect("read").is_empty().then_some(())
+        spool
+            .oldest(1)
+            .await
+            .expect("read")
+            .is_empty()
+            .then_some(())
     })
     .await;
     kill_9(&mut agent).await;
@@ -458,9 +479,7 @@ async fn a_full_spool_drops_the_oldest_and_the_server_records_the_gap() {
         let device = store.device_by_name("board").await.ok()??;
         let run = store.latest_run_of_device(device.id).await.ok()??;
         let notes = store.events(run, &[EventKind::Note]).await.ok()?;
-        notes
-            .into_iter()
-            .find(|e| e.message.contains("spool full"))
+        notes.into_iter().find(|e| e.message.contains("spool full"))
     })
     .await;
     let dropped = note.data["dropped_events"].as_i64().expect("a count");
@@ -553,7 +572,10 @@ async fn scenario_s1_on_an_agents_board_is_carried_out_by_the_agent() {
         .filter_map(|e| e.data["name"].as_str())
         .collect();
     assert_eq!(passed.len(), 3, "every step passed: {passed:?}");
-    assert!(events.iter().any(|e| e.kind == EventKind::Boot), "the reboot is in the run");
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::Boot),
+        "the reboot is in the run"
+    );
     assert!(events.iter().any(|e| e.kind == EventKind::Ready));
     assert!(store.snapshot_count(run).await.expect("count") >= 1);
     // The dashboard's JSON says where the board is and how its agent is.
@@ -577,7 +599,10 @@ async fn scenario_s1_on_an_agents_board_is_carried_out_by_the_agent() {
         .text()
         .await
         .expect("html");
-    assert!(page.contains("host desk-7 (agent desk-agent): connected"), "{page}");
+    assert!(
+        page.contains("host desk-7 (agent desk-agent): connected"),
+        "{page}"
+    );
     agent.stop().await;
     server.stop().await.expect("stop");
 }

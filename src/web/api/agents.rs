@@ -81,7 +81,9 @@ async fn command_result(
     if state.relay.complete(&name, id, result) {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(WebError::NotFound(format!("command {id} of agent {name} (it timed out)")))
+        Err(WebError::NotFound(format!(
+            "command {id} of agent {name} (it timed out)"
+        )))
     }
 }
 

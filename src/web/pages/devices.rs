@@ -251,7 +251,12 @@ async fn device(State(state): State<AppState>, Path(id): Path<i64>) -> PageResul
         .collect();
     let soak = crate::soak::views::DeviceSoakView::load(&state.store, id, live.active_run).await?;
     let page = DevicePage {
-        tile: tile(&state, &device, AgentView::by_device(&state).await?.get(&id)).await,
+        tile: tile(
+            &state,
+            &device,
+            AgentView::by_device(&state).await?.get(&id),
+        )
+        .await,
         serial: device.serial_path.clone().unwrap_or_else(|| "–".into()),
         url: device.url.clone().unwrap_or_else(|| "–".into()),
         ip: live.ip.clone().unwrap_or_else(|| "–".into()),
