@@ -210,6 +210,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         _ => PathBuf::from(DEFAULT_DB),
     };
     let settings = Settings::resolve(&cli.shared, &default_db)?;
+    if is_postgres_url(&settings.db) && !matches!(cli.command, Command::Bench(_)) {
+        return Err(CliError::Failed(format!(
+            "--db {}: this build has no PostgreSQL store backend yet; use a SQLite file path",
+            settings.db.display()
+        )));
+    }
     let command = match cli.command {
         Command::Serve(args) => return serve::serve(&args, settings).await,
         Command::Demo(args) => return serve::demo(&args, settings).await,
@@ -240,6 +246,12 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     };
     let store = Store::open(&settings.db).await?;
     run_on_store(&store, command, settings).await
+}
+
+/// A `postgres://` URL given as `--db` (not a file name to create).
+fn is_postgres_url(db: &std::path::Path) -> bool {
+    let db = db.to_string_lossy();
+    db.starts_with("postgres://") || db.starts_with("postgresql://")
 }
 
 /// The commands that work on the opened database.

@@ -90,7 +90,7 @@ impl AgentIntake {
             });
         };
         let state = self.state(name);
-        let mut committed = {
+        let (mut committed, duplicates) = {
             let mut agent = state.lock().await;
             let record = self.store.agent_reported(&hello(name, &upload)).await?;
             if agent.spool_id != record.spool_id {
@@ -121,13 +121,13 @@ impl AgentIntake {
                     }
                 });
             }
-            agent.committed.subscribe()
+            (agent.committed.subscribe(), duplicates)
         };
         let stored = tokio::time::timeout(COMMIT_WAIT, committed.wait_for(|c| *c >= target)).await;
         match stored {
             Ok(Ok(_)) => Ok(UploadReceipt {
                 stored_through: target,
-                duplicates: 0,
+                duplicates,
             }),
             Ok(Err(_)) => Err(IntakeError::NotYetStored("the recorder stopped")),
             Err(_) => Err(IntakeError::NotYetStored("the database is slow or full")),
