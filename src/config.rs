@@ -510,6 +510,51 @@ mod tests {
 }
 
 #[cfg(test)]
+mod agent_tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_needs_a_server_a_token_and_a_device_and_says_which_is_missing() {
+        let settings = || Settings::default();
+        let device = vec!["name=desk,serial=/dev/ttyACM0".to_owned()];
+        let err = AgentConfig::resolve(&AgentArgs::default(), settings()).expect_err("no server");
+        assert!(err.to_string().contains("--server"), "{err}");
+        let args = AgentArgs {
+            server: Some("ftp://lab".into()),
+            token: Some("hl_x".into()),
+            devices: device.clone(),
+            ..Default::default()
+        };
+        let err = AgentConfig::resolve(&args, settings()).expect_err("scheme");
+        assert!(err.to_string().contains("http"), "{err}");
+        let args = AgentArgs {
+            server: Some("https://lab.example".into()),
+            devices: device.clone(),
+            ..Default::default()
+        };
+        let err = AgentConfig::resolve(&args, settings()).expect_err("no token");
+        assert!(err.to_string().contains("ingest"), "{err}");
+        let args = AgentArgs {
+            server: Some("https://lab.example".into()),
+            token: Some("hl_x".into()),
+            ..Default::default()
+        };
+        let err = AgentConfig::resolve(&args, settings()).expect_err("no device");
+        assert!(err.to_string().contains("--device"), "{err}");
+        let args = AgentArgs {
+            server: Some("https://lab.example".into()),
+            token: Some("hl_x".into()),
+            devices: device,
+            ..Default::default()
+        };
+        let config = AgentConfig::resolve(&args, settings()).expect("valid");
+        assert_eq!(config.spool, Path::new(DEFAULT_SPOOL));
+        assert_eq!(config.spool_max_bytes, DEFAULT_SPOOL_MAX_MB * 1024 * 1024);
+        assert!(!config.name.is_empty(), "named after the host");
+    }
+}
+
+#[cfg(test)]
 mod default_tests {
     use super::*;
 

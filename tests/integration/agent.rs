@@ -606,3 +606,65 @@ async fn scenario_s1_on_an_agents_board_is_carried_out_by_the_agent() {
     agent.stop().await;
     server.stop().await.expect("stop");
 }
+
+/// An upload the server cannot store is refused with a reason, stores
+/// nothing, and does not move the agent's batch number (so the agent's
+/// spool keeps it); a proper upload after it is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_upload_is_refused_clearly_and_stores_nothing() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = start_server(server_config(dir.path(), Vec::new())).await;
+    let (_, ingest) = server
+        .store
+        .create_token("desk-agent", TokenScope::Ingest)
+        .await
+        .expect("token");
+    let url = format!("{}/api/v1/agents/desk-agent/batches", server.url());
+    let agent = serde_json::json!({"host": "desk-7", "version": "0.1.0", "spool_id": "s1", "spooled_events": 0});
+    let line = |device: &str, text: &str| serde_json::json!({"type": "serial", "device": device, "ts_us": 1_000, "line": text});
+    let client = reqwest::Client::new();
+    let post = |body: serde_json::Value| client.post(&url).bearer_auth(&ingest).json(&body).send();
+
+    let unknown_device = post(serde_json::json!({
+        "agent": agent, "devices": [{"name": "board"}],
+        "batches": [{"seq": 1, "events": [line("board", "ok"), line("ghost", "<script>")]}],
+    }))
+    .await
+    .expect("POST");
+    assert_eq!(unknown_device.status(), 400);
+    let detail: serde_json::Value = unknown_device.json().await.expect("json");
+    assert!(
+        detail["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("ghost")),
+        "{detail}"
+    );
+
+    let out_of_order = post(serde_json::json!({
+        "agent": agent, "devices": [{"name": "board"}],
+        "batches": [{"seq": 2, "events": []}, {"seq": 1, "events": []}],
+    }))
+    .await
+    .expect("POST");
+    assert_eq!(out_of_order.status(), 400);
+    assert_eq!(server.store.serial_line_count().await.expect("count"), 0);
+
+    let good = post(serde_json::json!({
+        "agent": agent, "devices": [{"name": "board"}],
+        "batches": [{"seq": 1, "events": [line("board", "[Main] Setup complete (0ms)")]}],
+    }))
+    .await
+    .expect("POST");
+    assert_eq!(good.status(), 200);
+    let again = post(serde_json::json!({
+        "agent": agent, "devices": [{"name": "board"}],
+        "batches": [{"seq": 1, "events": [line("board", "[Main] Setup complete (0ms)")]}],
+    }))
+    .await
+    .expect("POST");
+    let receipt: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(receipt["duplicates"], 1, "{receipt}");
+    server.recorder.flush().await;
+    assert_eq!(server.store.serial_line_count().await.expect("count"), 1);
+    server.stop().await.expect("stop");
+}

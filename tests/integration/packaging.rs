@@ -77,8 +77,13 @@ fn compose_file_has_service_port_volume_and_healthcheck() {
         .filter_map(Value::as_str)
         .collect();
     assert_eq!(profiles, ["postgres"], "not started by a plain `up`");
-    assert!(compose["volumes"]["heaplab-pg"].is_null() || compose["volumes"]["heaplab-pg"].is_mapping());
-    assert!(service["depends_on"].is_null(), "heaplab starts without postgres");
+    assert!(
+        compose["volumes"]["heaplab-pg"].is_null() || compose["volumes"]["heaplab-pg"].is_mapping()
+    );
+    assert!(
+        service["depends_on"].is_null(),
+        "heaplab starts without postgres"
+    );
 
     let readme = root("README.md");
     assert!(
