@@ -115,7 +115,10 @@ impl Store {
         url: Option<&str>,
         board: Option<&str>,
     ) -> Result<i64> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: the write lock up front. A read first would have to
+        // upgrade, which fails at once (no busy wait) while the recorder
+        // is committing.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let known: Option<i64> = sqlx::query_scalar(
             "SELECT device_id FROM agent_devices WHERE agent = ? AND local_name = ?",
         )
