@@ -28,6 +28,8 @@ pub enum ConfigError {
     Device(#[from] InvalidDevice),
     #[error("config: {0}")]
     Soak(String),
+    #[error("agent: {0}")]
+    Agent(String),
 }
 
 pub const fn default_bind() -> SocketAddr {
@@ -56,6 +58,20 @@ pub struct FileConfig {
     pub alerts: Option<crate::soak::config::AlertsConfig>,
     /// Raw serial retention (docs/soak.md).
     pub retention: Option<crate::soak::config::RetentionConfig>,
+    /// `heaplab agent` (docs/deploy.md).
+    pub agent: Option<AgentFileConfig>,
+}
+
+/// The `[agent]` table: every key also a flag of `heaplab agent`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentFileConfig {
+    pub server: Option<String>,
+    pub token: Option<String>,
+    pub name: Option<String>,
+    pub spool: Option<PathBuf>,
+    pub spool_max_mb: Option<u64>,
+    pub ca_file: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -193,6 +209,161 @@ pub struct ServeArgs {
     pub devices: Vec<String>,
 }
 
+/// Flags of `heaplab agent`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AgentArgs {
+    /// The central server, `http://…` or `https://…`.
+    #[arg(long, env = "HEAPLAB_SERVER")]
+    pub server: Option<String>,
+    /// An `ingest` token of the server (`heaplab token create NAME --scope ingest`).
+    #[arg(long, env = "HEAPLAB_AGENT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// This agent's name on the server [default: the host name]; one per USB host.
+    #[arg(long, env = "HEAPLAB_AGENT_NAME")]
+    pub name: Option<String>,
+    /// The spool file kept while the server is away [default: heaplab-spool.db].
+    #[arg(long, env = "HEAPLAB_SPOOL")]
+    pub spool: Option<PathBuf>,
+    /// Bound on the spool, megabytes [default: 256]; when full the oldest events go (and the server records the gap).
+    #[arg(long, env = "HEAPLAB_SPOOL_MAX_MB")]
+    pub spool_max_mb: Option<u64>,
+    /// PEM file of a CA to trust for an `https://` server with its own certificate.
+    #[arg(long, env = "HEAPLAB_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// A device, as for `serve` (repeatable).
+    #[arg(long = "device", env = "HEAPLAB_DEVICES", value_delimiter = ';')]
+    pub devices: Vec<String>,
+}
+
+/// The resolved, validated configuration an agent runs with.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub server: reqwest::Url,
+    pub token: String,
+    pub name: String,
+    pub host: String,
+    pub spool: PathBuf,
+    pub spool_max_bytes: u64,
+    pub ca_file: Option<PathBuf>,
+    pub devices: Vec<DeviceSpec>,
+}
+
+/// The default spool file, beside where the agent runs.
+pub const DEFAULT_SPOOL: &str = "heaplab-spool.db";
+/// The default bound on the spool: days of a few boards at 1 Hz.
+pub const DEFAULT_SPOOL_MAX_MB: u64 = 256;
+
+impl AgentConfig {
+    /// Flags win over the file's `[agent]` table and `[[device]]`s.
+    pub fn resolve(args: &AgentArgs, settings: Settings) -> Result<Self, ConfigError> {
+        let file = settings.file.agent.unwrap_or_default();
+        let devices = merge_devices(settings.file.devices, &args.devices)?;
+        let missing = |what: &str, flag: &str| {
+            ConfigError::Agent(format!(
+                "{what} is needed: {flag} or [agent] {what} in the config file"
+            ))
+        };
+        let server = args
+            .server
+            .clone()
+            .or(file.server)
+            .ok_or_else(|| missing("server", "--server URL"))?;
+        let server = reqwest::Url::parse(&server)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                ConfigError::Agent(format!(
+                    "server {server:?} is not an http:// or https:// URL"
+                ))
+            })?;
+        let token = args
+            .token
+            .clone()
+            .or(file.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| missing("token", "--token (an `ingest` token)"))?;
+        let host = host_name();
+        let name = args
+            .name
+            .clone()
+            .or(file.name)
+            .unwrap_or_else(|| host.clone());
+        if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_control() || c == '/') {
+            return Err(ConfigError::Agent(format!(
+                "agent name {name:?} must be 1 to 64 characters, no '/'"
+            )));
+        }
+        if devices.is_empty() {
+            return Err(ConfigError::Agent(
+                "no devices: give --device or [[device]] in the config file".into(),
+            ));
+        }
+        let config = AgentConfig {
+            server,
+            token,
+            name,
+            host,
+            spool: args
+                .spool
+                .clone()
+                .or(file.spool)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_SPOOL)),
+            spool_max_bytes: args
+                .spool_max_mb
+                .or(file.spool_max_mb)
+                .unwrap_or(DEFAULT_SPOOL_MAX_MB)
+                * 1024
+                * 1024,
+            ca_file: args.ca_file.clone().or(file.ca_file),
+            devices,
+        };
+        if let Some(path) = &config.ca_file {
+            crate::tls::load_ca_file(path).map_err(|e| ConfigError::Agent(e.to_string()))?;
+        }
+        validate_devices(&config.devices)?;
+        Ok(config)
+    }
+}
+
+/// This machine's name, as the dashboard shows where a board is plugged in.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".into())
+}
+
+/// The file's devices with the flags' over them (a flag overrides the
+/// file's device of the same name); shared by `serve` and `agent`.
+fn merge_devices(
+    mut devices: Vec<DeviceSpec>,
+    flags: &[String],
+) -> Result<Vec<DeviceSpec>, ConfigError> {
+    for spec in flags {
+        let device = parse_device_flag(spec)?;
+        devices.retain(|d| d.name != device.name);
+        devices.push(device);
+    }
+    Ok(devices)
+}
+
+/// Each device valid, no name twice.
+fn validate_devices(devices: &[DeviceSpec]) -> Result<(), ConfigError> {
+    let mut names = HashSet::new();
+    for d in devices {
+        d.validate()?;
+        if !names.insert(d.name.as_str()) {
+            return Err(ConfigError::Device(InvalidDevice {
+                name: d.name.clone(),
+                message: "configured twice".into(),
+            }));
+        }
+    }
+    Ok(())
+}
+
 /// The resolved, validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -214,13 +385,7 @@ pub struct ServerConfig {
 impl ServerConfig {
     pub fn resolve(args: &ServeArgs, settings: Settings) -> Result<Self, ConfigError> {
         let Settings { file, db, criteria } = settings;
-        let mut devices = file.devices;
-        for spec in &args.devices {
-            let device = parse_device_flag(spec)?;
-            // A flag overrides the file's device of the same name.
-            devices.retain(|d| d.name != device.name);
-            devices.push(device);
-        }
+        let devices = merge_devices(file.devices, &args.devices)?;
         let config = ServerConfig {
             bind: args.bind.or(file.bind).unwrap_or(default_bind()),
             db,
@@ -247,17 +412,7 @@ impl ServerConfig {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.soak.validate().map_err(ConfigError::Soak)?;
-        let mut names = HashSet::new();
-        for d in &self.devices {
-            d.validate()?;
-            if !names.insert(d.name.as_str()) {
-                return Err(ConfigError::Device(InvalidDevice {
-                    name: d.name.clone(),
-                    message: "configured twice".into(),
-                }));
-            }
-        }
-        Ok(())
+        validate_devices(&self.devices)
     }
 }
 
@@ -356,6 +511,51 @@ mod tests {
         assert!(err.to_string().contains("colour"));
         let err = parse_device_flag("name=a,url=ftp://x").expect_err("scheme");
         assert!(err.to_string().contains("http"));
+    }
+}
+
+#[cfg(test)]
+mod agent_tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_needs_a_server_a_token_and_a_device_and_says_which_is_missing() {
+        let settings = || Settings::default();
+        let device = vec!["name=desk,serial=/dev/ttyACM0".to_owned()];
+        let err = AgentConfig::resolve(&AgentArgs::default(), settings()).expect_err("no server");
+        assert!(err.to_string().contains("--server"), "{err}");
+        let args = AgentArgs {
+            server: Some("ftp://lab".into()),
+            token: Some("hl_x".into()),
+            devices: device.clone(),
+            ..Default::default()
+        };
+        let err = AgentConfig::resolve(&args, settings()).expect_err("scheme");
+        assert!(err.to_string().contains("http"), "{err}");
+        let args = AgentArgs {
+            server: Some("https://lab.example".into()),
+            devices: device.clone(),
+            ..Default::default()
+        };
+        let err = AgentConfig::resolve(&args, settings()).expect_err("no token");
+        assert!(err.to_string().contains("ingest"), "{err}");
+        let args = AgentArgs {
+            server: Some("https://lab.example".into()),
+            token: Some("hl_x".into()),
+            ..Default::default()
+        };
+        let err = AgentConfig::resolve(&args, settings()).expect_err("no device");
+        assert!(err.to_string().contains("--device"), "{err}");
+        let args = AgentArgs {
+            server: Some("https://lab.example".into()),
+            token: Some("hl_x".into()),
+            devices: device,
+            ..Default::default()
+        };
+        let config = AgentConfig::resolve(&args, settings()).expect("valid");
+        assert_eq!(config.spool, Path::new(DEFAULT_SPOOL));
+        assert_eq!(config.spool_max_bytes, DEFAULT_SPOOL_MAX_MB * 1024 * 1024);
+        assert!(!config.name.is_empty(), "named after the host");
     }
 }
 

@@ -5,6 +5,7 @@
 //! (SQLite) → `analysis` (pure metrics) → `report` / `cli` (readers).
 //! `harness` reads and writes the Python harness's artifact folders.
 
+pub mod agent;
 pub mod analysis;
 pub mod charts;
 pub mod cli;

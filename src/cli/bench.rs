@@ -167,8 +167,8 @@ async fn latency_phase(
     let clients: Vec<_> = ids
         .iter()
         .map(|id| {
-            let url = format!("{base}/api/v1/devices/{id}/live");
-            tokio::spawn(sse_client(url, lat_tx.clone(), stop.clone()))
+            let request = reqwest::Client::new().get(format!("{base}/api/v1/devices/{id}/live"));
+            tokio::spawn(sse_client(request, lat_tx.clone(), stop.clone()))
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -193,12 +193,12 @@ async fn latency_phase(
 
 /// One dashboard: reads a device's SSE stream until `stop` and sends the
 /// age of every `[Bench] t=<µs>` line it sees.
-async fn sse_client(
-    url: String,
+pub(super) async fn sse_client(
+    request: reqwest::RequestBuilder,
     tx: tokio::sync::mpsc::UnboundedSender<i64>,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let Ok(mut response) = reqwest::get(&url).await else {
+    let Ok(mut response) = request.send().await else {
         return;
     };
     let mut buf = String::new();

@@ -1,7 +1,9 @@
 //! The command line: parse arguments, call the library, print. Errors become
 //! one line on stderr and exit code 1; usage errors exit 2 (clap's default).
 
+mod agent;
 mod bench;
+mod bench_fleet;
 pub mod bench_soak;
 mod experiments;
 pub mod flash;
@@ -44,6 +46,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the dashboard and API, recording every configured device.
     Serve(ServeArgs),
+    /// Forward this host's devices to a central server, spooling to disk while it is away.
+    Agent(crate::config::AgentArgs),
     /// The whole story without hardware: five virtual boards, scheduled scenario groups, a decoded crash, an alert.
     Demo(DemoArgs),
     /// Run one virtual ESP32-S3 (device twin) on a pseudo-terminal and HTTP.
@@ -80,6 +84,8 @@ pub enum Command {
 pub enum BenchCommand {
     /// Lines/s sustained into SQLite, and serial-line-to-SSE latency.
     Ingest(bench::IngestBenchArgs),
+    /// Twins behind `heaplab agent`s into one server: lines/s, serial → SSE p99, spool drain after an outage.
+    Fleet(bench_fleet::FleetBenchArgs),
     /// Week-long runs over real HTTP: page, API, chart, compare times, RSS, import; big ÷ small.
     Soak(bench_soak::SoakBenchArgs),
 }
@@ -181,6 +187,8 @@ pub enum CliError {
     #[error("demo: {0}")]
     Demo(#[from] crate::demo::DemoError),
     #[error(transparent)]
+    Agent(#[from] crate::agent::AgentError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("HTTP: {0}")]
     Http(#[from] reqwest::Error),
@@ -222,8 +230,13 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let command = match cli.command {
         Command::Serve(args) => return serve::serve(&args, settings).await,
         Command::Demo(args) => return serve::demo(&args, settings).await,
+        Command::Agent(args) => return agent::run(&args, settings).await,
         Command::Bench(BenchCommand::Ingest(args)) => {
             bench::ingest(&args).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Bench(BenchCommand::Fleet(args)) => {
+            bench_fleet::run(&args, cli.shared.db.as_deref()).await?;
             return Ok(ExitCode::SUCCESS);
         }
         Command::Bench(BenchCommand::Soak(args)) => {
@@ -260,6 +273,7 @@ async fn run_on_store(
     let criteria = &settings.criteria;
     match command {
         Command::Serve(_)
+        | Command::Agent(_)
         | Command::Demo(_)
         | Command::Sim(_)
         | Command::Bench(_)

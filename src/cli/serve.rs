@@ -140,7 +140,7 @@ fn watch_for_signal(token: CancellationToken) {
     });
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

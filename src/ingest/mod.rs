@@ -3,6 +3,7 @@
 //! retry policy and nothing else: it never touches the database or the web
 //! layer (the recorder does the writing).
 
+pub mod forward;
 mod health;
 mod lines;
 mod serial;
@@ -14,7 +15,7 @@ pub use serial::{run_serial_source, SerialSourceConfig};
 pub use supervisor::{EventSink, SourceSupervisor};
 
 /// Which source reported a status change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     Serial,

@@ -21,7 +21,9 @@ mod resume;
 use super::hub::{LiveEvent, LiveHub};
 use super::RunTracker;
 use crate::ingest::DeviceEvent;
-use crate::store::{now_us, Batch, EventKind, NewRun, RunKind, RunStatus, Store, StoreError};
+use crate::store::{
+    now_us, AgentMark, Batch, EventKind, NewRun, RunKind, RunStatus, Store, StoreError,
+};
 
 /// Rows buffered before a write even if the timer has not fired.
 const FLUSH_ROWS: usize = 500;
@@ -62,6 +64,32 @@ pub enum RecorderCommand {
     Forget { device_id: i64 },
     /// Write everything buffered now.
     Flush { reply: oneshot::Sender<()> },
+    /// A batch an agent forwarded: its events are handled exactly as a
+    /// local source's, and `reply` is answered once they are committed in
+    /// the same transaction as the agent's batch number (`mark`).
+    Forwarded(Forwarded),
+}
+
+/// One agent batch for the recorder (see [`RecorderCommand::Forwarded`]).
+#[derive(Debug)]
+pub struct Forwarded {
+    pub events: Vec<DeviceEvent>,
+    /// Events the agent's full spool dropped before these, per device.
+    pub gaps: Vec<(i64, i64)>,
+    pub agent: String,
+    pub mark: AgentMark,
+    /// The devices the events belong to.
+    pub devices: Vec<i64>,
+    pub reply: oneshot::Sender<()>,
+}
+
+/// An agent batch whose events are handed to the recorder, waiting to go
+/// to the writer with the rows they made.
+#[derive(Debug)]
+struct MarkWaiter {
+    mark: AgentMark,
+    devices: Vec<i64>,
+    reply: oneshot::Sender<()>,
 }
 
 /// Handle on the recorder task; cheap to clone.
@@ -101,6 +129,7 @@ impl Recorder {
             announced_ips: recorder.announced_ips.clone(),
             pending: HashMap::new(),
             resume_checked: HashSet::new(),
+            marks: Vec::new(),
         };
         let task = tokio::spawn(state.run(event_rx, command_rx, shutdown, writer_task));
         (recorder, task)
@@ -201,6 +230,8 @@ struct State {
     pending: HashMap<i64, resume::Pending>,
     /// Devices already checked for a run to resume (once per server start).
     resume_checked: HashSet<i64>,
+    /// Agent batches handled but not yet handed to the writer, in order.
+    marks: Vec<MarkWaiter>,
 }
 
 impl State {
@@ -411,6 +442,7 @@ impl State {
                 self.close_run(device_id, RunStatus::Completed, now).await;
                 self.hub.remove(device_id);
             }
+            RecorderCommand::Forwarded(batch) => self.forwarded(batch).await,
             RecorderCommand::Flush { reply } => {
                 self.flush().await;
                 // The writer answers once everything before it is committed.
@@ -421,6 +453,57 @@ impl State {
                 }
             }
         }
+    }
+
+    /// An agent's batch: a gap note per device whose events the agent's
+    /// full spool dropped, then the events, then the batch waits for the
+    /// flush that writes its rows.
+    async fn forwarded(&mut self, batch: Forwarded) {
+        let Forwarded {
+            events,
+            gaps,
+            agent,
+            mark,
+            devices,
+            reply,
+        } = batch;
+        for (device_id, dropped) in gaps {
+            let ts_us = events
+                .iter()
+                .find(|e| e.device_id() == device_id)
+                .map_or_else(now_us, event_ts);
+            if let Some(run) = self.active(device_id, ts_us).await {
+                run.tracker.record_event(
+                    &mut run.batch,
+                    ts_us,
+                    EventKind::Note,
+                    &format!("agent {agent}: spool full, {dropped} events dropped before this"),
+                    json!({"agent": agent, "gap": true, "dropped_events": dropped}),
+                );
+                self.pending_rows += 1;
+            }
+        }
+        for event in events {
+            self.handle_event(event).await;
+        }
+        self.marks.push(MarkWaiter {
+            mark,
+            devices,
+            reply,
+        });
+        // The agent waits for this batch to be on disk before it sends the
+        // next: write now rather than at the next tick.
+        self.flush().await;
+    }
+
+    /// The agent batches whose rows are all in the run batches now: in
+    /// order, up to the first with a device whose events are still held
+    /// (a later batch's number must never be stored before an earlier
+    /// batch's rows).
+    fn ready_marks(&mut self) -> Vec<MarkWaiter> {
+        let held = |m: &MarkWaiter| m.devices.iter().any(|d| self.pending.contains_key(d));
+        let ready = self.marks.iter().position(held).unwrap_or(self.marks.len());
+        self.marks.drain(..ready).collect()
     }
 
     /// Hands every buffered row to the writer (one transaction per job).
@@ -434,15 +517,31 @@ impl State {
             }
         }
         self.pending_rows = 0;
-        if !batches.is_empty() && self.writer.send(WriteJob::Rows(batches)).await.is_err() {
+        let marks = self.ready_marks();
+        if (!batches.is_empty() || !marks.is_empty())
+            && self
+                .writer
+                .send(WriteJob::Rows(batches, marks))
+                .await
+                .is_err()
+        {
             tracing::error!("the writer has stopped; rows lost");
         }
     }
 }
 
+fn event_ts(event: &DeviceEvent) -> i64 {
+    match event {
+        DeviceEvent::Serial { ts_us, .. }
+        | DeviceEvent::Health { ts_us, .. }
+        | DeviceEvent::Status { ts_us, .. } => *ts_us,
+    }
+}
+
 /// Work for the writer task.
 enum WriteJob {
-    Rows(Vec<Batch>),
+    /// Rows, and the agent batches they complete.
+    Rows(Vec<Batch>, Vec<MarkWaiter>),
     /// Answered once everything sent before it is committed (or given up).
     Barrier(oneshot::Sender<()>),
 }
@@ -458,7 +557,7 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// job or after [`RETRY_EVERY`] (bounded), so a locked or full disk delays
 /// data instead of losing it.
 async fn write_loop(store: Store, hub: LiveHub, mut jobs: mpsc::Receiver<WriteJob>) {
-    let mut pending: Vec<Batch> = Vec::new();
+    let mut pending = KeptWrites::default();
     loop {
         let job = if pending.is_empty() {
             jobs.recv().await
@@ -466,13 +565,13 @@ async fn write_loop(store: Store, hub: LiveHub, mut jobs: mpsc::Receiver<WriteJo
             match tokio::time::timeout(RETRY_EVERY, jobs.recv()).await {
                 Ok(job) => job,
                 // Nothing new: try the kept rows again.
-                Err(_) => Some(WriteJob::Rows(Vec::new())),
+                Err(_) => Some(WriteJob::Rows(Vec::new(), Vec::new())),
             }
         };
         let Some(job) = job else { break };
         let barrier = match job {
-            WriteJob::Rows(batches) => {
-                pending.extend(batches);
+            WriteJob::Rows(batches, marks) => {
+                pending.add(batches, marks);
                 None
             }
             WriteJob::Barrier(reply) => Some(reply),
@@ -482,7 +581,7 @@ async fn write_loop(store: Store, hub: LiveHub, mut jobs: mpsc::Receiver<WriteJo
         let mut barriers: Vec<oneshot::Sender<()>> = barrier.into_iter().collect();
         while let Ok(job) = jobs.try_recv() {
             match job {
-                WriteJob::Rows(batches) => pending.extend(batches),
+                WriteJob::Rows(batches, marks) => pending.add(batches, marks),
                 WriteJob::Barrier(reply) => barriers.push(reply),
             }
         }
@@ -494,8 +593,37 @@ async fn write_loop(store: Store, hub: LiveHub, mut jobs: mpsc::Receiver<WriteJo
         }
     }
     if !pending.is_empty() {
-        if let Err(e) = store.write_batches(&pending).await {
-            tracing::error!(error = %e, rows = pending.iter().map(Batch::len).sum::<usize>(), "final write failed");
+        let marks: Vec<AgentMark> = pending.marks.iter().map(|m| m.mark.clone()).collect();
+        match store.write_batches_marked(&pending.rows, &marks).await {
+            Ok(()) => pending.answer_marks(),
+            Err(e) => {
+                tracing::error!(error = %e, rows = pending.rows.iter().map(Batch::len).sum::<usize>(), "final write failed")
+            }
+        }
+    }
+}
+
+/// What the writer holds until a write succeeds: rows, and the agent
+/// batches that are answered once those rows are committed.
+#[derive(Default)]
+struct KeptWrites {
+    rows: Vec<Batch>,
+    marks: Vec<MarkWaiter>,
+}
+
+impl KeptWrites {
+    fn add(&mut self, rows: Vec<Batch>, marks: Vec<MarkWaiter>) {
+        self.rows.extend(rows);
+        self.marks.extend(marks);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.marks.is_empty()
+    }
+
+    fn answer_marks(&mut self) {
+        for waiter in self.marks.drain(..) {
+            let _ = waiter.reply.send(());
         }
     }
 }
@@ -503,12 +631,14 @@ async fn write_loop(store: Store, hub: LiveHub, mut jobs: mpsc::Receiver<WriteJo
 /// One attempt at the kept rows. A full database pauses recording (the
 /// rows wait, up to [`MAX_RETRY_ROWS`]) and says so once, in the log, on
 /// `/healthz` and in `/metrics`, until a write succeeds again.
-async fn write_pending(store: &Store, hub: &LiveHub, pending: &mut Vec<Batch>) {
-    let rows: usize = pending.iter().map(Batch::len).sum();
-    match store.write_batches(pending).await {
+async fn write_pending(store: &Store, hub: &LiveHub, kept: &mut KeptWrites) {
+    let rows: usize = kept.rows.iter().map(Batch::len).sum();
+    let marks: Vec<AgentMark> = kept.marks.iter().map(|m| m.mark.clone()).collect();
+    match store.write_batches_marked(&kept.rows, &marks).await {
         Ok(()) => {
             hub.count(&hub.counters.write_batches, 1);
-            pending.clear();
+            kept.rows.clear();
+            kept.answer_marks();
             if hub.counters.storage_full.swap(false, Ordering::Relaxed) {
                 tracing::warn!(rows, "database writable again; the kept rows are written");
             }
@@ -528,6 +658,7 @@ async fn write_pending(store: &Store, hub: &LiveHub, pending: &mut Vec<Batch>) {
                 tracing::error!(error = %e, "write failed; keeping rows for retry");
             }
             let mut rows = rows;
+            let pending = &mut kept.rows;
             while rows > MAX_RETRY_ROWS && !pending.is_empty() {
                 let dropped = pending.remove(0);
                 rows -= dropped.len();

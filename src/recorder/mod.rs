@@ -6,10 +6,12 @@
 pub mod fanout;
 mod hub;
 mod import;
+mod intake;
 mod live;
 mod tracker;
 
 pub use hub::{DeviceLive, IngestCounters, LiveEvent, LiveHub};
 pub use import::{import_path, ImportError, ImportOptions, ImportOutcome};
-pub use live::{Recorder, RecorderCommand};
+pub use intake::{AgentIntake, IntakeError};
+pub use live::{Forwarded, Recorder, RecorderCommand};
 pub use tracker::RunTracker;

@@ -127,6 +127,8 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
     let state = AppState {
         store: store.clone(),
         recorder: recorder.clone(),
+        agents: crate::recorder::AgentIntake::new(store.clone(), recorder.clone()),
+        relay: crate::web::relay::AgentRelay::start().await?,
         hub,
         sources: sources.clone(),
         config: Arc::new(WebConfig {

@@ -50,6 +50,7 @@ macro_rules! from_row_on_both {
     };
 }
 
+mod agents;
 mod alerts;
 mod boots;
 mod builds;
@@ -66,6 +67,7 @@ mod rows;
 mod runs;
 mod serial_blocks;
 mod serial_codec;
+mod spool;
 mod summaries;
 mod tiers;
 mod tokens;
@@ -81,6 +83,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, SqlitePool};
 
+pub use agents::{AgentHello, AgentMark, AgentRecord, DeviceAgent};
 pub use alerts::{AlertDelivery, AlertRecord, NewAlert};
 pub use boots::RunSpan;
 pub use builds::{FirmwareBuildRecord, NewFirmwareBuild};
@@ -95,6 +98,7 @@ pub use resume::ResumePoint;
 pub use rows::{Batch, EventKind, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
 pub use serial_blocks::{CompactionReport, Packing, SerialBlock, BLOCK_LINES};
+pub use spool::{GapCounts, Spool, SpoolStats, SpooledBatch};
 pub use summaries::{StoredLeak, StoredSummary};
 pub use tiers::{tier_for, TierBucket, TIERS_S};
 pub use tokens::{secret_hash, TokenRecord, TokenScope};

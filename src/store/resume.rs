@@ -105,9 +105,8 @@ impl Store {
         device_id: i64,
         ended_us: i64,
     ) -> Result<()> {
-        let done =
-            with_pool!(self, |pool| {
-                sqlx::query(
+        let done = with_pool!(self, |pool| {
+            sqlx::query(
             "UPDATE runs SET device_id = $1, kind = 'soak', status = 'interrupted', ended_us = $2 \
              WHERE id = $3",
         )
@@ -117,7 +116,7 @@ impl Store {
         .execute(pool)
         .await
         .map(|done| done.rows_affected())
-            })?;
+        })?;
         if done == 0 {
             return Err(super::StoreError::NotFound {
                 what: "run",

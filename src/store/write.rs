@@ -16,16 +16,33 @@ impl Store {
     /// Writes every batch in one transaction: all of it lands, or none.
     #[tracing::instrument(skip_all, fields(batches = batches.len()))]
     pub async fn write_batches(&self, batches: &[Batch]) -> Result<()> {
+        self.write_batches_marked(batches, &[]).await
+    }
+
+    /// [`Store::write_batches`], raising the stored batch number of the
+    /// agents whose events these rows are, in the same transaction.
+    #[tracing::instrument(skip_all, fields(batches = batches.len(), marks = marks.len()))]
+    pub async fn write_batches_marked(
+        &self,
+        batches: &[Batch],
+        marks: &[super::AgentMark],
+    ) -> Result<()> {
         match &self.backend {
-            super::Backend::Sqlite(pool) => write_batches_sqlite(pool, batches).await,
-            super::Backend::Postgres(pool) => super::write_pg::write_batches(pool, batches).await,
+            super::Backend::Sqlite(pool) => write_batches_sqlite(pool, batches, marks).await,
+            super::Backend::Postgres(pool) => {
+                super::write_pg::write_batches(pool, batches, marks).await
+            }
         }
     }
 }
 
 /// The SQLite write: rows through statements prepared on the locked
 /// handle, then the summaries, in one transaction.
-async fn write_batches_sqlite(pool: &sqlx::SqlitePool, batches: &[Batch]) -> Result<()> {
+async fn write_batches_sqlite(
+    pool: &sqlx::SqlitePool,
+    batches: &[Batch],
+    marks: &[super::AgentMark],
+) -> Result<()> {
     let mut tx = pool.begin().await?;
     {
         let mut handle = tx.lock_handle().await?;
@@ -35,6 +52,7 @@ async fn write_batches_sqlite(pool: &sqlx::SqlitePool, batches: &[Batch]) -> Res
     for batch in batches {
         write_summary(&mut tx, batch.run_id, batch).await?;
     }
+    super::agents::mark_stored(&mut tx, marks).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -15,7 +15,11 @@ use super::tiers::{batch_buckets, TierBucket, METRICS};
 use super::{Batch, Result};
 
 /// Writes every batch in one transaction: all of it lands, or none.
-pub(super) async fn write_batches(pool: &PgPool, batches: &[Batch]) -> Result<()> {
+pub(super) async fn write_batches(
+    pool: &PgPool,
+    batches: &[Batch],
+    marks: &[super::AgentMark],
+) -> Result<()> {
     let mut tx = pool.begin().await?;
     insert_lines(&mut tx, batches).await?;
     insert_blocks(&mut tx, batches).await?;
@@ -36,6 +40,7 @@ pub(super) async fn write_batches(pool: &PgPool, batches: &[Batch]) -> Result<()
             None => {}
         }
     }
+    super::agents::mark_stored_pg(&mut tx, marks).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod charts;
 pub mod error;
 pub mod ops;
 pub mod pages;
+pub mod relay;
 pub mod state;
 
 use axum::middleware;

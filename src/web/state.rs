@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 
 use crate::analysis::AcceptanceCriteria;
 use crate::ingest::SourceSupervisor;
-use crate::recorder::{LiveHub, Recorder};
+use crate::recorder::{AgentIntake, LiveHub, Recorder};
 use crate::soak::config::AlertsConfig;
 use crate::store::Store;
 
@@ -35,6 +35,10 @@ pub struct WebConfig {
 pub struct AppState {
     pub store: Store,
     pub recorder: Recorder,
+    /// Agents' uploads into the recorder.
+    pub agents: AgentIntake,
+    /// Device requests carried out by agents.
+    pub relay: crate::web::relay::AgentRelay,
     pub hub: LiveHub,
     pub sources: Arc<SourceSupervisor>,
     pub config: Arc<WebConfig>,

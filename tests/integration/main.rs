@@ -16,6 +16,7 @@ fn install_crypto_provider() {
 }
 
 mod access;
+mod agent;
 mod alert_rules;
 mod alert_tls;
 mod backends;

@@ -66,6 +66,25 @@ fn compose_file_has_service_port_volume_and_healthcheck() {
         .is_some_and(|v| v.contains("${HEAPLAB_AUTH_TOKEN")));
     assert!(!service["environment"]["HEAPLAB_INSECURE_NO_AUTH"].is_string());
 
+    // The `postgres` profile: a shared store for several servers, started
+    // only when asked for (`docker compose --profile postgres up`).
+    let postgres = &compose["services"]["postgres"];
+    assert!(postgres.is_mapping(), "a postgres service");
+    let profiles: Vec<&str> = postgres["profiles"]
+        .as_sequence()
+        .expect("profiles")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(profiles, ["postgres"], "not started by a plain `up`");
+    assert!(
+        compose["volumes"]["heaplab-pg"].is_null() || compose["volumes"]["heaplab-pg"].is_mapping()
+    );
+    assert!(
+        service["depends_on"].is_null(),
+        "heaplab starts without postgres"
+    );
+
     let readme = root("README.md");
     assert!(
         readme.contains("docker compose up"),

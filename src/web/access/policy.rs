@@ -40,7 +40,7 @@ impl Access {
     }
 }
 
-use Access::{Public, Read, Write};
+use Access::{Ingest, Public, Read, Write};
 
 /// Every route, method by method (`HEAD` follows `GET`).
 pub const ROUTES: &[(&str, &str, Access)] = &[
@@ -98,6 +98,11 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/devices/{id}/reboot", Write),
     ("POST", "/api/v1/devices/{id}/scenario", Write),
     ("GET", "/api/v1/scenarios", Read),
+    // API: agents.
+    ("GET", "/api/v1/agents", Read),
+    ("POST", "/api/v1/agents/{name}/batches", Ingest),
+    ("GET", "/api/v1/agents/{name}/commands", Ingest),
+    ("POST", "/api/v1/agents/{name}/commands/{id}", Ingest),
     // API: soak, firmware, alerts, groups.
     ("GET", "/api/v1/firmware", Read),
     ("PUT", "/api/v1/firmware/{version}/elf", Write),

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::ingest::device_url;
 use crate::recorder::{DeviceLive, RecorderCommand};
 use crate::store::{DeviceRecord, DeviceSpec, RunKind, RunStatus};
+use crate::web::api::agents::AgentView;
 use crate::web::error::{WebError, WebResult};
 use crate::web::state::AppState;
 
@@ -35,9 +36,16 @@ pub struct DeviceView {
     pub device: DeviceRecord,
     pub online: bool,
     pub live: DeviceLive,
+    /// The agent the device is plugged into, when it is not this server's
+    /// own: its host and state.
+    pub agent: Option<AgentView>,
 }
 
 fn view(state: &AppState, device: DeviceRecord) -> DeviceView {
+    view_with(state, device, None)
+}
+
+fn view_with(state: &AppState, device: DeviceRecord, agent: Option<AgentView>) -> DeviceView {
     let live = state.hub.device(device.id).unwrap_or(DeviceLive {
         device_id: device.id,
         ..Default::default()
@@ -46,13 +54,23 @@ fn view(state: &AppState, device: DeviceRecord) -> DeviceView {
         online: live.online(),
         device,
         live,
+        agent,
     }
 }
 
 #[tracing::instrument(skip_all)]
 async fn list(State(state): State<AppState>) -> WebResult<Json<Vec<DeviceView>>> {
     let devices = state.store.devices().await?;
-    Ok(Json(devices.into_iter().map(|d| view(&state, d)).collect()))
+    let mut agents = AgentView::by_device(&state).await?;
+    Ok(Json(
+        devices
+            .into_iter()
+            .map(|d| {
+                let agent = agents.remove(&d.id);
+                view_with(&state, d, agent)
+            })
+            .collect(),
+    ))
 }
 
 #[tracing::instrument(skip_all, fields(name = %spec.name))]
@@ -72,7 +90,8 @@ async fn get_one(
     Path(id): Path<i64>,
 ) -> WebResult<Json<DeviceView>> {
     let device = state.store.device(id).await?;
-    Ok(Json(view(&state, device)))
+    let agent = AgentView::by_device(&state).await?.remove(&id);
+    Ok(Json(view_with(&state, device, agent)))
 }
 
 #[tracing::instrument(skip(state, spec))]
@@ -154,8 +173,8 @@ async fn reboot(
             device.name
         ))
     })?;
-    let mut request = state
-        .http
+    let mut request = crate::web::api::agents::http_for_device(&state, id)
+        .await?
         .post(url.clone())
         .timeout(std::time::Duration::from_secs(2));
     if let Some((user, pass)) = device.auth.as_deref().and_then(|a| a.split_once(':')) {

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1` (documented in `docs/api.md`).
 
+pub mod agents;
 mod devices;
 mod experiments;
 mod exports;
@@ -15,6 +16,7 @@ use super::state::AppState;
 
 pub fn router(body_limit: usize) -> Router<AppState> {
     Router::new()
+        .merge(agents::router())
         .merge(devices::router())
         .merge(runs::router())
         .merge(experiments::router())

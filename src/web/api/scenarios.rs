@@ -75,7 +75,7 @@ async fn start(
     let ctx = RunContext {
         store: state.store.clone(),
         recorder: state.recorder.clone(),
-        http: state.http.clone(),
+        http: crate::web::api::agents::http_for_device(&state, id).await?,
         criteria: state.config.criteria.clone(),
     };
     let launched = launch(ctx, device, scenario, body.options).await?;

@@ -10,6 +10,7 @@ use super::{render, PageResult};
 use crate::recorder::DeviceLive;
 use crate::store::{now_us, DeviceRecord, EventKind, RunKind};
 use crate::units::{bytes, duration_us, kb, pct, time};
+use crate::web::api::agents::AgentView;
 use crate::web::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -38,6 +39,31 @@ pub struct DeviceTile {
     pub reboots_24h: i64,
     pub active_run: Option<i64>,
     pub active_kind: &'static str,
+    /// Where the board is plugged in: this server, or an agent's host with
+    /// the agent's state (`connected`, `spooling`, `offline`).
+    pub plugged_into: String,
+    pub agent_state: &'static str,
+}
+
+/// "host pi-rack (agent rack): spooling 1,204 events · v0.1.0 · seen 10:02:03".
+fn plugged_into(agent: Option<&AgentView>) -> (String, &'static str) {
+    let Some(a) = agent else {
+        return ("this server".into(), "local");
+    };
+    let what = match a.state {
+        "spooling" => format!("spooling {} events", a.spooled_events),
+        other => other.to_owned(),
+    };
+    (
+        format!(
+            "host {} (agent {}): {what} · v{} · last seen {}",
+            a.host,
+            a.name,
+            a.version,
+            time(a.last_seen_us)
+        ),
+        a.state,
+    )
 }
 
 pub fn kind_word(kind: Option<RunKind>) -> &'static str {
@@ -50,7 +76,12 @@ pub fn kind_word(kind: Option<RunKind>) -> &'static str {
     }
 }
 
-pub async fn tile(state: &AppState, device: &DeviceRecord) -> DeviceTile {
+pub async fn tile(
+    state: &AppState,
+    device: &DeviceRecord,
+    agent: Option<&AgentView>,
+) -> DeviceTile {
+    let (plugged_into, agent_state) = plugged_into(agent);
     let live = state.hub.device(device.id).unwrap_or(DeviceLive {
         device_id: device.id,
         ..Default::default()
@@ -96,6 +127,8 @@ pub async fn tile(state: &AppState, device: &DeviceRecord) -> DeviceTile {
         reboots_24h,
         active_run: live.active_run,
         active_kind: kind_word(live.active_kind),
+        plugged_into,
+        agent_state,
     }
 }
 
@@ -108,8 +141,9 @@ struct DevicesPage {
 #[tracing::instrument(skip_all)]
 async fn overview(State(state): State<AppState>) -> PageResult {
     let mut tiles = Vec::new();
+    let agents = AgentView::by_device(&state).await?;
     for device in state.store.devices().await? {
-        tiles.push(tile(&state, &device).await);
+        tiles.push(tile(&state, &device, agents.get(&device.id)).await);
     }
     render(&DevicesPage { tiles })
 }
@@ -217,7 +251,12 @@ async fn device(State(state): State<AppState>, Path(id): Path<i64>) -> PageResul
         .collect();
     let soak = crate::soak::views::DeviceSoakView::load(&state.store, id, live.active_run).await?;
     let page = DevicePage {
-        tile: tile(&state, &device).await,
+        tile: tile(
+            &state,
+            &device,
+            AgentView::by_device(&state).await?.get(&id),
+        )
+        .await,
         serial: device.serial_path.clone().unwrap_or_else(|| "–".into()),
         url: device.url.clone().unwrap_or_else(|| "–".into()),
         ip: live.ip.clone().unwrap_or_else(|| "–".into()),
