@@ -74,9 +74,9 @@ before(async () => {
     if (exited !== null) throw new Error("heaplab demo exited with " + exited);
     return (await fetch(base + "/healthz")).ok;
   }, 90000);
-  await waitFor("three devices with snapshots", async () => {
+  await waitFor("the demo's five boards with snapshots", async () => {
     const ds = await api("/api/v1/devices");
-    return ds.length === 3 && ds.every((d) => d.live.last_snapshot);
+    return ds.length === 5 && ds.every((d) => d.live.last_snapshot);
   });
 
   // A serial log with a hostile tag and task name, imported like any log.
