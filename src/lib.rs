@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod experiments;
+pub mod flash;
 pub mod harness;
 pub mod ingest;
 pub mod protocol;

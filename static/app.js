@@ -288,6 +288,33 @@ for (const form of $all("form[data-api-form]")) {
   });
 })();
 
+// --- Device page: flash firmware (the server, or the device's agent, uploads
+// it and waits for the reboot; the answer comes when that is done) ----------
+for (const form of $all("form[data-flash-form]")) {
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    if (form.dataset.confirm && !confirm(form.dataset.confirm)) return;
+    const out = $(".flash-result", form), button = $("button", form);
+    const headers = {};
+    const token = localStorage.getItem("heaplab-token");
+    if (token) headers["Authorization"] = "Bearer " + token;
+    button.disabled = true;
+    out.textContent = "Flashing… (upload, then the reboot into the new version)";
+    try {
+      const r = await fetch(form.action, { method: "POST", headers, body: new FormData(form) });
+      const body = await r.json().catch(() => ({}));
+      out.textContent = r.ok
+        ? "Flashed v" + body.version + ", confirmed on " + body.confirmed_by + "; build #" + body.build_id +
+          (body.elf_attached ? " recorded with its ELF." : " recorded, no ELF attached.")
+        : "Failed: " + (body.detail || r.status);
+    } catch (e) {
+      out.textContent = "Failed: " + e;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
 // --- Run page: add this run to an experiment --------------------------------
 for (const form of $all("form[data-link-experiment]")) {
   form.addEventListener("submit", async (ev) => {

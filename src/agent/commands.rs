@@ -1,6 +1,7 @@
 //! Work from the centre: the agent long-polls the server for commands for
 //! its devices and carries each out (today: a device HTTP request of a
-//! scenario run or a reboot started on the server; see `web/relay.rs`).
+//! scenario run, a reboot or a flash started on the server; see
+//! `web/relay.rs`).
 //! The agent only ever talks to its own devices: a request for any other
 //! host is refused, whatever the server asks.
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::sink::AnnouncedIps;
-use crate::ingest::forward::{AgentCommand, CommandResult, LineBytes};
+use crate::ingest::forward::{AgentCommand, CommandResult, LineBytes, DEVICE_UNREACHABLE};
 use crate::ingest::Backoff;
 
 /// How long one poll may wait on the server.
@@ -118,7 +119,7 @@ impl CommandRunner {
             if e.is_timeout() {
                 "timed out".to_owned()
             } else if e.is_connect() {
-                "cannot connect".to_owned()
+                DEVICE_UNREACHABLE.to_owned()
             } else {
                 e.to_string()
             }

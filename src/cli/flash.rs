@@ -1,36 +1,23 @@
-//! `heaplab flash --device NAME [--bin PATH | --pio-env ENV]`: an OTA
-//! update over the device's `POST /api/update`, checked before and after.
+//! `heaplab flash --device NAME [--bin PATH | --pio-env ENV] [--server URL]`:
+//! an OTA update over the device's `POST /api/update`, checked before and
+//! after (the checks, upload, wait and recording are `crate::flash`).
 //!
-//! Before: the image is parsed with the same rules the device applies
-//! (`protocol::app_image`), and the ELF found beside it must be the one
-//! the image was built from (its SHA-256 is in `esp_app_desc_t`), so a
-//! wrong file fails here, not on the device. During: a multipart upload
-//! with a progress bar on stderr. After: the reboot and the new version
-//! on the serial port (or `/api/info` when the device has no serial), then
-//! the build is recorded for the device and the ELF stored under its
-//! version, so the next crash decodes without an upload step.
+//! Locally (no `--server`), this machine uploads to the device's URL and
+//! reads its serial port for the reboot, and records the build in the
+//! database here. With `--server` the same files go to the central
+//! server's `POST /api/v1/devices/{id}/flash` (`flash_remote.rs`), which
+//! does the same for a device of its own or one plugged into an agent.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
-use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
-use tokio::sync::mpsc;
-use tokio_serial::SerialPortBuilderExt;
 
 use super::CliError;
 use crate::config::Settings;
-use crate::protocol::app_image::{hex, AppImage, CHIP_ID_ESP32S3};
-use crate::protocol::{parse_line, LineKind};
-use crate::store::{normalize_version, DeviceRecord, NewFirmwareBuild, Store};
-
-/// Upload chunk: the progress bar moves per chunk.
-const CHUNK_BYTES: usize = 16 * 1024;
-/// How often `/api/info` is asked for the version without a serial port.
-const INFO_POLL: Duration = Duration::from_millis(500);
+use crate::flash::{FileBytes, Firmware, FlashOutcome, LineFeed, Progress, Target, Watch};
+use crate::store::{DeviceRecord, Store};
 
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("image").required(true).args(["bin", "pio_env"])))]
@@ -58,18 +45,22 @@ pub struct FlashArgs {
     /// Seconds to wait for the device to come back with the new version.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
-}
-
-/// What a successful flash did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlashOutcome {
-    pub device: String,
-    pub version: String,
-    pub elf_sha256: String,
-    pub elf_attached: bool,
-    pub build_id: i64,
-    /// `serial` or `/api/info`.
-    pub confirmed_by: &'static str,
+    /// Flash through this central server (`http(s)://host:port`) instead
+    /// of from this machine: the server, or the agent the device is
+    /// plugged into, carries it out and records it.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<reqwest::Url>,
+    /// A `write` token for --server.
+    #[arg(
+        long,
+        env = "HEAPLAB_TOKEN",
+        hide_env_values = true,
+        requires = "server"
+    )]
+    pub token: Option<String>,
+    /// Extra CA certificates (PEM) to trust for an HTTPS --server.
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn failed(message: impl Into<String>) -> CliError {
@@ -111,294 +102,92 @@ async fn resolve_device(
     })
 }
 
-pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, CliError> {
-    let (bin_path, elf_path) = paths(&args);
-    let image = std::fs::read(&bin_path)
-        .map_err(|e| failed(format!("reading {}: {e}", bin_path.display())))?;
-    let parsed = AppImage::parse(&image)
-        .and_then(|i| i.check_chip(CHIP_ID_ESP32S3).map(|()| i))
-        .map_err(|e| failed(format!("{}: {e}; nothing was uploaded", bin_path.display())))?;
-    let desc = &parsed.desc;
-    let version = normalize_version(args.expect_version.as_deref().unwrap_or(&desc.version));
-    let elf = match &elf_path {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .map_err(|e| failed(format!("reading {}: {e}", path.display())))?;
-            let sha = hex(&Sha256::digest(&bytes));
-            if sha != desc.elf_sha256_hex() {
-                return Err(failed(format!(
-                    "{} is not the ELF this image was built from (SHA-256 {sha}, the image names {}); nothing was uploaded",
-                    path.display(),
-                    desc.elf_sha256_hex()
-                )));
-            }
-            Some(bytes)
-        }
-        None => {
-            eprintln!(
-                "warning: no firmware.elf beside {}: crashes of v{version} will not decode until its ELF is uploaded",
-                bin_path.display()
-            );
-            None
-        }
+/// Reads and checks the files the flags name; nothing is sent when they
+/// do not pass.
+pub(super) fn firmware(args: &FlashArgs) -> Result<Firmware, CliError> {
+    let (bin_path, elf_path) = paths(args);
+    let read = |path: &PathBuf| {
+        std::fs::read(path)
+            .map(|bytes| FileBytes {
+                name: path.display().to_string(),
+                bytes,
+            })
+            .map_err(|e| failed(format!("reading {}: {e}", path.display())))
     };
+    let image = read(&bin_path)?;
+    let elf = elf_path.as_ref().map(read).transpose()?;
+    let firmware = Firmware::check(image, elf, args.expect_version.as_deref())?;
+    if firmware.elf.is_none() {
+        eprintln!(
+            "warning: no firmware.elf beside {}: crashes of v{} will not decode until its ELF is uploaded",
+            bin_path.display(),
+            firmware.version
+        );
+    }
+    eprintln!(
+        "flashing {} v{} ({}, {} B, ELF {}) to {}",
+        firmware.project_name,
+        firmware.version,
+        bin_path.display(),
+        firmware.image.len(),
+        &firmware.elf_sha256[..16],
+        args.device
+    );
+    Ok(firmware)
+}
 
+pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, CliError> {
+    let firmware = firmware(&args)?;
+    if let Some(server) = &args.server {
+        return super::flash_remote::run(&args, server, &firmware).await;
+    }
     let store = Store::open(&settings.db).await?;
     let device = resolve_device(&store, settings, &args.device).await?;
-    let url = device
-        .url
-        .clone()
-        .ok_or_else(|| failed(format!("device {:?} has no url to upload to", device.name)))?;
-    eprintln!(
-        "flashing {} v{version} ({}, {} B, ELF {}) to {} at {url}",
-        desc.project_name,
-        bin_path.display(),
-        image.len(),
-        &desc.elf_sha256_hex()[..16],
-        device.name
-    );
-
+    if let Some(url) = &device.url {
+        eprintln!("uploading to {url}");
+    }
     // Listen before uploading: the new boot's lines come right after.
-    let serial =
-        device
-            .serial_path
-            .as_deref()
-            .and_then(|path| match open_serial(path, device.baud) {
-                Ok(rx) => Some(rx),
-                Err(e) => {
-                    eprintln!("warning: serial {path}: {e}; waiting on /api/info instead");
-                    None
-                }
-            });
-    upload(&url, device.auth.as_deref(), &image).await?;
-
-    let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    let confirmed_by = match serial {
-        Some(rx) => {
-            wait_version_on_serial(rx, &version, deadline).await?;
-            "serial"
-        }
-        None => {
-            wait_version_on_info(&url, device.auth.as_deref(), &version, deadline).await?;
-            "/api/info"
-        }
+    let watch = match device.serial_path.as_deref() {
+        None => Watch::Info,
+        Some(path) => match LineFeed::open_port(path, device.baud) {
+            Ok(lines) => Watch::Serial(lines),
+            Err(e) => {
+                eprintln!("warning: serial {path}: {e}; waiting on /api/info instead");
+                Watch::Info
+            }
+        },
     };
-
-    if let Some(elf) = &elf {
-        store.put_firmware_elf(&version, elf).await?;
-    }
-    let build_id = store
-        .record_firmware_build(&NewFirmwareBuild {
-            device_id: device.id,
-            version: version.clone(),
-            project_name: desc.project_name.clone(),
-            elf_sha256: desc.elf_sha256_hex(),
-            image_sha256: hex(&Sha256::digest(&image)),
-            image_size: image.len() as i64,
-            elf_attached: elf.is_some(),
-        })
-        .await?;
-    Ok(FlashOutcome {
-        device: device.name,
-        version,
-        elf_sha256: desc.elf_sha256_hex(),
-        elf_attached: elf.is_some(),
-        build_id,
-        confirmed_by,
-    })
-}
-
-/// Lines from the device's serial port, read in the background.
-fn open_serial(
-    path: &str,
-    baud: i64,
-) -> Result<mpsc::UnboundedReceiver<String>, tokio_serial::Error> {
-    let mut port =
-        tokio_serial::new(path, u32::try_from(baud).unwrap_or(115_200)).open_native_async()?;
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut pending = Vec::new();
-        let mut chunk = [0u8; 1024];
-        loop {
-            match port.read(&mut chunk).await {
-                Ok(n) if n > 0 => pending.extend_from_slice(&chunk[..n]),
-                _ => return,
-            }
-            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                if tx
-                    .send(String::from_utf8_lossy(&line).trim_end().to_owned())
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        }
-    });
-    Ok(rx)
-}
-
-/// The multipart body around the image (`file`, `firmware.bin`).
-fn multipart_parts() -> (Vec<u8>, Vec<u8>, String) {
-    let boundary = "----heaplab-flash-5c1e9a7d";
-    let head = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"firmware.bin\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    );
-    let tail = format!("\r\n--{boundary}--\r\n");
-    (
-        head.into_bytes(),
-        tail.into_bytes(),
-        format!("multipart/form-data; boundary={boundary}"),
-    )
-}
-
-/// Uploads with a progress bar. A reply lost to the reboot is fine; a
-/// refusal (4xx/5xx with the device's message) is an error.
-async fn upload(url: &str, auth: Option<&str>, image: &[u8]) -> Result<(), CliError> {
-    let (head, tail, content_type) = multipart_parts();
-    let total = head.len() + image.len() + tail.len();
-    let mut chunks: Vec<Vec<u8>> = vec![head];
-    chunks.extend(image.chunks(CHUNK_BYTES).map(<[u8]>::to_vec));
-    chunks.push(tail);
-    let mut bar = ProgressBar::new(total);
-    let stream = futures_util::stream::iter(chunks).map(move |chunk| {
-        bar.advance(chunk.len());
-        Ok::<_, std::io::Error>(chunk)
-    });
-    let client = reqwest::Client::new();
-    let mut request = client
-        .post(format!("{}/api/update", url.trim_end_matches('/')))
-        .header(reqwest::header::CONTENT_TYPE, content_type)
-        .header(reqwest::header::CONTENT_LENGTH, total)
-        .body(reqwest::Body::wrap_stream(stream));
-    if let Some((user, pass)) = auth.and_then(|a| a.split_once(':')) {
-        request = request.basic_auth(user, Some(pass));
-    }
-    match request.send().await {
-        Ok(response) if response.status().is_success() => Ok(()),
-        Ok(response) => {
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_owned))
-                .unwrap_or(body);
-            Err(failed(format!(
-                "the device refused the image: {status} {message}"
-            )))
-        }
-        Err(e) if e.is_connect() => Err(failed(format!("cannot reach {url}: {e}"))),
-        // The device may reset before its reply leaves: go on and look
-        // for the new version.
-        Err(e) if e.is_request() || e.is_body() => {
-            eprintln!("note: no reply to the upload ({e}); the device may be rebooting");
-            Ok(())
-        }
-        Err(e) => Err(failed(format!("uploading to {url}: {e}"))),
-    }
-}
-
-/// Waits for a boot marker and then `Firmware: v<version>`. Lines read
-/// before the upload ended (an old boot log waiting in the port) are
-/// dropped; a boot into another version is reported if the right one
-/// never comes (a rollback).
-async fn wait_version_on_serial(
-    mut rx: mpsc::UnboundedReceiver<String>,
-    version: &str,
-    deadline: Instant,
-) -> Result<(), CliError> {
-    while rx.try_recv().is_ok() {}
-    let want = normalize_version(version);
-    let mut rebooted = false;
-    let mut other: Option<String> = None;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = match tokio::time::timeout(left, rx.recv()).await {
-            Ok(Some(line)) => line,
-            Ok(None) => {
-                return Err(failed(
-                    "the serial port closed before the new version was seen",
-                ))
-            }
-            Err(_) => {
-                return Err(failed(match other {
-                    Some(seen) => {
-                        format!("the device rebooted into v{seen}, not v{want} (rolled back?)")
-                    }
-                    None => format!("no boot into v{want} seen on serial in time"),
-                }))
-            }
-        };
-        match parse_line(line.as_bytes()).kind {
-            LineKind::Boot(_) => rebooted = true,
-            LineKind::Firmware { version } if rebooted => {
-                let seen = normalize_version(&version);
-                if seen == want {
-                    eprintln!("device rebooted into v{seen}");
-                    return Ok(());
-                }
-                other = Some(seen);
-                rebooted = false;
-            }
-            _ => {}
-        }
-    }
-}
-
-async fn wait_version_on_info(
-    url: &str,
-    auth: Option<&str>,
-    version: &str,
-    deadline: Instant,
-) -> Result<(), CliError> {
-    let want = normalize_version(version);
-    let client = reqwest::Client::new();
-    loop {
-        let mut request = client
-            .get(format!("{}/api/info", url.trim_end_matches('/')))
-            .timeout(Duration::from_secs(2));
-        if let Some((user, pass)) = auth.and_then(|a| a.split_once(':')) {
-            request = request.basic_auth(user, Some(pass));
-        }
-        if let Ok(response) = request.send().await {
-            if let Ok(info) = response.json::<serde_json::Value>().await {
-                if info["version"].as_str().map(normalize_version).as_deref() == Some(want.as_str())
-                {
-                    eprintln!("device reports v{want}");
-                    return Ok(());
-                }
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(failed(format!("the device did not report v{want} in time")));
-        }
-        tokio::time::sleep(INFO_POLL).await;
-    }
+    let client = crate::tls::client_builder().build()?;
+    let target = Target {
+        store: &store,
+        device: &device,
+        client: &client,
+    };
+    let timeout = Duration::from_secs(args.timeout);
+    Ok(crate::flash::flash(target, &firmware, watch, timeout, ProgressBar::progress()).await?)
 }
 
 /// Upload progress on stderr: a bar redrawn in place on a terminal, a
 /// line per 10 % otherwise (logs, CI).
-struct ProgressBar {
-    total: usize,
-    done: usize,
+pub(super) struct ProgressBar {
     tty: bool,
     last_step: usize,
 }
 
 impl ProgressBar {
-    fn new(total: usize) -> Self {
-        ProgressBar {
-            total: total.max(1),
-            done: 0,
+    /// A bar fed by the upload's [`Progress`].
+    pub(super) fn progress() -> Progress {
+        let mut bar = ProgressBar {
             tty: std::io::stderr().is_terminal(),
             last_step: 0,
-        }
+        };
+        Progress::new(move |done, total| bar.show(done, total))
     }
 
-    fn advance(&mut self, n: usize) {
-        self.done = (self.done + n).min(self.total);
-        let pct = self.done * 100 / self.total;
+    fn show(&mut self, done: usize, total: usize) {
+        let total = total.max(1);
+        let done = done.min(total);
+        let pct = done * 100 / total;
         let mut err = std::io::stderr().lock();
         if self.tty {
             let filled = pct * 30 / 100;
@@ -407,19 +196,15 @@ impl ProgressBar {
                 "\r  uploading [{}{}] {pct:3}% {}/{} KiB",
                 "#".repeat(filled),
                 "-".repeat(30 - filled),
-                self.done / 1024,
-                self.total / 1024
+                done / 1024,
+                total / 1024
             );
-            if self.done == self.total {
+            if done == total {
                 let _ = writeln!(err);
             }
         } else if pct / 10 * 10 > self.last_step {
             self.last_step = pct / 10 * 10;
-            let _ = writeln!(
-                err,
-                "  uploading: {pct}% ({} of {} B)",
-                self.done, self.total
-            );
+            let _ = writeln!(err, "  uploading: {pct}% ({done} of {total} B)");
         }
     }
 }
@@ -456,6 +241,9 @@ mod tests {
             firmware_dir: Path::new("fw").to_owned(),
             expect_version: None,
             timeout: 1,
+            server: None,
+            token: None,
+            ca_file: None,
         };
         let (bin, elf) = paths(&args);
         assert_eq!(bin, Path::new("fw/.pio/build/esp32-s3/firmware.bin"));

@@ -7,6 +7,7 @@ mod bench_fleet;
 pub mod bench_soak;
 mod experiments;
 pub mod flash;
+mod flash_remote;
 mod print;
 mod retention;
 pub mod scenario;
@@ -188,6 +189,8 @@ pub enum CliError {
     Demo(#[from] crate::demo::DemoError),
     #[error(transparent)]
     Agent(#[from] crate::agent::AgentError),
+    #[error(transparent)]
+    Flash(#[from] crate::flash::FlashError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("HTTP: {0}")]

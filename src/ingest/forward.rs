@@ -73,8 +73,8 @@ pub struct UploadReceipt {
 /// Work the server hands an agent for one of its devices (fetched by a
 /// long poll, `GET /api/v1/agents/{name}/commands`): what needs the
 /// device's LAN or its USB port, which only the agent has. A scenario run
-/// started on the server for an agent's device sends its device requests
-/// this way; flashing (`heaplab flash`) is the next kind to add here.
+/// or a flash (`POST /api/v1/devices/{id}/flash`) started on the server for
+/// an agent's device sends its device requests this way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AgentCommand {
@@ -88,6 +88,17 @@ pub enum AgentCommand {
         timeout_ms: u64,
     },
 }
+
+/// The agent's [`CommandResult::error`] when no connection to the device
+/// could be made (as opposed to one that broke or timed out).
+pub const DEVICE_UNREACHABLE: &str = "cannot connect";
+
+/// Set by the server's relay on an answer it made up because the device's
+/// own never came: `unreachable` (no connection, see
+/// [`DEVICE_UNREACHABLE`]) or `no-reply` (the agent got none, or did not
+/// report in time). A device that resets right after taking an OTA image
+/// often sends no reply; a client that expects that tells the two apart.
+pub const RELAY_FAILURE_HEADER: &str = "x-heaplab-relay-failure";
 
 /// What became of a command (`POST /api/v1/agents/{name}/commands/{id}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -140,6 +140,7 @@ pub async fn start(config: ServerConfig) -> Result<ServerHandle, ServeError> {
             alerts: config.soak.alerts.clone(),
         }),
         http,
+        flashes: Default::default(),
     };
     let app = build_router(state);
     let stop = shutdown.clone();

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::charts::ChartError;
 use crate::experiments::ExperimentError;
+use crate::flash::FlashError;
 use crate::recorder::ImportError;
 use crate::report::ReportError;
 use crate::scenario::ScenarioError;
@@ -32,6 +33,9 @@ pub enum WebError {
     PayloadTooLarge,
     #[error("{0}")]
     Unavailable(String),
+    /// A device this server talks to refused or failed (its reason).
+    #[error("{0}")]
+    BadGateway(String),
     /// The cause is kept for the log and never shown.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -49,6 +53,7 @@ impl WebError {
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -63,6 +68,7 @@ impl WebError {
             WebError::Forbidden(_) => "forbidden",
             WebError::PayloadTooLarge => "payload_too_large",
             WebError::Unavailable(_) => "unavailable",
+            WebError::BadGateway(_) => "bad_gateway",
             WebError::Internal(_) => "internal",
         }
     }
@@ -189,6 +195,18 @@ impl From<ScenarioError> for WebError {
             ScenarioError::Device(msg) => WebError::Conflict(msg),
             ScenarioError::Http(e) => WebError::internal(e),
             other => WebError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<FlashError> for WebError {
+    fn from(e: FlashError) -> Self {
+        match e {
+            FlashError::Store(e) => e.into(),
+            FlashError::Busy(_) => WebError::Conflict(e.to_string()),
+            e if e.is_bad_input() => WebError::BadRequest(e.to_string()),
+            // The device refused, was not reached, or did not come back.
+            e => WebError::BadGateway(e.to_string()),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Device requests carried out by an agent. A device plugged into an agent
 //! sits on the agent's LAN, which the server may not reach; a scenario run
-//! (or a reboot) started on the server for such a device still runs on the
+//! (a reboot, a flash) started on the server for such a device still runs on the
 //! server — through the one recorder, the live hub and the same runner as
 //! a local device — but its HTTP client sends every request through this
 //! relay: a proxy on the server's loopback that queues each request as an
@@ -21,9 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tokio::sync::{oneshot, Notify};
 
-use crate::ingest::forward::{AgentCommand, CommandResult, LineBytes};
+use crate::ingest::forward::{
+    AgentCommand, CommandResult, LineBytes, DEVICE_UNREACHABLE, RELAY_FAILURE_HEADER,
+};
 
-/// Largest request body relayed (an image upload of a scenario).
+/// Largest request body relayed: an image upload of a scenario, or an OTA
+/// image of a flash (an ESP32-S3 app slot is at most a few MB).
 const RELAY_BODY_LIMIT: usize = 16 * 1024 * 1024;
 /// Longest a relayed request waits for the agent's answer.
 const RELAY_WAIT: Duration = Duration::from_secs(90);
@@ -201,12 +204,25 @@ async fn relay_request(State(relay): State<AgentRelay>, request: Request) -> Res
     match relay.call(&agent, command).await {
         None => (
             StatusCode::GATEWAY_TIMEOUT,
+            [(RELAY_FAILURE_HEADER, "no-reply")],
             format!("agent {agent} did not carry out the request in time"),
         )
             .into_response(),
         Some(CommandResult {
             error: Some(error), ..
-        }) => (StatusCode::BAD_GATEWAY, format!("agent {agent}: {error}")).into_response(),
+        }) => {
+            let failure = if error == DEVICE_UNREACHABLE {
+                "unreachable"
+            } else {
+                "no-reply"
+            };
+            (
+                StatusCode::BAD_GATEWAY,
+                [(RELAY_FAILURE_HEADER, failure)],
+                format!("agent {agent}: {error}"),
+            )
+                .into_response()
+        }
         Some(result) => {
             let status = result
                 .status

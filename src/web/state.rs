@@ -44,6 +44,8 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     /// For the only outgoing HTTP heaplab makes: to registered devices.
     pub http: reqwest::Client,
+    /// The devices being flashed (one flash per device at a time).
+    pub flashes: crate::flash::InProgress,
 }
 
 impl FromRef<AppState> for Store {

@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use heaplab::sim::{Profile, Twin, TwinConfig};
-use heaplab::store::{RunFilter, Spool, Store, TokenScope};
+use heaplab::store::{Spool, Store, TokenScope};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+use crate::central::{stored_lines, BoardBehindAgent, AGENT_HOST};
 use crate::helpers::*;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -203,31 +204,6 @@ impl Markers {
     }
 }
 
-/// Every serial line stored for the agent's board, run after run.
-async fn stored_lines(store: &Store) -> Vec<(i64, String)> {
-    let Ok(Some(device)) = store.device_by_name("board").await else {
-        return Vec::new();
-    };
-    let mut runs = store
-        .runs(&RunFilter {
-            device_id: Some(device.id),
-            limit: Some(10_000),
-            ..Default::default()
-        })
-        .await
-        .expect("runs");
-    runs.sort_by_key(|r| r.id);
-    let mut lines = Vec::new();
-    for run in runs {
-        let page = store
-            .serial_lines(run.id, 0, 10_000_000, None)
-            .await
-            .expect("lines");
-        lines.extend(page.lines.into_iter().map(|l| (l.ts_us, l.text)));
-    }
-    lines
-}
-
 fn marker_numbers(lines: &[(i64, String)]) -> Vec<u32> {
     lines
         .iter()
@@ -240,7 +216,7 @@ fn marker_numbers(lines: &[(i64, String)]) -> Vec<u32> {
 /// there exactly once, in order, and the lines in the order they were read.
 async fn assert_exactly_once(store: &Store, n: u32) {
     let lines = eventually(&format!("{n} markers stored"), WAIT, || async {
-        let lines = stored_lines(store).await;
+        let lines = stored_lines(store, "board").await;
         (marker_numbers(&lines).len() >= n as usize).then_some(lines)
     })
     .await;
@@ -315,7 +291,7 @@ async fn a_server_killed_mid_stream_loses_and_doubles_nothing() {
     let store = Store::open(&lab.db).await.expect("open");
     let markers = Markers::start(lab.board.clone());
     eventually("lines at the server", WAIT, || async {
-        (marker_numbers(&stored_lines(&store).await).len() >= 30).then_some(())
+        (marker_numbers(&stored_lines(&store, "board").await).len() >= 30).then_some(())
     })
     .await;
 
@@ -356,7 +332,7 @@ async fn a_network_drop_is_bridged_by_the_spool_in_order() {
     let store = Store::open(&lab.db).await.expect("open");
     let markers = Markers::start(lab.board.clone());
     eventually("lines at the server", WAIT, || async {
-        (marker_numbers(&stored_lines(&store).await).len() >= 20).then_some(())
+        (marker_numbers(&stored_lines(&store, "board").await).len() >= 20).then_some(())
     })
     .await;
 
@@ -498,49 +474,17 @@ async fn a_full_spool_drops_the_oldest_and_the_server_records_the_gap() {
 /// forwards, and the run lands in the central store as a local one would.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenario_s1_on_an_agents_board_is_carried_out_by_the_agent() {
-    use heaplab::config::AgentConfig;
     use heaplab::store::{EventKind, RunKind, RunStatus};
 
     let lab = Lab::new(Duration::from_millis(100)).await;
-    let server = start_server(server_config(lab.dir.path(), Vec::new())).await;
-    let (_, ingest) = server
-        .store
-        .create_token("desk-agent", TokenScope::Ingest)
-        .await
-        .expect("token");
-    let (_, write) = server
-        .store
-        .create_token("lead", TokenScope::Write)
-        .await
-        .expect("token");
-    let mut device = twin_device("board", &lab.board);
-    device.health_interval_s = 0;
-    let agent = heaplab::agent::start(AgentConfig {
-        server: server.url().parse().expect("url"),
-        token: ingest,
-        name: "desk-agent".into(),
-        host: "desk-7".into(),
-        spool: lab.spool(),
-        spool_max_bytes: 64 * 1024 * 1024,
-        ca_file: None,
-        devices: vec![device],
-    })
-    .await
-    .expect("agent");
+    let central = BoardBehindAgent::start(lab.dir.path(), &lab.board, "board").await;
+    let (server, write, id) = (&central.server, &central.write, central.device_id);
     let store = server.store.clone();
-    let id = eventually("the board registered", WAIT, || async {
-        Some(store.device_by_name("board").await.ok()??.id)
-    })
-    .await;
-    eventually("the board live", WAIT, || async {
-        server.recorder.hub().device(id)?.active_run.map(|_| ())
-    })
-    .await;
 
     let client = reqwest::Client::new();
     let started: serde_json::Value = client
         .post(format!("{}/api/v1/devices/{id}/scenario", server.url()))
-        .bearer_auth(&write)
+        .bearer_auth(write)
         .json(&serde_json::json!({"scenario": "s1"}))
         .send()
         .await
@@ -581,7 +525,7 @@ async fn scenario_s1_on_an_agents_board_is_carried_out_by_the_agent() {
     // The dashboard's JSON says where the board is and how its agent is.
     let devices: serde_json::Value = client
         .get(format!("{}/api/v1/devices/{id}", server.url()))
-        .bearer_auth(&write)
+        .bearer_auth(write)
         .send()
         .await
         .expect("GET device")
@@ -592,7 +536,7 @@ async fn scenario_s1_on_an_agents_board_is_carried_out_by_the_agent() {
     assert_eq!(devices["agent"]["state"], "connected");
     let page = client
         .get(format!("{}/devices/{id}", server.url()))
-        .bearer_auth(&write)
+        .bearer_auth(write)
         .send()
         .await
         .expect("GET page")
@@ -600,11 +544,10 @@ async fn scenario_s1_on_an_agents_board_is_carried_out_by_the_agent() {
         .await
         .expect("html");
     assert!(
-        page.contains("host desk-7 (agent desk-agent): connected"),
+        page.contains(&format!("host {AGENT_HOST} (agent desk-agent): connected")),
         "{page}"
     );
-    agent.stop().await;
-    server.stop().await.expect("stop");
+    central.stop().await;
 }
 
 /// An upload the server cannot store is refused with a reason, stores

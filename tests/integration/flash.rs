@@ -1,13 +1,19 @@
 //! `heaplab flash` end to end: the binary uploads a real ESP32-S3 app image
 //! (made by `ImageBuilder`, no toolchain) over HTTP to a twin, watches its
-//! pty for the reboot into the new version, and records the build.
+//! pty for the reboot into the new version, and records the build; and the
+//! same through a server (`--server`, `POST /api/v1/devices/{id}/flash`),
+//! for a board of its own and for one plugged into an agent.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use heaplab::flash::{Form, Progress};
 use heaplab::protocol::app_image::{AppImage, ImageBuilder};
 use heaplab::sim::{Profile, Twin, TwinConfig};
-use heaplab::store::{DeviceSpec, Store};
+use heaplab::store::{DeviceSpec, Store, TokenScope};
+
+use crate::central::{stored_lines, BoardBehindAgent};
+use crate::helpers::eventually;
 
 const ELF: &[u8] = b"\x7fELF pretend firmware.elf for v2.1.0";
 
@@ -56,6 +62,7 @@ async fn heaplab(db: &Path, args: &[&str]) -> std::process::Output {
         .arg("--db")
         .arg(db)
         .env_remove("HEAPLAB_DB")
+        .env_remove("HEAPLAB_TOKEN")
         .args(args)
         .output()
         .await
@@ -368,7 +375,7 @@ async fn flash_without_serial_confirms_on_api_info() {
 /// the ELF's functions comes back decoded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flashed_elf_decodes_the_next_crash_without_an_upload() {
-    use crate::helpers::{eventually, get_json, server_config, start_server, twin_device};
+    use crate::helpers::{get_json, server_config, start_server, twin_device};
 
     let dir = tempfile::tempdir().expect("tmp");
     let (elf_path, symbols) = crate::soak::build_elf(dir.path());
@@ -469,4 +476,237 @@ async fn flashed_elf_decodes_the_next_crash_without_an_upload() {
         );
     }
     twin.shutdown().await;
+}
+
+/// `POST /api/v1/devices/{id}/flash` with `image` and, when given, `elf`.
+async fn post_flash(
+    server: &str,
+    device_id: i64,
+    token: Option<&str>,
+    image: &[u8],
+    elf: Option<&[u8]>,
+) -> reqwest::Response {
+    let mut form = Form::new().file("image", "up.bin", image);
+    if let Some(elf) = elf {
+        form = form.file("elf", "up.elf", elf);
+    }
+    let content_type = form.content_type();
+    let (body, _) = form.into_body(Progress::none());
+    let mut request = reqwest::Client::new()
+        .post(format!("{server}/api/v1/devices/{device_id}/flash"))
+        .header("content-type", content_type)
+        .body(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("POST flash")
+}
+
+/// The `detail` of an error answer with status `status`.
+async fn refusal(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status(), status);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    body["detail"].as_str().expect("detail").to_owned()
+}
+
+fn update_requests(twin: &Twin) -> usize {
+    twin.requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path == "/api/update")
+        .count()
+}
+
+/// A board plugged into an agent, flashed from the centre with `heaplab
+/// flash --server`: the server checks the files, the agent (the only one
+/// on the board's network) uploads the image, the board reboots into the
+/// new version on its pty, the agent forwards that boot log, and the build
+/// and ELF land in the central store. Bad files before that are refused
+/// with the reason and leave no trace, on the board or in the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flash_from_the_centre_is_carried_out_by_the_agent_and_recorded_centrally() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let board = crate::helpers::twin(dir.path(), "agent-board", Profile::Tuned).await;
+    let central = BoardBehindAgent::start(dir.path(), &board, "board").await;
+    let (url, id) = (central.server.url(), central.device_id);
+    let store = central.server.store.clone();
+    let image = ImageBuilder::new("2.4.0").elf(ELF).build();
+
+    let mut corrupt = image.clone();
+    corrupt[200] ^= 0x40;
+    let detail = refusal(
+        post_flash(&url, id, Some(&central.write), &corrupt, None).await,
+        400,
+    )
+    .await;
+    assert!(detail.contains("up.bin: checksum mismatch"), "{detail}");
+    assert!(detail.contains("nothing was uploaded"), "{detail}");
+    let wrong_elf = post_flash(&url, id, Some(&central.write), &image, Some(b"another ELF")).await;
+    let detail = refusal(wrong_elf, 400).await;
+    assert!(
+        detail.contains("up.elf is not the ELF this image was built from"),
+        "{detail}"
+    );
+    let detail = refusal(
+        post_flash(&url, id, Some(&central.write), b"", None).await,
+        400,
+    )
+    .await;
+    assert!(detail.contains("needs `image`"), "{detail}");
+    // Flashing is a change: a read token, or none, may not.
+    let (_, read) = store
+        .create_token("viewer", TokenScope::Read)
+        .await
+        .expect("token");
+    refusal(post_flash(&url, id, Some(&read), &image, None).await, 403).await;
+    refusal(post_flash(&url, id, None, &image, None).await, 401).await;
+    assert_eq!(update_requests(&board), 0, "nothing reached the board");
+    assert!(store.firmware_builds(id).await.expect("builds").is_empty());
+    assert!(store.firmware_elves().await.expect("elves").is_empty());
+
+    let bin = dir.path().join("firmware.bin");
+    std::fs::write(&bin, &image).expect("bin");
+    std::fs::write(dir.path().join("firmware.elf"), ELF).expect("elf");
+    let out = heaplab(
+        &dir.path().join("not-used.db"),
+        &[
+            "flash",
+            "--device",
+            "board",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+            "--server",
+            &url,
+            "--token",
+            &central.write,
+            "--timeout",
+            "30",
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}\n{stdout}");
+    assert!(stderr.contains("uploading: 100%"), "{stderr}");
+    assert!(stdout.contains("flashed board to v2.4.0"), "{stdout}");
+    assert!(stdout.contains("confirmed on serial"), "{stdout}");
+    assert!(stdout.contains("ELF attached"), "{stdout}");
+    assert_eq!(update_requests(&board), 1, "the agent uploaded the image");
+    assert_eq!(info_version(&board).await, "2.4.0");
+
+    let builds = store.firmware_builds(id).await.expect("builds");
+    assert_eq!(builds.len(), 1);
+    assert_eq!(builds[0].version, "2.4.0");
+    assert_eq!(
+        builds[0].elf_sha256,
+        AppImage::parse(&image)
+            .expect("image")
+            .desc
+            .elf_sha256_hex()
+    );
+    assert!(builds[0].elf_attached);
+    assert_eq!(
+        store.firmware_elf("v2.4.0").await.expect("q").as_deref(),
+        Some(ELF)
+    );
+    // The boot into the new build is in the central store, as the agent
+    // forwarded it.
+    central.server.recorder.flush().await;
+    eventually(
+        "the new boot's lines stored",
+        Duration::from_secs(30),
+        || async {
+            let lines = stored_lines(&store, "board").await;
+            lines
+                .iter()
+                .any(|(_, text)| text.contains("Firmware: v2.4.0"))
+                .then_some(())
+        },
+    )
+    .await;
+
+    // A device name the server does not know: a clear error, exit 1.
+    let out = heaplab(
+        &dir.path().join("not-used.db"),
+        &[
+            "flash",
+            "--device",
+            "nowhere",
+            "--bin",
+            bin.to_str().expect("utf-8"),
+            "--server",
+            &url,
+            "--token",
+            &central.write,
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("has no device \"nowhere\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    central.stop().await;
+    board.shutdown().await;
+}
+
+/// A board of the server's own (it reads the serial port), flashed through
+/// the API as the dashboard's form does: confirmed on the serial lines the
+/// server records, the build recorded; the device page offers the form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_device_is_flashed_through_the_api() {
+    use crate::helpers::{server_config, start_server, twin_device};
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let board = crate::helpers::twin(dir.path(), "local-board", Profile::Tuned).await;
+    let server = start_server(server_config(
+        dir.path(),
+        vec![twin_device("bench", &board)],
+    ))
+    .await;
+    let id = server
+        .store
+        .device_by_name("bench")
+        .await
+        .expect("q")
+        .expect("bench")
+        .id;
+    eventually(
+        "the board's serial recorded",
+        Duration::from_secs(30),
+        || async {
+            server
+                .recorder
+                .hub()
+                .device(id)
+                .is_some_and(|d| d.serial_online && d.active_run.is_some())
+                .then_some(())
+        },
+    )
+    .await;
+    let page = reqwest::get(format!("{}/devices/{id}", server.url()))
+        .await
+        .expect("GET page")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains(&format!("action=\"/api/v1/devices/{id}/flash\"")),
+        "the device page has the flash form"
+    );
+
+    let image = ImageBuilder::new("2.5.0").elf(ELF).build();
+    let response = post_flash(&server.url(), id, None, &image, Some(ELF)).await;
+    assert_eq!(response.status(), 200);
+    let outcome: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(outcome["device"], "bench");
+    assert_eq!(outcome["version"], "2.5.0");
+    assert_eq!(outcome["confirmed_by"], "serial");
+    assert_eq!(outcome["elf_attached"], true);
+    let builds = server.store.firmware_builds(id).await.expect("builds");
+    assert_eq!(builds.len(), 1);
+    assert_eq!(outcome["build_id"], builds[0].id);
+    assert_eq!(info_version(&board).await, "2.5.0");
+    server.stop().await.expect("stop");
+    board.shutdown().await;
 }

@@ -3,6 +3,7 @@
 //! with `HEAPLAB_TEST_DB=postgres://…` (`.ci/postgres.sh`), a real
 //! PostgreSQL database of its own (`helpers::test_db`).
 
+mod central;
 mod helpers;
 mod mosquitto;
 mod webhook_receiver;

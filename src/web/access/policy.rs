@@ -97,6 +97,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("DELETE", "/api/v1/devices/{id}/soak", Write),
     ("POST", "/api/v1/devices/{id}/reboot", Write),
     ("POST", "/api/v1/devices/{id}/scenario", Write),
+    ("POST", "/api/v1/devices/{id}/flash", Write),
     ("GET", "/api/v1/scenarios", Read),
     // API: agents.
     ("GET", "/api/v1/agents", Read),

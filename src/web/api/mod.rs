@@ -4,6 +4,7 @@ pub mod agents;
 mod devices;
 mod experiments;
 mod exports;
+mod flash;
 mod import;
 mod live;
 mod runs;
@@ -21,6 +22,7 @@ pub fn router(body_limit: usize) -> Router<AppState> {
         .merge(runs::router())
         .merge(experiments::router())
         .merge(exports::router())
+        .merge(flash::router())
         .merge(live::router())
         .merge(import::router(body_limit))
         .merge(scenarios::router())
