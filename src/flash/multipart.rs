@@ -81,14 +81,20 @@ impl Form {
         format!("multipart/form-data; boundary={}", self.boundary)
     }
 
-    /// The finished body and its length (`Content-Length`: the device
-    /// checks the size against its OTA slot before reading).
-    pub fn into_body(mut self, mut progress: Progress) -> (reqwest::Body, usize) {
+    /// Every chunk of the body, the closing delimiter last.
+    fn finish(mut self) -> Vec<Vec<u8>> {
         self.chunks
             .push(format!("--{}--\r\n", self.boundary).into_bytes());
-        let total: usize = self.chunks.iter().map(Vec::len).sum();
+        self.chunks
+    }
+
+    /// The finished body and its length (`Content-Length`: the device
+    /// checks the size against its OTA slot before reading).
+    pub fn into_body(self, mut progress: Progress) -> (reqwest::Body, usize) {
+        let chunks = self.finish();
+        let total: usize = chunks.iter().map(Vec::len).sum();
         let mut sent = 0;
-        let stream = futures_util::stream::iter(self.chunks).map(move |chunk| {
+        let stream = futures_util::stream::iter(chunks).map(move |chunk| {
             sent += chunk.len();
             if let Some(f) = progress.0.as_mut() {
                 f(sent, total);
@@ -96,5 +102,28 @@ impl Form {
             Ok::<_, std::io::Error>(chunk)
         });
         (reqwest::Body::wrap_stream(stream), total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::multipart::first_named_file;
+
+    #[test]
+    fn a_device_reads_the_file_part_back_byte_for_byte() {
+        // Larger than a chunk, with CR LF and dashes inside.
+        let image: Vec<u8> = (0..40_000u32)
+            .map(|i| b"\r\n--x"[(i % 5) as usize] ^ (i as u8))
+            .collect();
+        let form = Form::new()
+            .text("expect_version", "1.2.3")
+            .file("file", "firmware.bin", &image);
+        let content_type = form.content_type();
+        let body = form.finish().concat();
+        assert_eq!(
+            first_named_file(&content_type, &body),
+            Ok(("firmware.bin".to_owned(), image))
+        );
     }
 }

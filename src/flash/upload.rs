@@ -66,3 +66,66 @@ pub(super) async fn upload(
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+
+    /// A device (or the relay in front of one) that answers every upload
+    /// with `status`, `header` and `body`; its URL.
+    async fn answering(status: u16, header: Option<&'static str>, body: &'static str) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let app = axum::Router::new().fallback(move || async move {
+            let status = StatusCode::from_u16(status).expect("status");
+            let mut response = (status, body).into_response();
+            if let Some(value) = header {
+                response.headers_mut().insert(
+                    RELAY_FAILURE_HEADER,
+                    axum::http::HeaderValue::from_static(value),
+                );
+            }
+            response
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    async fn upload_to(url: &str) -> Result<(), FlashError> {
+        let client = crate::tls::client_builder().build().expect("client");
+        upload(&client, url, None, b"image", Progress::none()).await
+    }
+
+    #[tokio::test]
+    async fn the_relay_s_own_answers_are_told_from_a_device_s_refusal() {
+        let no_reply = answering(502, Some("no-reply"), "agent a: connection closed").await;
+        assert!(
+            upload_to(&no_reply).await.is_ok(),
+            "a reset before the reply"
+        );
+        let unreachable = answering(502, Some("unreachable"), "agent a: cannot connect").await;
+        assert!(matches!(
+            upload_to(&unreachable).await,
+            Err(FlashError::Unreachable { .. })
+        ));
+        let refused = answering(
+            400,
+            None,
+            r#"{"success": false, "message": "Only .bin files are supported"}"#,
+        )
+        .await;
+        match upload_to(&refused).await {
+            Err(FlashError::Refused { status, message }) => {
+                assert_eq!(
+                    (status, message.as_str()),
+                    (400, "Only .bin files are supported")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -534,15 +534,7 @@ async fn scenario_s1_on_an_agents_board_is_carried_out_by_the_agent() {
         .expect("json");
     assert_eq!(devices["agent"]["host"], "desk-7");
     assert_eq!(devices["agent"]["state"], "connected");
-    let page = client
-        .get(format!("{}/devices/{id}", server.url()))
-        .bearer_auth(write)
-        .send()
-        .await
-        .expect("GET page")
-        .text()
-        .await
-        .expect("html");
+    let page = get_page(&format!("{}/devices/{id}", server.url()), Some(write)).await;
     assert!(
         page.contains(&format!("host {AGENT_HOST} (agent desk-agent): connected")),
         "{page}"

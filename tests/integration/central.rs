@@ -12,7 +12,7 @@ use heaplab::server::ServerHandle;
 use heaplab::sim::Twin;
 use heaplab::store::{RunFilter, Store, TokenScope};
 
-use crate::helpers::{eventually, server_config, start_server, twin_device};
+use crate::helpers::{eventually, server_config, start_server, twin_device, until_recording};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -63,11 +63,7 @@ impl BoardBehindAgent {
             Some(store.device_by_name(name).await.ok()??.id)
         })
         .await;
-        eventually("the board live", WAIT, || async {
-            let live = server.recorder.hub().device(device_id)?;
-            (live.serial_online && live.active_run.is_some()).then_some(())
-        })
-        .await;
+        until_recording(&server, device_id).await;
         BoardBehindAgent {
             server,
             agent,

@@ -478,6 +478,22 @@ async fn flashed_elf_decodes_the_next_crash_without_an_upload() {
     twin.shutdown().await;
 }
 
+/// `heaplab flash --server` (no database of its own is needed).
+async fn flash_through(
+    server: &str,
+    token: &str,
+    device: &str,
+    bin: &Path,
+    more: &[&str],
+) -> std::process::Output {
+    let unused = bin.with_file_name("cli-not-used.db");
+    let bin = bin.to_str().expect("utf-8");
+    let mut args = vec!["flash", "--device", device, "--bin", bin];
+    args.extend(["--server", server, "--token", token]);
+    args.extend(more);
+    heaplab(&unused, &args).await
+}
+
 /// `POST /api/v1/devices/{id}/flash` with `image` and, when given, `elf`.
 async fn post_flash(
     server: &str,
@@ -566,23 +582,7 @@ async fn flash_from_the_centre_is_carried_out_by_the_agent_and_recorded_centrall
     let bin = dir.path().join("firmware.bin");
     std::fs::write(&bin, &image).expect("bin");
     std::fs::write(dir.path().join("firmware.elf"), ELF).expect("elf");
-    let out = heaplab(
-        &dir.path().join("not-used.db"),
-        &[
-            "flash",
-            "--device",
-            "board",
-            "--bin",
-            bin.to_str().expect("utf-8"),
-            "--server",
-            &url,
-            "--token",
-            &central.write,
-            "--timeout",
-            "30",
-        ],
-    )
-    .await;
+    let out = flash_through(&url, &central.write, "board", &bin, &["--timeout", "30"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}\n{stdout}");
@@ -625,21 +625,7 @@ async fn flash_from_the_centre_is_carried_out_by_the_agent_and_recorded_centrall
     .await;
 
     // A device name the server does not know: a clear error, exit 1.
-    let out = heaplab(
-        &dir.path().join("not-used.db"),
-        &[
-            "flash",
-            "--device",
-            "nowhere",
-            "--bin",
-            bin.to_str().expect("utf-8"),
-            "--server",
-            &url,
-            "--token",
-            &central.write,
-        ],
-    )
-    .await;
+    let out = flash_through(&url, &central.write, "nowhere", &bin, &[]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("has no device \"nowhere\""),
@@ -655,7 +641,7 @@ async fn flash_from_the_centre_is_carried_out_by_the_agent_and_recorded_centrall
 /// server records, the build recorded; the device page offers the form.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_device_is_flashed_through_the_api() {
-    use crate::helpers::{server_config, start_server, twin_device};
+    use crate::helpers::{get_page, server_config, start_server, twin_device, until_recording};
 
     let dir = tempfile::tempdir().expect("tmp");
     let board = crate::helpers::twin(dir.path(), "local-board", Profile::Tuned).await;
@@ -671,25 +657,8 @@ async fn a_local_device_is_flashed_through_the_api() {
         .expect("q")
         .expect("bench")
         .id;
-    eventually(
-        "the board's serial recorded",
-        Duration::from_secs(30),
-        || async {
-            server
-                .recorder
-                .hub()
-                .device(id)
-                .is_some_and(|d| d.serial_online && d.active_run.is_some())
-                .then_some(())
-        },
-    )
-    .await;
-    let page = reqwest::get(format!("{}/devices/{id}", server.url()))
-        .await
-        .expect("GET page")
-        .text()
-        .await
-        .expect("html");
+    until_recording(&server, id).await;
+    let page = get_page(&format!("{}/devices/{id}", server.url()), None).await;
     assert!(
         page.contains(&format!("action=\"/api/v1/devices/{id}/flash\"")),
         "the device page has the flash form"

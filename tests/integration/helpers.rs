@@ -198,6 +198,34 @@ pub async fn start_server(config: ServerConfig) -> ServerHandle {
     server::start(config).await.expect("start server")
 }
 
+/// A page's HTML, with a bearer token when given.
+pub async fn get_page(url: &str, token: Option<&str>) -> String {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("GET page");
+    assert!(
+        response.status().is_success(),
+        "GET {url}: {}",
+        response.status()
+    );
+    response.text().await.expect("html")
+}
+
+/// Waits until `server` records device `id`'s serial in a run.
+pub async fn until_recording(server: &ServerHandle, id: i64) {
+    eventually(
+        "the device's serial recorded",
+        Duration::from_secs(60),
+        || async {
+            let live = server.recorder.hub().device(id)?;
+            (live.serial_online && live.active_run.is_some()).then_some(())
+        },
+    )
+    .await;
+}
+
 pub async fn get_json(url: &str) -> serde_json::Value {
     let response = reqwest::get(url).await.expect("GET");
     assert!(
