@@ -50,13 +50,9 @@ pub struct FlashArgs {
     /// plugged into, carries it out and records it.
     #[arg(long, value_name = "URL")]
     pub server: Option<reqwest::Url>,
-    /// A `write` token for --server.
-    #[arg(
-        long,
-        env = "HEAPLAB_TOKEN",
-        hide_env_values = true,
-        requires = "server"
-    )]
+    /// A `write` token for --server (ignored without it, so the variable
+    /// may stay set for local flashes).
+    #[arg(long, env = "HEAPLAB_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Extra CA certificates (PEM) to trust for an HTTPS --server.
     #[arg(long, value_name = "FILE", requires = "server")]

@@ -545,7 +545,14 @@ async fn flash_from_the_centre_is_carried_out_by_the_agent_and_recorded_centrall
     let central = BoardBehindAgent::start(dir.path(), &board, "board").await;
     let (url, id) = (central.server.url(), central.device_id);
     let store = central.server.store.clone();
-    let image = ImageBuilder::new("2.4.0").elf(ELF).build();
+    // A real build's size (~1.8 MB): the image crosses the relay to the
+    // agent and on to the board whole.
+    let image = ImageBuilder {
+        filler: 600 * 1024,
+        ..ImageBuilder::new("2.4.0").elf(ELF)
+    }
+    .build();
+    assert!(image.len() > 1_800_000);
 
     let mut corrupt = image.clone();
     corrupt[200] ^= 0x40;
