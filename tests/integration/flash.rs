@@ -494,17 +494,22 @@ async fn flash_through(
     heaplab(&unused, &args).await
 }
 
-/// `POST /api/v1/devices/{id}/flash` with `image` and, when given, `elf`.
+/// `POST /api/v1/devices/{id}/flash` with `image`, `elf` when given, and
+/// text `fields`.
 async fn post_flash(
     server: &str,
     device_id: i64,
     token: Option<&str>,
     image: &[u8],
     elf: Option<&[u8]>,
+    fields: &[(&str, &str)],
 ) -> reqwest::Response {
     let mut form = Form::new().file("image", "up.bin", image);
     if let Some(elf) = elf {
         form = form.file("elf", "up.elf", elf);
+    }
+    for (name, value) in fields {
+        form = form.text(name, value);
     }
     let content_type = form.content_type();
     let (body, _) = form.into_body(Progress::none());
@@ -557,20 +562,28 @@ async fn flash_from_the_centre_is_carried_out_by_the_agent_and_recorded_centrall
     let mut corrupt = image.clone();
     corrupt[200] ^= 0x40;
     let detail = refusal(
-        post_flash(&url, id, Some(&central.write), &corrupt, None).await,
+        post_flash(&url, id, Some(&central.write), &corrupt, None, &[]).await,
         400,
     )
     .await;
     assert!(detail.contains("up.bin: checksum mismatch"), "{detail}");
     assert!(detail.contains("nothing was uploaded"), "{detail}");
-    let wrong_elf = post_flash(&url, id, Some(&central.write), &image, Some(b"another ELF")).await;
+    let wrong_elf = post_flash(
+        &url,
+        id,
+        Some(&central.write),
+        &image,
+        Some(b"another ELF"),
+        &[],
+    )
+    .await;
     let detail = refusal(wrong_elf, 400).await;
     assert!(
         detail.contains("up.elf is not the ELF this image was built from"),
         "{detail}"
     );
     let detail = refusal(
-        post_flash(&url, id, Some(&central.write), b"", None).await,
+        post_flash(&url, id, Some(&central.write), b"", None, &[]).await,
         400,
     )
     .await;
@@ -580,8 +593,12 @@ async fn flash_from_the_centre_is_carried_out_by_the_agent_and_recorded_centrall
         .create_token("viewer", TokenScope::Read)
         .await
         .expect("token");
-    refusal(post_flash(&url, id, Some(&read), &image, None).await, 403).await;
-    refusal(post_flash(&url, id, None, &image, None).await, 401).await;
+    refusal(
+        post_flash(&url, id, Some(&read), &image, None, &[]).await,
+        403,
+    )
+    .await;
+    refusal(post_flash(&url, id, None, &image, None, &[]).await, 401).await;
     assert_eq!(update_requests(&board), 0, "nothing reached the board");
     assert!(store.firmware_builds(id).await.expect("builds").is_empty());
     assert!(store.firmware_elves().await.expect("elves").is_empty());
@@ -672,7 +689,7 @@ async fn a_local_device_is_flashed_through_the_api() {
     );
 
     let image = ImageBuilder::new("2.5.0").elf(ELF).build();
-    let response = post_flash(&server.url(), id, None, &image, Some(ELF)).await;
+    let response = post_flash(&server.url(), id, None, &image, Some(ELF), &[]).await;
     assert_eq!(response.status(), 200);
     let outcome: serde_json::Value = response.json().await.expect("JSON");
     assert_eq!(outcome["device"], "bench");
@@ -683,6 +700,28 @@ async fn a_local_device_is_flashed_through_the_api() {
     assert_eq!(builds.len(), 1);
     assert_eq!(outcome["build_id"], builds[0].id);
     assert_eq!(info_version(&board).await, "2.5.0");
+
+    // Waiting for a version the board does not boot into: 502 with what it
+    // booted instead, and nothing more recorded; a timeout out of range is
+    // refused before anything is sent.
+    let never = [("expect_version", "9.9.9"), ("timeout_s", "5")];
+    let response = post_flash(&server.url(), id, None, &image, None, &never).await;
+    let detail = refusal(response, 502).await;
+    assert!(
+        detail.contains("rebooted into v2.5.0, not v9.9.9"),
+        "{detail}"
+    );
+    let response = post_flash(&server.url(), id, None, &image, None, &[("timeout_s", "0")]).await;
+    assert!(refusal(response, 400).await.contains("timeout_s"));
+    assert_eq!(
+        server
+            .store
+            .firmware_builds(id)
+            .await
+            .expect("builds")
+            .len(),
+        1
+    );
     server.stop().await.expect("stop");
     board.shutdown().await;
 }
