@@ -9,6 +9,9 @@
 //! on the serial port (or `/api/info` when the device has no serial), then
 //! the build is recorded for the device and the ELF stored under its
 //! version, so the next crash decodes without an upload step.
+//!
+//! With `--port PATH` the image goes over USB through the ROM serial
+//! loader instead (`flash_usb`), checked and recorded by the same code.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -23,7 +26,7 @@ use tokio_serial::SerialPortBuilderExt;
 
 use super::CliError;
 use crate::config::Settings;
-use crate::protocol::app_image::{hex, AppImage, CHIP_ID_ESP32S3};
+use crate::protocol::app_image::{hex, AppDescription, AppImage, CHIP_ID_ESP32S3};
 use crate::protocol::{parse_line, LineKind};
 use crate::store::{normalize_version, DeviceRecord, NewFirmwareBuild, Store};
 
@@ -35,9 +38,27 @@ const INFO_POLL: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("image").required(true).args(["bin", "pio_env"])))]
 pub struct FlashArgs {
-    /// The device (from the config file or the database).
-    #[arg(long)]
-    pub device: String,
+    /// The device (from the config file or the database). Optional with
+    /// --port: the build is then recorded for the device whose serial port
+    /// that is, if one is known.
+    #[arg(long, required_unless_present = "port")]
+    pub device: Option<String>,
+    /// First flash over USB: write the image through the ESP32-S3 ROM
+    /// serial loader on this port (e.g. /dev/ttyACM0) at the app offset
+    /// 0x10000 (the default partition table's first app slot), instead of
+    /// an OTA update over HTTP. The board must be in download mode: hold
+    /// BOOT and press RESET, unless the port's DTR/RTS lines reset it
+    /// (--before).
+    #[arg(long, value_name = "PATH")]
+    pub port: Option<PathBuf>,
+    /// With --port: the baud rate to switch to after connecting at 115200.
+    #[arg(long, value_name = "N", requires = "port")]
+    pub baud: Option<u32>,
+    /// With --port: how to get the chip into download mode. `auto` uses the
+    /// DTR/RTS reset circuit when the port has modem lines, else assumes the
+    /// board is already in download mode.
+    #[arg(long, value_enum, default_value_t = super::flash_usb::Before::Auto, requires = "port")]
+    pub before: super::flash_usb::Before,
     /// The app image to upload (`firmware.bin`); its ELF is looked for beside it.
     #[arg(long, value_name = "PATH")]
     pub bin: Option<PathBuf>,
@@ -72,7 +93,7 @@ pub struct FlashOutcome {
     pub confirmed_by: &'static str,
 }
 
-fn failed(message: impl Into<String>) -> CliError {
+pub(super) fn failed(message: impl Into<String>) -> CliError {
     CliError::Failed(message.into())
 }
 
@@ -96,7 +117,7 @@ fn paths(args: &FlashArgs) -> (PathBuf, Option<PathBuf>) {
 
 /// A configured device is stored (so its builds can be recorded);
 /// otherwise it must already be in the database.
-async fn resolve_device(
+pub(super) async fn resolve_device(
     store: &Store,
     settings: &Settings,
     name: &str,
@@ -111,14 +132,25 @@ async fn resolve_device(
     })
 }
 
-pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, CliError> {
-    let (bin_path, elf_path) = paths(&args);
+/// An image that passed the device's checks, with its ELF (if any).
+pub(super) struct CheckedImage {
+    pub bin_path: PathBuf,
+    pub image: Vec<u8>,
+    pub desc: AppDescription,
+    /// What the new boot prints (`--expect-version` or the image's).
+    pub version: String,
+    pub elf: Option<Vec<u8>>,
+}
+
+/// Reads and checks the image and its ELF before anything is written.
+pub(super) fn check_image(args: &FlashArgs) -> Result<CheckedImage, CliError> {
+    let (bin_path, elf_path) = paths(args);
     let image = std::fs::read(&bin_path)
         .map_err(|e| failed(format!("reading {}: {e}", bin_path.display())))?;
     let parsed = AppImage::parse(&image)
         .and_then(|i| i.check_chip(CHIP_ID_ESP32S3).map(|()| i))
         .map_err(|e| failed(format!("{}: {e}; nothing was uploaded", bin_path.display())))?;
-    let desc = &parsed.desc;
+    let desc = parsed.desc;
     let version = normalize_version(args.expect_version.as_deref().unwrap_or(&desc.version));
     let elf = match &elf_path {
         Some(path) => {
@@ -142,9 +174,55 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, C
             None
         }
     };
+    Ok(CheckedImage {
+        bin_path,
+        image,
+        desc,
+        version,
+        elf,
+    })
+}
+
+/// Stores the ELF under the version and records the build for the device.
+pub(super) async fn record_build(
+    store: &Store,
+    device_id: i64,
+    checked: &CheckedImage,
+) -> Result<i64, CliError> {
+    if let Some(elf) = &checked.elf {
+        store.put_firmware_elf(&checked.version, elf).await?;
+    }
+    let desc = &checked.desc;
+    Ok(store
+        .record_firmware_build(&NewFirmwareBuild {
+            device_id,
+            version: checked.version.clone(),
+            project_name: desc.project_name.clone(),
+            elf_sha256: desc.elf_sha256_hex(),
+            image_sha256: hex(&Sha256::digest(&checked.image)),
+            image_size: checked.image.len() as i64,
+            elf_attached: checked.elf.is_some(),
+        })
+        .await?)
+}
+
+pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, CliError> {
+    let name = args
+        .device
+        .as_deref()
+        .ok_or_else(|| failed("--device NAME is needed for an OTA update (or --port PATH for USB)"))?;
+    let checked = check_image(&args)?;
+    let CheckedImage {
+        bin_path,
+        image,
+        desc,
+        version,
+        elf,
+    } = &checked;
+    let version = version.clone();
 
     let store = Store::open(&settings.db).await?;
-    let device = resolve_device(&store, settings, &args.device).await?;
+    let device = resolve_device(&store, settings, name).await?;
     let url = device
         .url
         .clone()
@@ -170,7 +248,7 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, C
                     None
                 }
             });
-    upload(&url, device.auth.as_deref(), &image).await?;
+    upload(&url, device.auth.as_deref(), image).await?;
 
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
     let confirmed_by = match serial {
@@ -184,20 +262,7 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, C
         }
     };
 
-    if let Some(elf) = &elf {
-        store.put_firmware_elf(&version, elf).await?;
-    }
-    let build_id = store
-        .record_firmware_build(&NewFirmwareBuild {
-            device_id: device.id,
-            version: version.clone(),
-            project_name: desc.project_name.clone(),
-            elf_sha256: desc.elf_sha256_hex(),
-            image_sha256: hex(&Sha256::digest(&image)),
-            image_size: image.len() as i64,
-            elf_attached: elf.is_some(),
-        })
-        .await?;
+    let build_id = record_build(&store, device.id, &checked).await?;
     Ok(FlashOutcome {
         device: device.name,
         version,
@@ -309,6 +374,16 @@ async fn wait_version_on_serial(
     deadline: Instant,
 ) -> Result<(), CliError> {
     while rx.try_recv().is_ok() {}
+    wait_boot_into(rx, version, deadline).await
+}
+
+/// Waits for a boot marker and then `Firmware: v<version>` among lines
+/// that all came after the flash.
+pub(super) async fn wait_boot_into(
+    mut rx: mpsc::UnboundedReceiver<String>,
+    version: &str,
+    deadline: Instant,
+) -> Result<(), CliError> {
     let want = normalize_version(version);
     let mut rebooted = false;
     let mut other: Option<String> = None;
@@ -379,7 +454,7 @@ async fn wait_version_on_info(
 
 /// Upload progress on stderr: a bar redrawn in place on a terminal, a
 /// line per 10 % otherwise (logs, CI).
-struct ProgressBar {
+pub(super) struct ProgressBar {
     total: usize,
     done: usize,
     tty: bool,
@@ -387,7 +462,7 @@ struct ProgressBar {
 }
 
 impl ProgressBar {
-    fn new(total: usize) -> Self {
+    pub(super) fn new(total: usize) -> Self {
         ProgressBar {
             total: total.max(1),
             done: 0,
@@ -396,7 +471,7 @@ impl ProgressBar {
         }
     }
 
-    fn advance(&mut self, n: usize) {
+    pub(super) fn advance(&mut self, n: usize) {
         self.done = (self.done + n).min(self.total);
         let pct = self.done * 100 / self.total;
         let mut err = std::io::stderr().lock();
@@ -449,7 +524,10 @@ mod tests {
     #[test]
     fn pio_env_names_the_build_folder() {
         let args = FlashArgs {
-            device: "d".into(),
+            device: Some("d".into()),
+            port: None,
+            baud: None,
+            before: super::super::flash_usb::Before::Auto,
             bin: None,
             pio_env: Some("esp32-s3".into()),
             elf: None,

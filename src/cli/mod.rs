@@ -7,6 +7,7 @@ mod bench_fleet;
 pub mod bench_soak;
 mod experiments;
 pub mod flash;
+pub mod flash_usb;
 mod print;
 mod retention;
 pub mod scenario;
@@ -249,6 +250,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Run(args) => {
             return Ok(scenario::run(args, &settings.db, &settings.criteria).await)
+        }
+        Command::Flash(args) if args.port.is_some() => {
+            let outcome = flash_usb::run(args, &settings).await?;
+            flash_usb::print(&outcome);
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Flash(args) => {
             let outcome = flash::run(args, &settings).await?;
