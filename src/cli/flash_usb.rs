@@ -140,6 +140,13 @@ fn write_image(
         .map_err(|e| failed(format!("cannot open {name}: {e}")))?;
     let reset_lines = match before {
         Before::Auto => has_modem_lines(&serial),
+        Before::DefaultReset if !has_modem_lines(&serial) => {
+            return Err(failed(format!(
+                "{name} has no DTR/RTS lines to reset the chip with (a pseudo-terminal?): put the \
+                 board in download mode (hold BOOT, press RESET) and use --before no-reset; \
+                 nothing was written"
+            )))
+        }
         Before::DefaultReset => true,
         Before::NoReset => false,
     };

@@ -92,12 +92,13 @@ const SPI_CMD_USR: u32 = 1 << 18;
 /// RDID, the JEDEC ID command.
 const FLASH_RDID: u32 = 0x9F;
 
-/// Flash geometry of the board (`board_upload.flash_size = 8MB`).
-pub const FLASH_BYTES: u32 = 8 * 1024 * 1024;
+/// The board's flash chip: 16 MB, as `/api/info`'s `flash_chip_size`
+/// (the firmware's partition table, `default_8MB.csv`, uses half of it).
+pub const FLASH_BYTES: u32 = 16 * 1024 * 1024;
 pub const SECTOR_BYTES: u32 = 4096;
 /// JEDEC ID as RDID returns it: GigaDevice (0xC8), type 0x40, capacity
-/// 0x17 (2^23 B = 8 MB), first byte lowest.
-const JEDEC_ID: u32 = 0x0017_40C8;
+/// 0x18 (2^24 B = 16 MB), first byte lowest.
+const JEDEC_ID: u32 = 0x0018_40C8;
 
 /// Splits a byte stream into SLIP frames. Bytes outside a frame (text
 /// typed at the port, line noise) are dropped, like the ROM does.
@@ -225,7 +226,7 @@ fn response(op: u8, value: u32, data: &[u8], error: Option<u8>) -> Vec<u8> {
 }
 
 /// NOR flash: erased bytes read 0xFF, a write can only clear bits. Kept
-/// sparse (per 4 KiB sector) so an idle twin holds no 8 MB buffer.
+/// sparse (per 4 KiB sector) so an idle twin holds no 16 MB buffer.
 #[derive(Debug, Default)]
 pub struct Flash {
     sectors: BTreeMap<u32, Box<[u8]>>,
@@ -638,7 +639,7 @@ mod tests {
     }
 
     #[test]
-    fn rdid_through_the_spi_registers_reports_8_mb() {
+    fn rdid_through_the_spi_registers_reports_16_mb() {
         let mut rom = RomLoader::default();
         let write = |rom: &mut RomLoader, addr: u32, value: u32| {
             let r = decode(&rom.handle(&command(op::WRITE_REG, &le(&[addr, value, u32::MAX, 0]), 0)));
@@ -649,7 +650,7 @@ mod tests {
         let cmd = decode(&rom.handle(&command(op::READ_REG, &le(&[SPI_CMD]), 0)));
         assert_eq!(cmd[0].1 & SPI_CMD_USR, 0, "the command finished");
         let id = decode(&rom.handle(&command(op::READ_REG, &le(&[SPI_W0]), 0)))[0].1;
-        assert_eq!((id >> 16) as u8, 0x17, "capacity code of 8 MB");
+        assert_eq!((id >> 16) as u8, 0x18, "capacity code of 16 MB");
         // A masked write keeps the other bits.
         write(&mut rom, 0x6000_7000, 0xFF00);
         let r = decode(&rom.handle(&command(op::WRITE_REG, &le(&[0x6000_7000, 0x0012, 0x00FF, 0]), 0)));
@@ -682,7 +683,7 @@ mod tests {
         assert_eq!(rom.flash.read(0x10000, 1500), image);
         let end = rom.handle(&command(op::FLASH_END, &le(&[0]), 0));
         assert_eq!(end.event, Some(LoaderEvent::LeaveLoader { reboot: true }));
-        // Past the end of the 8 MB flash.
+        // Past the end of the 16 MB flash.
         let past = command(op::FLASH_BEGIN, &le(&[8192, 2, 4096, FLASH_BYTES - 4096, 0]), 0);
         assert_eq!(decode(&rom.handle(&past))[0].4, rom_error::FAILED_TO_ACT);
         // Data without a begin.

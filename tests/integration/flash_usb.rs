@@ -223,6 +223,25 @@ async fn usb_flash_on_a_port_where_nothing_answers_says_to_enter_download_mode()
     );
     assert!(stderr.contains("hold BOOT and press RESET"), "{stderr}");
     assert!(stderr.contains("nothing was written"), "{stderr}");
+
+    // Asked to reset the chip through DTR/RTS, which a pty does not have.
+    let out = heaplab(
+        &dir.path().join("silent.db"),
+        &[
+            "flash",
+            "--port",
+            slave.to_str().expect("utf-8"),
+            "--bin",
+            &bin,
+            "--before",
+            "default-reset",
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("has no DTR/RTS lines"), "{stderr}");
+    assert!(stderr.contains("--before no-reset"), "{stderr}");
     drop(pty);
 
     // A port that does not exist is named as such.
