@@ -207,10 +207,9 @@ pub(super) async fn record_build(
 }
 
 pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, CliError> {
-    let name = args
-        .device
-        .as_deref()
-        .ok_or_else(|| failed("--device NAME is needed for an OTA update (or --port PATH for USB)"))?;
+    let name = args.device.as_deref().ok_or_else(|| {
+        failed("--device NAME is needed for an OTA update (or --port PATH for USB)")
+    })?;
     let checked = check_image(&args)?;
     let CheckedImage {
         bin_path,

@@ -224,7 +224,9 @@ fn connect_error(port: &str, e: espflash::Error) -> CliError {
         espflash::Error::ChipMismatch(expected, found) => failed(format!(
             "the chip on {port} is an {found}, not an {expected}; nothing was written"
         )),
-        other => failed(format!("connecting over {port}: {other}; nothing was written")),
+        other => failed(format!(
+            "connecting over {port}: {other}; nothing was written"
+        )),
     }
 }
 
@@ -295,7 +297,9 @@ impl ProgressCallbacks for Progress {
 pub fn print(outcome: &UsbFlashOutcome) {
     let recorded = match &outcome.recorded {
         Some((device, build)) => format!("build #{build} recorded for {device}"),
-        None => "no device uses this port, so no build was recorded (pass --device NAME)".to_owned(),
+        None => {
+            "no device uses this port, so no build was recorded (pass --device NAME)".to_owned()
+        }
     };
     println!(
         "flashed v{} over {} (ELF SHA-256 {}), confirmed on serial; {recorded}{}",

@@ -597,7 +597,10 @@ mod tests {
         let wire = slip_encode(&packet);
         assert_eq!(wire[0], END);
         assert_eq!(*wire.last().expect("end"), END);
-        assert!(!wire[1..wire.len() - 1].contains(&END), "no bare END inside");
+        assert!(
+            !wire[1..wire.len() - 1].contains(&END),
+            "no bare END inside"
+        );
         let mut reader = SlipReader::default();
         let mut stream = b"[Mem] hb noise\r\n".to_vec();
         stream.extend_from_slice(&wire);
@@ -623,8 +626,14 @@ mod tests {
         assert_eq!(answers.len(), 8);
         assert!(answers.iter().all(|a| a.0 == op::SYNC && a.3 == 0));
         let answers = decode(&rom.handle(&command(op::SYNC, &[0x07; 36], 0)));
-        assert_eq!(answers, vec![(op::SYNC, 0, vec![], 1, rom_error::INVALID_MESSAGE)]);
-        assert!(rom.handle(b"\x01\x08\x00\x00").bytes.is_empty(), "not a command");
+        assert_eq!(
+            answers,
+            vec![(op::SYNC, 0, vec![], 1, rom_error::INVALID_MESSAGE)]
+        );
+        assert!(
+            rom.handle(b"\x01\x08\x00\x00").bytes.is_empty(),
+            "not a command"
+        );
     }
 
     #[test]
@@ -642,7 +651,8 @@ mod tests {
     fn rdid_through_the_spi_registers_reports_16_mb() {
         let mut rom = RomLoader::default();
         let write = |rom: &mut RomLoader, addr: u32, value: u32| {
-            let r = decode(&rom.handle(&command(op::WRITE_REG, &le(&[addr, value, u32::MAX, 0]), 0)));
+            let r =
+                decode(&rom.handle(&command(op::WRITE_REG, &le(&[addr, value, u32::MAX, 0]), 0)));
             assert_eq!(r[0].3, 0);
         };
         write(&mut rom, SPI_USR2, (7 << 28) | FLASH_RDID);
@@ -653,7 +663,11 @@ mod tests {
         assert_eq!((id >> 16) as u8, 0x18, "capacity code of 16 MB");
         // A masked write keeps the other bits.
         write(&mut rom, 0x6000_7000, 0xFF00);
-        let r = decode(&rom.handle(&command(op::WRITE_REG, &le(&[0x6000_7000, 0x0012, 0x00FF, 0]), 0)));
+        let r = decode(&rom.handle(&command(
+            op::WRITE_REG,
+            &le(&[0x6000_7000, 0x0012, 0x00FF, 0]),
+            0,
+        )));
         assert_eq!(r[0].3, 0);
         assert_eq!(rom.read_reg(0x6000_7000), 0xFF12);
     }
@@ -678,13 +692,20 @@ mod tests {
             assert_eq!(r[0].3, 0, "block {seq}");
         }
         let md5 = decode(&rom.handle(&command(op::SPI_FLASH_MD5, &le(&[0x10000, 1500, 0, 0]), 0)));
-        let want: String = Md5::digest(&image).iter().map(|b| format!("{b:02x}")).collect();
+        let want: String = Md5::digest(&image)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(String::from_utf8(md5[0].2.clone()).expect("ascii"), want);
         assert_eq!(rom.flash.read(0x10000, 1500), image);
         let end = rom.handle(&command(op::FLASH_END, &le(&[0]), 0));
         assert_eq!(end.event, Some(LoaderEvent::LeaveLoader { reboot: true }));
         // Past the end of the 16 MB flash.
-        let past = command(op::FLASH_BEGIN, &le(&[8192, 2, 4096, FLASH_BYTES - 4096, 0]), 0);
+        let past = command(
+            op::FLASH_BEGIN,
+            &le(&[8192, 2, 4096, FLASH_BYTES - 4096, 0]),
+            0,
+        );
         assert_eq!(decode(&rom.handle(&past))[0].4, rom_error::FAILED_TO_ACT);
         // Data without a begin.
         let stray = data_block(op::FLASH_DATA, 0, &[1, 2, 3, 4]);
@@ -699,7 +720,11 @@ mod tests {
         z.write_all(&image).expect("deflate");
         let packed = z.finish().expect("deflate");
         let blocks = packed.chunks(64).count() as u32;
-        let begin = command(op::FLASH_DEFL_BEGIN, &le(&[10_000, blocks, 64, 0x20000, 0]), 0);
+        let begin = command(
+            op::FLASH_DEFL_BEGIN,
+            &le(&[10_000, blocks, 64, 0x20000, 0]),
+            0,
+        );
         assert_eq!(decode(&rom.handle(&begin))[0].3, 0);
         for (seq, block) in packed.chunks(64).enumerate() {
             let r = decode(&rom.handle(&data_block(op::FLASH_DEFL_DATA, seq as u32, block)));
@@ -719,6 +744,10 @@ mod tests {
         assert_eq!(f.read(4094, 3), vec![0xFF, 0x03, 0xF0]);
         f.erase(4096, 1);
         assert_eq!(f.read(4094, 3), vec![0xFF, 0x03, 0xFF]);
-        assert_eq!(f.read(FLASH_BYTES - 2, 10).len(), 2, "reads stop at the end");
+        assert_eq!(
+            f.read(FLASH_BYTES - 2, 10).len(),
+            2,
+            "reads stop at the end"
+        );
     }
 }

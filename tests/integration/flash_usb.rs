@@ -91,14 +91,25 @@ async fn usb_flash_writes_through_the_rom_loader_and_the_twin_boots_it() {
     let out = heaplab(
         &b.db,
         &[
-            "flash", "--port", &port, "--bin", &bin, "--device", "desk", "--timeout", "30",
+            "flash",
+            "--port",
+            &port,
+            "--bin",
+            &bin,
+            "--device",
+            "desk",
+            "--timeout",
+            "30",
         ],
     )
     .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}\n{stdout}");
-    assert!(stderr.contains("through the ROM loader at 0x10000"), "{stderr}");
+    assert!(
+        stderr.contains("through the ROM loader at 0x10000"),
+        "{stderr}"
+    );
     assert!(stderr.contains("uploading: 100%"), "{stderr}");
     assert!(stderr.contains("verifying (SPI_FLASH_MD5)"), "{stderr}");
     assert!(stderr.contains("device rebooted into v2.2.0"), "{stderr}");
@@ -247,7 +258,13 @@ async fn usb_flash_on_a_port_where_nothing_answers_says_to_enter_download_mode()
     // A port that does not exist is named as such.
     let out = heaplab(
         &dir.path().join("silent.db"),
-        &["flash", "--port", "/dev/heaplab-no-such-port", "--bin", &bin],
+        &[
+            "flash",
+            "--port",
+            "/dev/heaplab-no-such-port",
+            "--bin",
+            &bin,
+        ],
     )
     .await;
     let stderr = String::from_utf8_lossy(&out.stderr);

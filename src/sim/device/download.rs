@@ -88,7 +88,8 @@ impl Device {
             return;
         }
         let image = self.rom.flash.read(APP_OFFSET, APP_PARTITION_BYTES);
-        let checked = AppImage::parse(&image).and_then(|i| i.check_chip(CHIP_ID_ESP32S3).map(|()| i));
+        let checked =
+            AppImage::parse(&image).and_then(|i| i.check_chip(CHIP_ID_ESP32S3).map(|()| i));
         match checked {
             Ok(parsed) => {
                 self.pending_app = Some(InstalledApp {
@@ -194,7 +195,11 @@ mod tests {
     fn flash(d: &mut Device, image: &[u8]) {
         let blocks: Vec<&[u8]> = image.chunks(1024).collect();
         let erase = (image.len() as u32).div_ceil(4096) * 4096;
-        d.serial_input(&frame(op::FLASH_BEGIN, &le(&[erase, blocks.len() as u32, 1024, APP_OFFSET, 0]), 0));
+        d.serial_input(&frame(
+            op::FLASH_BEGIN,
+            &le(&[erase, blocks.len() as u32, 1024, APP_OFFSET, 0]),
+            0,
+        ));
         for (seq, block) in blocks.iter().enumerate() {
             let mut data = le(&[block.len() as u32, seq as u32, 0, 0]);
             data.extend_from_slice(block);
@@ -257,7 +262,9 @@ mod tests {
             out.iter().any(|l| l.contains("esp_image: Checksum failed")),
             "{out:#?}"
         );
-        assert!(out.contains(&"E (73) boot: No bootable app partitions in the partition table".to_owned()));
+        assert!(out.contains(
+            &"E (73) boot: No bootable app partitions in the partition table".to_owned()
+        ));
         // Every heartbeat tick is another boot attempt, no telemetry.
         d.heartbeat();
         let again = lines(&mut d);
