@@ -274,3 +274,81 @@ async fn usb_flash_on_a_port_where_nothing_answers_says_to_enter_download_mode()
         "{stderr}"
     );
 }
+
+/// heaplab never writes a bad image, so espflash is driven directly: the
+/// twin's bootloader refuses what landed at 0x10000 and the chip
+/// boot-loops with ESP-IDF's `esp_image` error, as a board would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_image_written_by_espflash_boot_loops_the_twin() {
+    use std::io::{BufRead, BufReader};
+
+    use espflash::connection::{Connection, ResetAfterOperation, ResetBeforeOperation};
+    use espflash::flasher::Flasher;
+    use espflash::target::{Chip, DefaultProgressCallback};
+
+    let b = bench().await;
+    let port = b.twin.serial_path().display().to_string();
+    let mut bad = image("6.6.6");
+    bad[300] ^= 0xFF;
+    let lines = tokio::task::spawn_blocking(move || {
+        let serial = serialport::new(&port, 115_200)
+            .timeout(Duration::from_secs(3))
+            .open_native()
+            .expect("open the twin's pty");
+        let info = serialport::UsbPortInfo {
+            vid: 0,
+            pid: 0,
+            serial_number: None,
+            manufacturer: None,
+            product: None,
+        };
+        let connection = Connection::new(
+            serial,
+            info,
+            ResetAfterOperation::NoReset,
+            ResetBeforeOperation::NoReset,
+            115_200,
+        );
+        let mut flasher =
+            Flasher::connect(connection, false, true, false, Some(Chip::Esp32s3), None)
+                .expect("espflash connects to the twin's ROM loader");
+        flasher
+            .write_bin_to_flash(0x10000, &bad, &mut DefaultProgressCallback)
+            .expect("the ROM takes any bytes");
+        // Two boot attempts' worth of lines (the loop repeats every
+        // heartbeat); a read timeout ends it early and fails below.
+        let mut reader = BufReader::new(flasher.into_connection().into_serial());
+        let mut lines = Vec::new();
+        let mut attempts = 0;
+        while attempts < 2 {
+            let mut line = Vec::new();
+            if reader.read_until(b'\n', &mut line).is_err() {
+                break;
+            }
+            let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+            if text.contains("No bootable app partitions") {
+                attempts += 1;
+            }
+            lines.push(text);
+        }
+        lines
+    })
+    .await
+    .expect("espflash thread");
+    let text = lines.join("\n");
+    assert!(
+        text.contains("esp_image: Checksum failed"),
+        "the bootloader names the defect:\n{text}"
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l.contains("No bootable app partitions"))
+            .count(),
+        2,
+        "it keeps trying:\n{text}"
+    );
+    assert!(!text.contains("Firmware: v"), "no app ran:\n{text}");
+    assert_eq!(info(&b.twin).await.0, 503, "nothing serves HTTP");
+    b.twin.shutdown().await;
+}
