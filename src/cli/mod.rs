@@ -69,7 +69,7 @@ pub enum Command {
     /// Record an experiment: run a scenario group and write its log row.
     #[command(subcommand)]
     Experiment(experiments::ExperimentCommand),
-    /// Update a device's firmware over HTTP (OTA), wait for the new version, record the build and its ELF.
+    /// Update a device's firmware over HTTP (OTA), or flash it over USB through the ROM loader (--port); wait for the new version, record the build and its ELF.
     Flash(flash::FlashArgs),
     /// Run a scenario (S1–S6, prompt, or a .toml file) on a device.
     Run(crate::cli::scenario::RunArgs),
