@@ -7,6 +7,9 @@
 //! database here. With `--server` the same files go to the central
 //! server's `POST /api/v1/devices/{id}/flash` (`flash_remote.rs`), which
 //! does the same for a device of its own or one plugged into an agent.
+//!
+//! With `--port PATH` the image goes over USB through the ROM serial
+//! loader instead (`flash_usb.rs`), checked and recorded by the same code.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -22,9 +25,27 @@ use crate::store::{DeviceRecord, Store};
 #[derive(Debug, Clone, Args)]
 #[command(group(clap::ArgGroup::new("image").required(true).args(["bin", "pio_env"])))]
 pub struct FlashArgs {
-    /// The device (from the config file or the database).
-    #[arg(long)]
-    pub device: String,
+    /// The device (from the config file or the database). Optional with
+    /// --port: the build is then recorded for the device whose serial port
+    /// that is, if one is known.
+    #[arg(long, required_unless_present = "port")]
+    pub device: Option<String>,
+    /// First flash over USB: write the image through the ESP32-S3 ROM
+    /// serial loader on this port (e.g. /dev/ttyACM0) at the app offset
+    /// 0x10000 (the default partition table's first app slot), instead of
+    /// an OTA update over HTTP. The board must be in download mode: hold
+    /// BOOT and press RESET, unless the port's DTR/RTS lines reset it
+    /// (--before).
+    #[arg(long, value_name = "PATH", conflicts_with = "server")]
+    pub port: Option<PathBuf>,
+    /// With --port: the baud rate to switch to after connecting at 115200.
+    #[arg(long, value_name = "N", requires = "port")]
+    pub baud: Option<u32>,
+    /// With --port: how to get the chip into download mode. `auto` uses the
+    /// DTR/RTS reset circuit when the port has modem lines, else assumes the
+    /// board is already in download mode.
+    #[arg(long, value_enum, default_value_t = super::flash_usb::Before::Auto, requires = "port")]
+    pub before: super::flash_usb::Before,
     /// The app image to upload (`firmware.bin`); its ELF is looked for beside it.
     #[arg(long, value_name = "PATH")]
     pub bin: Option<PathBuf>,
@@ -59,12 +80,12 @@ pub struct FlashArgs {
     pub ca_file: Option<PathBuf>,
 }
 
-fn failed(message: impl Into<String>) -> CliError {
+pub(super) fn failed(message: impl Into<String>) -> CliError {
     CliError::Failed(message.into())
 }
 
 /// The image and ELF paths the flags name.
-fn paths(args: &FlashArgs) -> (PathBuf, Option<PathBuf>) {
+pub(super) fn paths(args: &FlashArgs) -> (PathBuf, Option<PathBuf>) {
     let bin = match (&args.bin, &args.pio_env) {
         (Some(bin), _) => bin.clone(),
         (None, Some(env)) => args
@@ -83,7 +104,7 @@ fn paths(args: &FlashArgs) -> (PathBuf, Option<PathBuf>) {
 
 /// A configured device is stored (so its builds can be recorded);
 /// otherwise it must already be in the database.
-async fn resolve_device(
+pub(super) async fn resolve_device(
     store: &Store,
     settings: &Settings,
     name: &str,
@@ -127,7 +148,11 @@ pub(super) fn firmware(args: &FlashArgs) -> Result<Firmware, CliError> {
         bin_path.display(),
         firmware.image.len(),
         &firmware.elf_sha256[..16],
-        args.device
+        match (&args.device, &args.port) {
+            (_, Some(port)) => format!("{} through the ROM loader", port.display()),
+            (Some(name), None) => name.clone(),
+            (None, None) => String::new(),
+        }
     );
     Ok(firmware)
 }
@@ -138,7 +163,10 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<FlashOutcome, C
         return super::flash_remote::run(&args, server, &firmware).await;
     }
     let store = Store::open(&settings.db).await?;
-    let device = resolve_device(&store, settings, &args.device).await?;
+    let name = args.device.as_deref().ok_or_else(|| {
+        failed("--device NAME is needed for an OTA update (or --port PATH for USB)")
+    })?;
+    let device = resolve_device(&store, settings, name).await?;
     if let Some(url) = &device.url {
         eprintln!("uploading to {url}");
     }

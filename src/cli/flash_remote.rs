@@ -70,11 +70,15 @@ pub(super) async fn run(
         return Err(refusal(server, response).await);
     }
     let devices: Vec<serde_json::Value> = response.json().await?;
+    let name = args
+        .device
+        .as_deref()
+        .ok_or_else(|| failed("--device NAME is needed with --server"))?;
     let id = devices
         .iter()
-        .find(|d| d["name"] == args.device.as_str())
+        .find(|d| d["name"] == name)
         .and_then(|d| d["id"].as_i64())
-        .ok_or_else(|| failed(format!("{server} has no device {:?}", args.device)))?;
+        .ok_or_else(|| failed(format!("{server} has no device {name:?}")))?;
 
     let mut form = Form::new().file("image", "firmware.bin", &firmware.image);
     if let Some(elf) = &firmware.elf {

@@ -8,6 +8,7 @@ pub mod bench_soak;
 mod experiments;
 pub mod flash;
 mod flash_remote;
+pub mod flash_usb;
 mod print;
 mod retention;
 pub mod scenario;
@@ -69,7 +70,7 @@ pub enum Command {
     /// Record an experiment: run a scenario group and write its log row.
     #[command(subcommand)]
     Experiment(experiments::ExperimentCommand),
-    /// Update a device's firmware over HTTP (OTA), wait for the new version, record the build and its ELF.
+    /// Update a device's firmware over HTTP (OTA), or flash it over USB through the ROM loader (--port); wait for the new version, record the build and its ELF.
     Flash(flash::FlashArgs),
     /// Run a scenario (S1–S6, prompt, or a .toml file) on a device.
     Run(crate::cli::scenario::RunArgs),
@@ -252,6 +253,11 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         }
         Command::Run(args) => {
             return Ok(scenario::run(args, &settings.db, &settings.criteria).await)
+        }
+        Command::Flash(args) if args.port.is_some() => {
+            let outcome = flash_usb::run(args, &settings).await?;
+            flash_usb::print(&outcome);
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Flash(args) => {
             let outcome = flash::run(args, &settings).await?;

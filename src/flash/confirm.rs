@@ -110,7 +110,8 @@ impl Watch {
         deadline: Instant,
     ) -> Result<&'static str, FlashError> {
         match self {
-            Watch::Serial(lines) => {
+            Watch::Serial(mut lines) => {
+                lines.drop_stale();
                 on_serial(lines, version, deadline).await?;
                 Ok("serial")
             }
@@ -124,12 +125,13 @@ impl Watch {
 
 /// Waits for a boot marker and then `Firmware: v<version>`; a boot into
 /// another version is reported if the right one never comes (a rollback).
-async fn on_serial(
+/// Every line `lines` holds counts: a USB flash opens its feed only after
+/// the write, so what is buffered is already the new boot.
+pub async fn on_serial(
     mut lines: LineFeed,
     version: &str,
     deadline: Instant,
 ) -> Result<(), FlashError> {
-    lines.drop_stale();
     let want = normalize_version(version);
     let mut rebooted = false;
     let mut other: Option<String> = None;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-pub use confirm::{LineFeed, Watch};
+pub use confirm::{on_serial, LineFeed, Watch};
 pub use firmware::{FileBytes, Firmware};
 pub use guard::{Flashing, InProgress};
 pub use multipart::{Form, Progress};
@@ -131,7 +131,11 @@ pub async fn flash(
 
 /// The build for the device, and its ELF under the version the boot log
 /// prints, so the next crash on it decodes with no upload step.
-async fn record(store: &Store, device_id: i64, firmware: &Firmware) -> Result<i64, StoreError> {
+pub async fn record(
+    store: &Store,
+    device_id: i64,
+    firmware: &Firmware,
+) -> Result<i64, StoreError> {
     if let Some(elf) = &firmware.elf {
         store.put_firmware_elf(&firmware.version, elf).await?;
     }

@@ -20,6 +20,7 @@ use super::tasks::{self, ASYNC_TCP_STACK_SIZE, STACK_UNIT_BYTES};
 
 mod boot;
 mod display;
+mod download;
 mod image;
 mod mqtt;
 mod ota;
@@ -27,6 +28,7 @@ mod web_handlers;
 
 use display::DisplayState;
 pub use display::SCREENS;
+use download::RunState;
 use image::ImageState;
 pub use image::{ImageFault, StripRequest};
 pub use ota::{InstalledApp, OtaError, OTA_SLOT_BYTES};
@@ -52,6 +54,9 @@ pub enum SerialOut {
     Line(String),
     /// Bytes as they are (boot noise); the writer appends nothing.
     Raw(Vec<u8>),
+    /// A ROM loader response (SLIP frames): written whole and patiently,
+    /// since the host waits for exactly these bytes.
+    Frame(Vec<u8>),
 }
 
 /// What the twin was configured with that the device itself needs.
@@ -125,6 +130,13 @@ pub struct Device {
     pending_app: Option<InstalledApp>,
     /// `/icons/<id>.bin` files on FFat and their sizes.
     installed_icons: Vec<(String, u32)>,
+    /// What the chip is running: the app, the ROM's download mode, or
+    /// nothing (no bootable app).
+    run: RunState,
+    /// The ROM serial loader: its flash persists across sessions.
+    rom: super::rom_loader::RomLoader,
+    /// Frames arriving on the serial port.
+    slip: super::rom_loader::SlipReader,
     outbox: Vec<SerialOut>,
 }
 
@@ -164,6 +176,9 @@ impl Device {
                 ("emoji_u1f600".to_owned(), 12_304),
                 ("user_ab12cd34".to_owned(), 12_304),
             ],
+            run: RunState::App,
+            rom: super::rom_loader::RomLoader::default(),
+            slip: super::rom_loader::SlipReader::default(),
             outbox: Vec::new(),
         }
     }
@@ -228,6 +243,11 @@ impl Device {
 
     /// The firmware logger: `<indent>[<module>] <message>< (Nms)>`.
     fn log(&mut self, indent: usize, module: Option<&str>, message: &str, elapsed_ms: Option<u64>) {
+        if !self.app_running() {
+            // The app is not running (download mode, no bootable app):
+            // nothing it would print reaches the port.
+            return;
+        }
         let mut line = " ".repeat(indent.min(6));
         if let Some(module) = module {
             line.push('[');
@@ -249,6 +269,9 @@ impl Device {
     /// its task dump), then the AsyncTCP watermark once per boot after the
     /// first `http_*` tag.
     fn emit_snapshot(&mut self, tag: &str, indent: usize) {
+        if !self.app_running() {
+            return;
+        }
         let s = self.snapshot();
         let elapsed = if tag == "hb" {
             0
@@ -395,6 +418,10 @@ impl Device {
     /// The main loop's heartbeat: a little string churn, the leak (leak
     /// profile), then the `hb` snapshot.
     pub fn heartbeat(&mut self) {
+        if !self.app_running() {
+            self.halted_tick();
+            return;
+        }
         let churn = self.jitter(192, 25);
         if let Some(a) = self.alloc(Region::Internal, churn) {
             self.release(a);
@@ -408,12 +435,18 @@ impl Device {
 
     /// The 200 ms health-window sample (`ht_window_update`).
     pub fn sample_window(&mut self) {
+        if !self.app_running() {
+            return;
+        }
         let s = self.snapshot();
         self.window.update(&s);
     }
 
     /// An ordinary log line with no telemetry (flood tests).
     pub fn chatter(&mut self) {
+        if !self.app_running() {
+            return;
+        }
         let n = self.rng.range_u32(0, 3);
         let ms = u64::from(self.rng.range_u32(1, 40));
         match n {
@@ -448,7 +481,7 @@ mod tests {
             .into_iter()
             .filter_map(|o| match o {
                 SerialOut::Line(l) => Some(l),
-                SerialOut::Raw(_) => None,
+                SerialOut::Raw(_) | SerialOut::Frame(_) => None,
             })
             .collect()
     }

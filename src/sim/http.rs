@@ -110,7 +110,15 @@ async fn gate(State(shared): State<AppState>, request: Request, next: Next) -> R
         .path_and_query()
         .map(|pq| pq.as_str().to_owned())
         .unwrap_or_else(|| request.uri().path().to_owned());
-    let response = if !authorized(&shared, &request) {
+    let response = if !shared.with_device(|d| d.app_running()) {
+        // In download mode (or with no bootable app) nothing runs Wi-Fi or
+        // the web server; the twin keeps its port and says why.
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 the app is not running (ROM download mode or no bootable app)",
+        )
+            .into_response()
+    } else if !authorized(&shared, &request) {
         let mut r = (StatusCode::UNAUTHORIZED, "401 Unauthorized").into_response();
         r.headers_mut().insert(
             header::WWW_AUTHENTICATE,

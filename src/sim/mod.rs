@@ -22,6 +22,7 @@ pub mod multipart;
 mod profile;
 mod rng;
 mod rom;
+pub mod rom_loader;
 mod serial;
 pub mod settings;
 mod shared;
@@ -57,6 +58,11 @@ const WINDOW_SAMPLE_INTERVAL: Duration = Duration::from_millis(200);
 const CHATTER_TICK: Duration = Duration::from_millis(10);
 /// How long a flaky serial link stays away.
 const HANGUP_DURATION: Duration = Duration::from_millis(1000);
+/// How often the port is checked for host input while the app runs
+/// (nothing but a flashing tool's first SYNC is expected then).
+const INPUT_POLL_IDLE: Duration = Duration::from_millis(10);
+/// ... and in download mode, where every command waits for its answer.
+const INPUT_POLL_DOWNLOAD: Duration = Duration::from_millis(1);
 
 /// How to start a twin.
 #[derive(Debug, Clone)]
@@ -155,7 +161,10 @@ impl Twin {
             auth_header,
             http_faults,
         ));
-        let mut tasks = vec![serial::spawn_writer(port, rx, serial_faults, dropped)];
+        let mut tasks = vec![
+            serial::spawn_writer(port, rx, serial_faults, dropped),
+            spawn_input_reader(shared.clone()),
+        ];
         shared.with_device(|d| d.power_on());
 
         let http_task = http::serve(shared.clone(), listener);
@@ -251,6 +260,31 @@ impl Drop for Twin {
             task.abort();
         }
     }
+}
+
+/// Hands what the host writes on the pty to the device (the ROM loader's
+/// commands), polling faster while the chip is in download mode.
+fn spawn_input_reader(shared: Arc<Shared>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut download = false;
+        loop {
+            let wait = if download {
+                INPUT_POLL_DOWNLOAD
+            } else {
+                INPUT_POLL_IDLE
+            };
+            tokio::time::sleep(wait).await;
+            let input = serial::lock(&shared.port).take_input();
+            if !input.is_empty() || download {
+                download = shared.with_device(|d| {
+                    if !input.is_empty() {
+                        d.serial_input(&input);
+                    }
+                    d.in_download_mode()
+                });
+            }
+        }
+    })
 }
 
 /// Runs `tick` on the device every `period`.

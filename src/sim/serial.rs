@@ -6,7 +6,9 @@
 //! open so writes never fail just because no reader is attached. Writes to
 //! the master are non-blocking: when the pty buffer is full (nobody reading)
 //! the line is dropped and counted, as USB-CDC drops when the host is not
-//! reading.
+//! reading. What the reader writes to the device is read off the master
+//! and handed to the device ([`PtyPort::take_input`]): the ROM loader
+//! answers the frames a flashing tool sends.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -29,6 +31,9 @@ use super::rng::SplitMix64;
 const INJECT_PATIENCE: Duration = Duration::from_secs(3);
 /// Injected bytes are written in pieces of this size.
 const INJECT_CHUNK: usize = 4096;
+/// Host input kept for the device at most (a runaway writer loses the
+/// oldest bytes, as a UART FIFO overflows).
+const INPUT_LIMIT: usize = 256 * 1024;
 
 /// One open pty pair.
 struct Pair {
@@ -47,6 +52,8 @@ pub struct PtyPort {
     pending: Vec<u8>,
     /// The last slave path (kept after unplug for error messages/paths).
     last_slave_path: PathBuf,
+    /// Bytes the host wrote that the device has not taken yet.
+    input: Vec<u8>,
 }
 
 /// Locks the port, tolerating a poisoned mutex (a panicked writer must not
@@ -67,6 +74,7 @@ impl PtyPort {
             pair: Some(pair),
             link,
             pending: Vec::new(),
+            input: Vec::new(),
         })
     }
 
@@ -109,7 +117,7 @@ impl PtyPort {
             return false;
         };
         allow_more_openers(pair);
-        drain_input(pair);
+        read_input(pair, &mut self.input);
         if !self.pending.is_empty() {
             match write_some(&pair.master, &self.pending) {
                 Ok(n) => {
@@ -128,6 +136,14 @@ impl PtyPort {
             }
             Err(_) => false,
         }
+    }
+
+    /// What the host wrote since the last call (empty when unplugged).
+    pub fn take_input(&mut self) -> Vec<u8> {
+        if let Some(pair) = &self.pair {
+            read_input(pair, &mut self.input);
+        }
+        std::mem::take(&mut self.input)
     }
 
     /// Writes as much of `bytes` as fits right now; returns how much.
@@ -201,14 +217,19 @@ fn allow_more_openers(pair: &Pair) {
     }
 }
 
-/// Whatever a reader wrote to the device is read and discarded, so the
-/// master's input never fills up.
-fn drain_input(pair: &Pair) {
-    let mut buf = [0u8; 1024];
+/// Whatever a reader wrote to the device is moved into `input`, so the
+/// master's input never fills up; past [`INPUT_LIMIT`] the oldest bytes go.
+fn read_input(pair: &Pair, input: &mut Vec<u8>) {
+    let mut buf = [0u8; 4096];
     while let Ok(n) = nix::unistd::read(pair.master.as_fd(), &mut buf) {
         if n == 0 {
             break;
         }
+        input.extend_from_slice(&buf[..n]);
+    }
+    if input.len() > INPUT_LIMIT {
+        let excess = input.len() - INPUT_LIMIT;
+        input.drain(..excess);
     }
 }
 
@@ -251,6 +272,9 @@ pub fn spawn_writer(
                     let mut bytes = line.into_bytes();
                     bytes.extend_from_slice(b"\r\n");
                     write_flaky(&port, &bytes, flaky.as_mut(), &dropped).await;
+                }
+                WriterMsg::Out(SerialOut::Frame(bytes)) => {
+                    inject(&port, &bytes, &dropped).await;
                 }
                 WriterMsg::Out(SerialOut::Raw(bytes)) => {
                     if !lock(&port).write_line(&bytes) {

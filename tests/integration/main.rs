@@ -30,6 +30,7 @@ mod contract;
 mod demo;
 mod experiments;
 mod flash;
+mod flash_usb;
 mod groups_page;
 mod harness_replay;
 mod hints;

@@ -23,6 +23,10 @@ impl Device {
 
     /// `ESP.restart()` from `POST /api/reboot`.
     pub fn restart(&mut self) {
+        if !self.app_running() {
+            // Only the app calls ESP.restart(); the ROM loader has no such path.
+            return;
+        }
         self.log(0, Some("System"), "Rebooting", None);
         self.boot(ResetKind::Software);
     }

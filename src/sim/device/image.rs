@@ -386,7 +386,7 @@ mod tests {
                     LineKind::Snapshot(s) => Some(s),
                     _ => None,
                 },
-                SerialOut::Raw(_) => None,
+                SerialOut::Raw(_) | SerialOut::Frame(_) => None,
             })
             .collect()
     }

@@ -140,7 +140,7 @@ mod tests {
             .into_iter()
             .filter_map(|o| match o {
                 SerialOut::Line(l) => Some(l),
-                SerialOut::Raw(_) => None,
+                SerialOut::Raw(_) | SerialOut::Frame(_) => None,
             })
             .collect()
     }

@@ -13,8 +13,8 @@ use crate::sim::device::{Device, OTA_SLOT_BYTES, PROJECT_DISPLAY_NAME, PSRAM_HEA
 
 /// How long after answering `POST /api/reboot` the device restarts.
 const REBOOT_DELAY: Duration = Duration::from_millis(100);
-/// `flash_chip_size` of the board.
-const FLASH_BYTES: u32 = 16 * 1024 * 1024;
+/// `flash_chip_size` of the board (what the ROM loader's RDID reports).
+const FLASH_BYTES: u32 = crate::sim::rom_loader::FLASH_BYTES;
 /// The app image's size (`sketch_size`).
 const SKETCH_BYTES: u32 = 1_312_768;
 
