@@ -140,15 +140,12 @@ async fn record_content(
     options: &ImportOptions<'_>,
     outcome: &mut ImportOutcome,
 ) -> Result<i64, ImportError> {
-    // Three stages overlap: this task parses, a packer deflates the serial
-    // lines into blocks (the costliest step of a parse, a third of it),
-    // and a writer commits. One batch waiting per link bounds memory.
-    let (tx, rx) = tokio::sync::mpsc::channel::<(Batch, Flush)>(1);
-    let (packed_tx, mut packed_rx) = tokio::sync::mpsc::channel::<Batch>(1);
-    let packer = tokio::task::spawn_blocking(move || pack_lines(rx, packed_tx));
+    // Parsing and writing overlap: a writer task commits one batch while the
+    // next is parsed. Two batches in flight bound the memory used.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
     let writer_store = store.clone();
     let writer = tokio::spawn(async move {
-        while let Some(batch) = packed_rx.recv().await {
+        while let Some(batch) = rx.recv().await {
             writer_store
                 .write_batches(std::slice::from_ref(&batch))
                 .await?;
@@ -157,10 +154,9 @@ async fn record_content(
     });
     let produced = produce(run_id, folder, start_us, options, outcome, &tx).await;
     drop(tx);
-    let joined = |e: tokio::task::JoinError| ImportError::Join(folder.path.clone(), e.to_string());
-    let packed = packer.await.map_err(joined)?;
-    writer.await.map_err(joined)??;
-    packed?;
+    writer
+        .await
+        .map_err(|e| ImportError::Join(folder.path.clone(), e.to_string()))??;
     let (last_us, firmware) = produced?;
     let summary_names_firmware = folder
         .summary
@@ -180,11 +176,12 @@ async fn produce(
     start_us: i64,
     options: &ImportOptions<'_>,
     outcome: &mut ImportOutcome,
-    tx: &tokio::sync::mpsc::Sender<(Batch, Flush)>,
+    tx: &tokio::sync::mpsc::Sender<Batch>,
 ) -> Result<(i64, Option<String>), ImportError> {
     let mut out = Producer {
         tracker: RunTracker::new(run_id),
         batch: Batch::new(run_id),
+        unpacked: Vec::new(),
         tx,
         outcome,
     };
@@ -208,7 +205,12 @@ async fn produce(
 struct Producer<'a> {
     tracker: RunTracker,
     batch: Batch,
-    tx: &'a tokio::sync::mpsc::Sender<(Batch, Flush)>,
+    /// Serial lines waiting to fill a block. An imported run's lines are
+    /// all there is to it already, so they are stored packed, as retention
+    /// stores old lines: one row per 2,000 lines to write, a quarter of
+    /// the disk, read back the same.
+    unpacked: Vec<SerialLineRow>,
+    tx: &'a tokio::sync::mpsc::Sender<Batch>,
     outcome: &'a mut ImportOutcome,
 }
 
@@ -315,49 +317,32 @@ impl Producer<'_> {
         Ok(())
     }
 
-    /// Counts the batch into the outcome and hands it to the packer.
+    /// Counts the batch into the outcome, packs its lines and hands it to
+    /// the writer.
     async fn flush(&mut self, flush: Flush) -> Result<(), ImportError> {
         let outcome = &mut *self.outcome;
         let batch = &mut self.batch;
         outcome.lines += batch.lines.len() as i64;
-        outcome.snapshots += batch.snapshots.len() as i64;
-        outcome.events += batch.events.len() as i64;
-        outcome.health_samples += batch.health.len() as i64;
-        let full = self.tracker.take_batch(batch);
-        // A closed channel means the packer or the writer failed; the
-        // caller reports its error when it joins them.
-        let _ = self.tx.send((full, flush)).await;
-        Ok(())
-    }
-}
-
-/// The packing stage. An imported run's lines are all there is to it
-/// already, so they are stored packed, as retention stores old lines: one
-/// row per 2,000 lines to write, a quarter of the disk, read back the
-/// same. Lines short of a whole block wait for the next batch.
-fn pack_lines(
-    mut rx: tokio::sync::mpsc::Receiver<(Batch, Flush)>,
-    tx: tokio::sync::mpsc::Sender<Batch>,
-) -> Result<(), ImportError> {
-    let mut unpacked: Vec<SerialLineRow> = Vec::new();
-    while let Some((mut batch, flush)) = rx.blocking_recv() {
-        unpacked.append(&mut batch.lines);
+        self.unpacked.append(&mut batch.lines);
         let packed = match flush {
-            Flush::WholeBlocks => unpacked.len() / BLOCK_LINES as usize * BLOCK_LINES as usize,
-            Flush::Last => unpacked.len(),
+            Flush::WholeBlocks => self.unpacked.len() / BLOCK_LINES as usize * BLOCK_LINES as usize,
+            Flush::Last => self.unpacked.len(),
         };
-        for lines in unpacked[..packed].chunks(BLOCK_LINES as usize) {
+        for lines in self.unpacked[..packed].chunks(BLOCK_LINES as usize) {
             batch
                 .blocks
                 .extend(SerialBlock::pack(lines, Packing::Fast)?);
         }
-        unpacked.drain(..packed);
-        if tx.blocking_send(batch).is_err() {
-            // The writer failed; its error is the one reported.
-            break;
-        }
+        self.unpacked.drain(..packed);
+        outcome.snapshots += batch.snapshots.len() as i64;
+        outcome.events += batch.events.len() as i64;
+        outcome.health_samples += batch.health.len() as i64;
+        let full = self.tracker.take_batch(batch);
+        // A closed channel means the writer failed; the caller reports its
+        // error when it joins the writer.
+        let _ = self.tx.send(full).await;
+        Ok(())
     }
-    Ok(())
 }
 
 /// What a flush packs: whole blocks while lines keep coming, everything
