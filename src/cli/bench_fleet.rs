@@ -232,7 +232,11 @@ pub async fn run(args: &FleetBenchArgs, db: Option<&Path>) -> Result<(), CliErro
     for twin in twins {
         twin.shutdown().await;
     }
-    print(args, sustained, &latencies, sent, &drain);
+    let backend = match db.and_then(crate::store::postgres_url) {
+        Some(_) => "PostgreSQL",
+        None => "SQLite",
+    };
+    print(args, backend, sustained, &latencies, sent, &drain);
     Ok(())
 }
 
@@ -372,14 +376,21 @@ async fn stored_through(
     }
 }
 
-fn print(args: &FleetBenchArgs, sustained: f64, latencies: &[i64], sent: u64, d: &Drain) {
+fn print(
+    args: &FleetBenchArgs,
+    backend: &str,
+    sustained: f64,
+    latencies: &[i64],
+    sent: u64,
+    d: &Drain,
+) {
     let pct = |p: f64| -> f64 {
         latencies
             .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
             .map_or(f64::NAN, |us| *us as f64 / 1000.0)
     };
     println!(
-        "fleet benchmark ({} twins → pty → {} agents → disk spool → HTTP → one server → SQLite)",
+        "fleet benchmark ({} twins → pty → {} agents → disk spool → HTTP → one server → {backend})",
         args.devices, args.agents
     );
     let offered = args.devices as f64 * (f64::from(args.rate) + 1.0);

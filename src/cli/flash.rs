@@ -149,7 +149,11 @@ pub(super) fn firmware(args: &FlashArgs) -> Result<Firmware, CliError> {
         firmware.image.len(),
         &firmware.elf_sha256[..16],
         match (&args.device, &args.port) {
-            (_, Some(port)) => format!("{} through the ROM loader", port.display()),
+            (_, Some(port)) => format!(
+                "{} through the ROM loader at 0x{:x}",
+                port.display(),
+                super::flash_usb::APP_OFFSET
+            ),
             (Some(name), None) => name.clone(),
             (None, None) => String::new(),
         }
@@ -201,14 +205,19 @@ pub(super) struct ProgressBar {
 impl ProgressBar {
     /// A bar fed by the upload's [`Progress`].
     pub(super) fn progress() -> Progress {
-        let mut bar = ProgressBar {
-            tty: std::io::stderr().is_terminal(),
-            last_step: 0,
-        };
+        let mut bar = ProgressBar::new();
         Progress::new(move |done, total| bar.show(done, total))
     }
 
-    fn show(&mut self, done: usize, total: usize) {
+    pub(super) fn new() -> ProgressBar {
+        ProgressBar {
+            tty: std::io::stderr().is_terminal(),
+            last_step: 0,
+        }
+    }
+
+    /// Draws `done` of `total` bytes.
+    pub(super) fn show(&mut self, done: usize, total: usize) {
         let total = total.max(1);
         let done = done.min(total);
         let pct = done * 100 / total;
@@ -258,7 +267,10 @@ mod tests {
     #[test]
     fn pio_env_names_the_build_folder() {
         let args = FlashArgs {
-            device: "d".into(),
+            device: Some("d".into()),
+            port: None,
+            baud: None,
+            before: super::super::flash_usb::Before::Auto,
             bin: None,
             pio_env: Some("esp32-s3".into()),
             elf: None,

@@ -71,7 +71,6 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<UsbFlashOutcome
         Some(name) => Some(resolve_device(&store, settings, name).await?),
         None => device_on_port(&store, &port_path).await?,
     };
-    eprintln!("writing at 0x{APP_OFFSET:x}");
 
     let image = firmware.image.clone();
     let path = port_path.clone();
@@ -81,7 +80,12 @@ pub async fn run(args: FlashArgs, settings: &Settings) -> Result<UsbFlashOutcome
         .map_err(|e| failed(format!("the flashing thread failed: {e}")))??;
 
     let deadline = Instant::now() + Duration::from_secs(args.timeout);
-    on_serial(LineFeed::Port(read_lines(port)), &firmware.version, deadline).await?;
+    on_serial(
+        LineFeed::Port(read_lines(port)),
+        &firmware.version,
+        deadline,
+    )
+    .await?;
     eprintln!("device rebooted into v{}", firmware.version);
 
     let recorded = match &device {
@@ -268,12 +272,12 @@ impl ProgressCallbacks for Progress {
     fn init(&mut self, _addr: u32, total: usize) {
         self.blocks = total.max(1);
         self.done = 0;
-        self.bar = Some(ProgressBar::new(self.blocks * ROM_BLOCK_BYTES));
+        self.bar = Some(ProgressBar::new());
     }
 
     fn update(&mut self, current: usize) {
         if let Some(bar) = &mut self.bar {
-            bar.advance(current.saturating_sub(self.done) * ROM_BLOCK_BYTES);
+            bar.show(current * ROM_BLOCK_BYTES, self.blocks * ROM_BLOCK_BYTES);
         }
         self.done = current;
     }

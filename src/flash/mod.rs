@@ -131,11 +131,7 @@ pub async fn flash(
 
 /// The build for the device, and its ELF under the version the boot log
 /// prints, so the next crash on it decodes with no upload step.
-pub async fn record(
-    store: &Store,
-    device_id: i64,
-    firmware: &Firmware,
-) -> Result<i64, StoreError> {
+pub async fn record(store: &Store, device_id: i64, firmware: &Firmware) -> Result<i64, StoreError> {
     if let Some(elf) = &firmware.elf {
         store.put_firmware_elf(&firmware.version, elf).await?;
     }

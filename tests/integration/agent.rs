@@ -125,7 +125,15 @@ async fn spawn_server(db: &Path) -> (Child, SocketAddr) {
 
 /// `heaplab agent` for one board, through the proxy.
 fn spawn_agent(spool: &Path, server: &str, token: &str, board: &Twin) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_heaplab"))
+    agent_command(spool, server, token, board)
+        .spawn()
+        .expect("spawn heaplab agent")
+}
+
+/// The command line of [`spawn_agent`], for a test to add flags to.
+fn agent_command(spool: &Path, server: &str, token: &str, board: &Twin) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_heaplab"));
+    command
         .args([
             "agent",
             "--name",
@@ -145,10 +153,10 @@ fn spawn_agent(spool: &Path, server: &str, token: &str, board: &Twin) -> Child {
         ))
         .env_remove("HEAPLAB_DB")
         .env_remove("HEAPLAB_CONFIG")
+        .env_remove("HEAPLAB_CA_FILE")
         .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn heaplab agent")
+        .kill_on_drop(true);
+    command
 }
 
 async fn kill_9(child: &mut Child) {
@@ -602,4 +610,47 @@ async fn a_bad_upload_is_refused_clearly_and_stores_nothing() {
     server.recorder.flush().await;
     assert_eq!(server.store.serial_line_count().await.expect("count"), 1);
     server.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_uploads_over_https_only_when_it_trusts_the_servers_ca() {
+    let lab = Lab::new(Duration::from_millis(50)).await;
+    let (mut server, addr) = spawn_server(&lab.db).await;
+    let ca = crate::webhook_receiver::make_ca();
+    let ca_file = lab.dir.path().join("team-ca.pem");
+    std::fs::write(&ca_file, &ca.ca_pem).expect("write CA");
+    let https = crate::webhook_receiver::tls_terminator(&ca, addr).await;
+    let store = Store::open(&lab.db).await.expect("open");
+    let markers = Markers::start(lab.board.clone());
+
+    // Without the CA the server's certificate is refused: everything waits
+    // in the spool and nothing reaches the server.
+    let mut untrusting = spawn_agent(&lab.spool(), &https, &lab.token, &lab.board);
+    let spool = Spool::open(&lab.spool(), u64::MAX).await.expect("spool");
+    eventually("batches kept in the spool", WAIT, || async {
+        let spooled = spool.oldest(1000).await.expect("read spool");
+        (spooled.iter().map(|b| b.events).sum::<i64>() >= 50).then_some(())
+    })
+    .await;
+    assert!(
+        marker_numbers(&stored_lines(&store, "board").await).is_empty(),
+        "nothing crosses an untrusted TLS connection"
+    );
+    kill_9(&mut untrusting).await;
+
+    // With --ca-file the same spool drains over HTTPS, each line once.
+    let mut trusting = agent_command(&lab.spool(), &https, &lab.token, &lab.board)
+        .arg("--ca-file")
+        .arg(&ca_file)
+        .spawn()
+        .expect("spawn heaplab agent");
+    let before = markers.sent();
+    eventually("markers over HTTPS", WAIT, || async {
+        (markers.sent() >= before + 30).then_some(())
+    })
+    .await;
+    let n = markers.stop().await;
+    assert_exactly_once(&store, n).await;
+    kill_9(&mut trusting).await;
+    kill_9(&mut server).await;
 }

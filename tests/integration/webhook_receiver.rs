@@ -160,3 +160,31 @@ pub async fn https_receiver(ca: &TestCa) -> (String, Received) {
     });
     (format!("https://{addr}"), received)
 }
+
+/// A TLS-terminating proxy with `ca`'s server certificate in front of a
+/// plain-HTTP server at `target` (as a team's Caddy or nginx would be):
+/// `https://127.0.0.1:PORT`.
+pub async fn tls_terminator(ca: &TestCa, target: SocketAddr) -> String {
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![ca.server_cert.clone()], ca.server_key.clone_key())
+        .expect("server TLS config");
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = tcp.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((client, _)) = tcp.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A client that does not trust the certificate ends here.
+                let Ok(mut tls) = acceptor.accept(client).await else {
+                    return;
+                };
+                if let Ok(mut server) = TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+                }
+            });
+        }
+    });
+    format!("https://{addr}")
+}
