@@ -202,11 +202,26 @@ test("the live chart grows as snapshots arrive", async () => {
   await p.close();
 });
 
+/** The newest `n` runs that hold snapshots: the demo keeps opening live
+ * runs, and one opened a moment ago has nothing to compare yet. */
+async function runsWithSnapshots(n) {
+  return waitFor(n + " runs with snapshots", async () => {
+    const found = [];
+    for (const r of await api("/api/v1/runs?limit=20")) {
+      const detail = await api("/api/v1/runs/" + r.id);
+      if ((detail.derived?.snapshots ?? 0) > 0) found.push(r.id);
+      if (found.length === n) return found;
+    }
+    return null;
+  });
+}
+
 test("picking two runs follows a comparison", async () => {
+  const [newer, older] = await runsWithSnapshots(2);
   const p = await page();
   await p.goto(base + "/runs");
-  const a = p.locator('input[name="a"]').nth(1);
-  const b = p.locator('input[name="b"]').nth(0);
+  const a = p.locator(`input[name="a"][value="${older}"]`);
+  const b = p.locator(`input[name="b"][value="${newer}"]`);
   await a.check();
   await b.check();
   await p.getByRole("button", { name: /Compare A/ }).click();
