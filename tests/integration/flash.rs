@@ -17,17 +17,23 @@ use crate::helpers::eventually;
 
 const ELF: &[u8] = b"\x7fELF pretend firmware.elf for v2.1.0";
 
-struct Bench {
-    dir: tempfile::TempDir,
-    db: PathBuf,
-    twin: Twin,
+pub(crate) struct Bench {
+    pub dir: tempfile::TempDir,
+    pub db: PathBuf,
+    pub twin: Twin,
 }
 
 /// A twin on a pty and a database that knows it as `desk`.
 async fn bench() -> Bench {
+    bench_with_heartbeat(Duration::from_millis(500)).await
+}
+
+/// [`bench`] with the twin's heartbeat at `hb` (the USB tests read its
+/// boot on the port they flashed through, and want it soon).
+pub(crate) async fn bench_with_heartbeat(hb: Duration) -> Bench {
     let dir = tempfile::tempdir().expect("tmp");
     let mut config = TwinConfig::new("flash-twin", Profile::Tuned);
-    config.hb_interval = Duration::from_millis(500);
+    config.hb_interval = hb;
     config.link = Some(dir.path().join("tty"));
     let twin = Twin::spawn(config).await.expect("twin");
     let db = dir.path().join("flash.db");
@@ -57,15 +63,19 @@ fn pio_build(root: &Path, env: &str, image: &[u8], elf: Option<&[u8]>) -> PathBu
     build
 }
 
-async fn heaplab(db: &Path, args: &[&str]) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_heaplab"))
+/// Runs the binary; a hang guard (not a timing assertion) stops a stuck run.
+pub(crate) async fn heaplab(db: &Path, args: &[&str]) -> std::process::Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_heaplab"))
         .arg("--db")
         .arg(db)
         .env_remove("HEAPLAB_DB")
         .env_remove("HEAPLAB_TOKEN")
         .args(args)
-        .output()
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(120), run)
         .await
+        .expect("heaplab finished")
         .expect("run heaplab")
 }
 

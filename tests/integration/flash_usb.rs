@@ -4,57 +4,20 @@
 //! flash ID, FLASH_BEGIN/DATA/END, SPI_FLASH_MD5. The twin then boots the
 //! image it was given, checked with the same rules as an OTA update.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use heaplab::protocol::app_image::{AppImage, ImageBuilder};
-use heaplab::sim::{Profile, Twin, TwinConfig};
-use heaplab::store::{DeviceSpec, Store};
+use heaplab::sim::Twin;
+use heaplab::store::Store;
+
+use crate::flash::{bench_with_heartbeat, heaplab, Bench};
 
 const ELF: &[u8] = b"\x7fELF pretend firmware.elf for the first USB flash";
 
-struct Bench {
-    dir: tempfile::TempDir,
-    db: PathBuf,
-    twin: Twin,
-}
-
-/// A twin on a pty (behind a link) that the database knows as `desk`.
+/// A twin on a pty (and its database) for the USB tests.
 async fn bench() -> Bench {
-    let dir = tempfile::tempdir().expect("tmp");
-    let mut config = TwinConfig::new("usb-twin", Profile::Tuned);
-    config.hb_interval = Duration::from_millis(200);
-    config.link = Some(dir.path().join("ttyUSB"));
-    let twin = Twin::spawn(config).await.expect("twin");
-    let db = dir.path().join("usb.db");
-    let store = Store::open(&db).await.expect("store");
-    store
-        .create_device(&DeviceSpec {
-            name: "desk".into(),
-            serial: Some(twin.serial_path().display().to_string()),
-            url: Some(twin.base_url()),
-            baud: 115_200,
-            health_interval_s: 0,
-            ..Default::default()
-        })
-        .await
-        .expect("device");
-    Bench { dir, db, twin }
-}
-
-/// Runs the binary; a hang guard (not a timing assertion) stops a stuck run.
-async fn heaplab(db: &Path, args: &[&str]) -> std::process::Output {
-    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_heaplab"))
-        .arg("--db")
-        .arg(db)
-        .env_remove("HEAPLAB_DB")
-        .args(args)
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(120), run)
-        .await
-        .expect("heaplab finished")
-        .expect("run heaplab")
+    bench_with_heartbeat(Duration::from_millis(200)).await
 }
 
 async fn info(twin: &Twin) -> (u16, serde_json::Value) {
