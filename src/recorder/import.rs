@@ -15,7 +15,7 @@ use crate::harness::{
 };
 use crate::protocol::{parse_line, LineKind, MemSnapshot, TaskStack, Tripwire};
 use crate::store::{
-    Batch, EventKind, NewRun, Packing, RunKind, RunStatus, SerialBlock, SerialLineRow, Store,
+    Batch, BlockPacker, EventKind, NewRun, Packing, RunKind, RunStatus, SerialLineRow, Store,
     StoreError, BLOCK_LINES,
 };
 
@@ -141,14 +141,25 @@ async fn record_content(
     outcome: &mut ImportOutcome,
 ) -> Result<i64, ImportError> {
     // Parsing and writing overlap: a writer task commits one batch while the
-    // next is parsed. Two batches in flight bound the memory used.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(2);
+    // next is parsed. One batch waiting bounds the memory used.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(1);
     let writer_store = store.clone();
     let writer = tokio::spawn(async move {
+        let mut idle = std::time::Instant::now();
         while let Some(batch) = rx.recv().await {
+            let started = std::time::Instant::now();
             writer_store
                 .write_batches(std::slice::from_ref(&batch))
                 .await?;
+            // HEAPLAB_LOG=heaplab::recorder::import=debug shows which side
+            // of the import waits for the other.
+            tracing::debug!(
+                rows = batch.len(),
+                waited_ms = started.duration_since(idle).as_millis() as u64,
+                wrote_ms = started.elapsed().as_millis() as u64,
+                "batch written"
+            );
+            idle = std::time::Instant::now();
         }
         Ok::<_, StoreError>(())
     });
@@ -182,6 +193,7 @@ async fn produce(
         tracker: RunTracker::new(run_id),
         batch: Batch::new(run_id),
         unpacked: Vec::new(),
+        packer: BlockPacker::new(Packing::Fast),
         tx,
         outcome,
     };
@@ -210,6 +222,7 @@ struct Producer<'a> {
     /// stores old lines: one row per 2,000 lines to write, a quarter of
     /// the disk, read back the same.
     unpacked: Vec<SerialLineRow>,
+    packer: BlockPacker,
     tx: &'a tokio::sync::mpsc::Sender<Batch>,
     outcome: &'a mut ImportOutcome,
 }
@@ -329,18 +342,31 @@ impl Producer<'_> {
             Flush::Last => self.unpacked.len(),
         };
         for lines in self.unpacked[..packed].chunks(BLOCK_LINES as usize) {
-            batch
-                .blocks
-                .extend(SerialBlock::pack(lines, Packing::Fast)?);
+            batch.blocks.extend(self.packer.pack(lines)?);
         }
         self.unpacked.drain(..packed);
         outcome.snapshots += batch.snapshots.len() as i64;
         outcome.events += batch.events.len() as i64;
         outcome.health_samples += batch.health.len() as i64;
+        // The next batch will be about as big: start it at this one's size
+        // rather than growing it again by doubling (each step a copy).
+        let (lines, snapshots, events) = (
+            std::mem::take(&mut batch.lines),
+            batch.snapshots.len(),
+            batch.events.len(),
+        );
         let full = self.tracker.take_batch(batch);
+        batch.lines = lines;
+        batch.snapshots.reserve(snapshots);
+        batch.events.reserve(events);
         // A closed channel means the writer failed; the caller reports its
         // error when it joins the writer.
+        let started = std::time::Instant::now();
         let _ = self.tx.send(full).await;
+        tracing::debug!(
+            waited_ms = started.elapsed().as_millis() as u64,
+            "batch handed to the writer"
+        );
         Ok(())
     }
 }

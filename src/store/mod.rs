@@ -97,7 +97,7 @@ pub use read::{HeapPoint, SerialPage};
 pub use resume::ResumePoint;
 pub use rows::{Batch, EventKind, EventRow, HealthRow, SerialLineRow, SnapshotRow};
 pub use runs::{NewRun, RunFilter, RunKind, RunRecord, RunStatus};
-pub use serial_blocks::{CompactionReport, Packing, SerialBlock, BLOCK_LINES};
+pub use serial_blocks::{BlockPacker, CompactionReport, Packing, SerialBlock, BLOCK_LINES};
 pub use spool::{GapCounts, Spool, SpoolStats, SpooledBatch};
 pub use summaries::{StoredLeak, StoredSummary};
 pub use tiers::{tier_for, TierBucket, TIERS_S};
@@ -139,6 +139,8 @@ pub(crate) fn contains_pattern(s: &str) -> String {
 
 /// SQLite's `SQLITE_FULL`: the disk, or the database's page cap, is full.
 const SQLITE_FULL: i32 = 13;
+/// Page size of a SQLite file heaplab creates.
+const NEW_DB_PAGE_SIZE: u32 = 16 * 1024;
 /// PostgreSQL's SQLSTATE for a full disk (`disk_full`).
 const PG_DISK_FULL: &str = "53100";
 
@@ -218,6 +220,18 @@ impl Store {
         Self::open_sqlite(db, max_bytes).await
     }
 
+    /// The page size of the file `options` open (creating it if needed):
+    /// a cap in bytes becomes a page count in the file's own pages.
+    async fn page_size_of(options: &SqliteConnectOptions) -> Result<u64> {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect_with(options).await?;
+        let page: i64 = sqlx::query_scalar("PRAGMA page_size")
+            .fetch_one(&mut conn)
+            .await?;
+        conn.close().await?;
+        Ok(u64::try_from(page).unwrap_or(4096).max(512))
+    }
+
     /// Opens (creating if needed) a SQLite file. WAL lets the dashboard
     /// read while the recorder writes; `synchronous=NORMAL` is the WAL
     /// setting that stays durable across an application crash at a
@@ -234,10 +248,15 @@ impl Store {
             // B-trees stays in memory until commit, and eight connections
             // of a busy server stay near 128 MB (64 MB each was 500 MB).
             .pragma("cache_size", "-16384")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // For a new file (an existing one keeps its own): a week's
+            // import with 16 KiB pages made a quarter of the write and read
+            // calls of 4 KiB pages and finished about 10 % sooner.
+            .page_size(NEW_DB_PAGE_SIZE);
         if let Some(bytes) = max_bytes {
-            // The default page is 4 KiB; at least enough for the schema.
-            options = options.pragma("max_page_count", (bytes / 4096).max(64).to_string());
+            let page = Self::page_size_of(&options).await?;
+            // At least enough pages for the schema.
+            options = options.pragma("max_page_count", (bytes / page).max(64).to_string());
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
@@ -392,6 +411,48 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn pragma(store: &Store, name: &'static str) -> i64 {
+        let sql = match name {
+            "page_size" => "PRAGMA page_size",
+            "max_page_count" => "PRAGMA max_page_count",
+            other => panic!("no test reads PRAGMA {other}"),
+        };
+        sqlx::query_scalar(sql)
+            .fetch_one(store.sqlite_pool())
+            .await
+            .expect(name)
+    }
+
+    /// A new file gets 16 KiB pages; one made with 4 KiB pages keeps them.
+    /// Either way a cap in bytes is that many bytes of the file's own pages
+    /// (a count made in 4 KiB pages would let a new file grow four times
+    /// past its cap).
+    #[tokio::test]
+    async fn new_files_use_big_pages_and_a_cap_counts_the_files_own_pages() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let cap = 8 * 1024 * 1024;
+        let new = Store::open_capped(&dir.path().join("new.db"), Some(cap))
+            .await
+            .expect("new");
+        assert_eq!(pragma(&new, "page_size").await, 16 * 1024);
+        assert_eq!(pragma(&new, "max_page_count").await, 512);
+
+        let path = dir.path().join("old.db");
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .page_size(4096)
+            .journal_mode(SqliteJournalMode::Wal);
+        SqlitePool::connect_with(options)
+            .await
+            .expect("old")
+            .close()
+            .await;
+        let old = Store::open_capped(&path, Some(cap)).await.expect("reopen");
+        assert_eq!(pragma(&old, "page_size").await, 4096);
+        assert_eq!(pragma(&old, "max_page_count").await, 2048);
+    }
 
     /// A database made by the migrations before the constraints existed
     /// keeps every row (and its children: dropping `runs` with foreign keys

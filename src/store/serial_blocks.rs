@@ -6,7 +6,7 @@ use flate2::Compression;
 use serde::Serialize;
 
 use super::read::SerialStart;
-use super::serial_codec::{decode, encode, CODEC};
+use super::serial_codec::{decode, Encoder, CODEC};
 use super::{Result, SerialLineRow, SerialPage, Store, StoreError};
 
 /// Lines per compressed block.
@@ -42,16 +42,32 @@ pub enum Packing {
 
 impl SerialBlock {
     /// Packs lines (in line order, at most [`BLOCK_LINES`] of them); `None`
-    /// for no lines.
+    /// for no lines. For many blocks in a row, [`BlockPacker`] is cheaper.
     pub fn pack(lines: &[SerialLineRow], packing: Packing) -> Result<Option<Self>> {
+        BlockPacker::new(packing).pack(lines)
+    }
+}
+
+/// Packs block after block with one reused encoder.
+pub struct BlockPacker(Encoder);
+
+impl BlockPacker {
+    pub fn new(packing: Packing) -> Self {
+        BlockPacker(Encoder::new(match packing {
+            Packing::Small => Compression::default(),
+            Packing::Fast => Compression::fast(),
+        }))
+    }
+
+    /// As [`SerialBlock::pack`].
+    pub fn pack(&mut self, lines: &[SerialLineRow]) -> Result<Option<SerialBlock>> {
         let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
             return Ok(None);
         };
-        let level = match packing {
-            Packing::Small => Compression::default(),
-            Packing::Fast => Compression::fast(),
-        };
-        let data = encode(lines, level).map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let data = self
+            .0
+            .encode(lines)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
         Ok(Some(SerialBlock {
             first_line: first.line_no,
             last_line: last.line_no,
