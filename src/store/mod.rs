@@ -139,8 +139,6 @@ pub(crate) fn contains_pattern(s: &str) -> String {
 
 /// SQLite's `SQLITE_FULL`: the disk, or the database's page cap, is full.
 const SQLITE_FULL: i32 = 13;
-/// Page size of a SQLite file heaplab creates.
-const NEW_DB_PAGE_SIZE: u32 = 16 * 1024;
 /// PostgreSQL's SQLSTATE for a full disk (`disk_full`).
 const PG_DISK_FULL: &str = "53100";
 
@@ -248,11 +246,10 @@ impl Store {
             // B-trees stays in memory until commit, and eight connections
             // of a busy server stay near 128 MB (64 MB each was 500 MB).
             .pragma("cache_size", "-16384")
-            .pragma("temp_store", "memory")
-            // For a new file (an existing one keeps its own): a week's
-            // import with 16 KiB pages made a quarter of the write and read
-            // calls of 4 KiB pages and finished about 10 % sooner.
-            .page_size(NEW_DB_PAGE_SIZE);
+            // 4 KiB pages. 16 KiB pages made a week's import about 10 %
+            // faster, but the chart of a week-long run read half as fast
+            // again and ten viewers peaked 30 MB higher (`bench soak`).
+            .pragma("temp_store", "memory");
         if let Some(bytes) = max_bytes {
             let page = Self::page_size_of(&options).await?;
             // At least enough pages for the schema.
@@ -424,34 +421,33 @@ mod tests {
             .expect(name)
     }
 
-    /// A new file gets 16 KiB pages; one made with 4 KiB pages keeps them.
-    /// Either way a cap in bytes is that many bytes of the file's own pages
-    /// (a count made in 4 KiB pages would let a new file grow four times
-    /// past its cap).
+    /// A cap in bytes is that many bytes of the file's own pages, whatever
+    /// size they are (a file made by another tool may use bigger ones; a
+    /// count made in 4 KiB pages would let it grow four times past its cap).
     #[tokio::test]
-    async fn new_files_use_big_pages_and_a_cap_counts_the_files_own_pages() {
+    async fn a_cap_counts_the_files_own_pages() {
         let dir = tempfile::tempdir().expect("tmp");
         let cap = 8 * 1024 * 1024;
         let new = Store::open_capped(&dir.path().join("new.db"), Some(cap))
             .await
             .expect("new");
-        assert_eq!(pragma(&new, "page_size").await, 16 * 1024);
-        assert_eq!(pragma(&new, "max_page_count").await, 512);
+        assert_eq!(pragma(&new, "page_size").await, 4096);
+        assert_eq!(pragma(&new, "max_page_count").await, 2048);
 
-        let path = dir.path().join("old.db");
+        let path = dir.path().join("big-pages.db");
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(true)
-            .page_size(4096)
+            .page_size(16 * 1024)
             .journal_mode(SqliteJournalMode::Wal);
         SqlitePool::connect_with(options)
             .await
-            .expect("old")
+            .expect("made elsewhere")
             .close()
             .await;
-        let old = Store::open_capped(&path, Some(cap)).await.expect("reopen");
-        assert_eq!(pragma(&old, "page_size").await, 4096);
-        assert_eq!(pragma(&old, "max_page_count").await, 2048);
+        let big = Store::open_capped(&path, Some(cap)).await.expect("reopen");
+        assert_eq!(pragma(&big, "page_size").await, 16 * 1024);
+        assert_eq!(pragma(&big, "max_page_count").await, 512);
     }
 
     /// A database made by the migrations before the constraints existed

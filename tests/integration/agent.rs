@@ -288,20 +288,51 @@ impl Lab {
     fn spool(&self) -> PathBuf {
         self.dir.path().join("spool.db")
     }
+
+    /// The central server behind a proxy the test can cut, and the agent
+    /// sending to it through the proxy.
+    async fn wire(&self) -> Wired {
+        let (server, addr) = spawn_server(&self.db).await;
+        let proxy = Proxy::start(addr).await;
+        let agent = spawn_agent(&self.spool(), &proxy.url(), &self.token, &self.board);
+        let store = Store::open(&self.db).await.expect("open");
+        Wired {
+            server,
+            proxy,
+            agent,
+            store,
+        }
+    }
+
+    /// The board printing numbered markers, once `at_least` of them are
+    /// stored centrally.
+    async fn markers_flowing(&self, store: &Store, at_least: usize) -> Markers {
+        let markers = Markers::start(self.board.clone());
+        eventually("lines at the server", WAIT, || async {
+            (marker_numbers(&stored_lines(store, "board").await).len() >= at_least).then_some(())
+        })
+        .await;
+        markers
+    }
+}
+
+struct Wired {
+    server: Child,
+    proxy: Proxy,
+    agent: Child,
+    store: Store,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_stream_loses_and_doubles_nothing() {
     let lab = Lab::new(Duration::from_millis(50)).await;
-    let (mut server, addr) = spawn_server(&lab.db).await;
-    let proxy = Proxy::start(addr).await;
-    let mut agent = spawn_agent(&lab.spool(), &proxy.url(), &lab.token, &lab.board);
-    let store = Store::open(&lab.db).await.expect("open");
-    let markers = Markers::start(lab.board.clone());
-    eventually("lines at the server", WAIT, || async {
-        (marker_numbers(&stored_lines(&store, "board").await).len() >= 30).then_some(())
-    })
-    .await;
+    let Wired {
+        mut server,
+        proxy,
+        mut agent,
+        store,
+    } = lab.wire().await;
+    let markers = lab.markers_flowing(&store, 30).await;
 
     kill_9(&mut server).await;
     // The board goes on while the server is away.
@@ -334,15 +365,13 @@ async fn a_server_killed_mid_stream_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_drop_is_bridged_by_the_spool_in_order() {
     let lab = Lab::new(Duration::from_millis(50)).await;
-    let (mut server, addr) = spawn_server(&lab.db).await;
-    let proxy = Proxy::start(addr).await;
-    let mut agent = spawn_agent(&lab.spool(), &proxy.url(), &lab.token, &lab.board);
-    let store = Store::open(&lab.db).await.expect("open");
-    let markers = Markers::start(lab.board.clone());
-    eventually("lines at the server", WAIT, || async {
-        (marker_numbers(&stored_lines(&store, "board").await).len() >= 20).then_some(())
-    })
-    .await;
+    let Wired {
+        mut server,
+        proxy,
+        mut agent,
+        store,
+    } = lab.wire().await;
+    let markers = lab.markers_flowing(&store, 20).await;
 
     // Cut mid-stream: in-flight requests die with their connections.
     proxy.cut();
@@ -383,10 +412,12 @@ async fn an_agent_killed_with_a_full_spool_sends_it_once_after_restart() {
     // Markers only: a line in flight at the kill would be lost on a real
     // host too, and would make the test depend on timing.
     let lab = Lab::new(Duration::from_secs(3600)).await;
-    let (mut server, addr) = spawn_server(&lab.db).await;
-    let proxy = Proxy::start(addr).await;
-    let mut agent = spawn_agent(&lab.spool(), &proxy.url(), &lab.token, &lab.board);
-    let store = Store::open(&lab.db).await.expect("open");
+    let Wired {
+        mut server,
+        proxy,
+        mut agent,
+        store,
+    } = lab.wire().await;
     let mut sent = 0;
     let mut inject = |n: u32| {
         let board = lab.board.clone();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use heaplab::flash::{Form, Progress};
 use heaplab::protocol::app_image::{AppImage, ImageBuilder};
 use heaplab::sim::{Profile, Twin, TwinConfig};
-use heaplab::store::{DeviceSpec, Store, TokenScope};
+use heaplab::store::{DeviceSpec, FirmwareBuildRecord, Store, TokenScope};
 
 use crate::central::{stored_lines, BoardBehindAgent};
 use crate::helpers::eventually;
@@ -21,6 +21,32 @@ pub(crate) struct Bench {
     pub dir: tempfile::TempDir,
     pub db: PathBuf,
     pub twin: Twin,
+}
+
+impl Bench {
+    /// The builds the database records for `desk`, read afresh.
+    pub(crate) async fn desk_builds(&self) -> Vec<FirmwareBuildRecord> {
+        let store = Store::open(&self.db).await.expect("store");
+        let device = store
+            .device_by_name("desk")
+            .await
+            .expect("q")
+            .expect("desk");
+        store.firmware_builds(device.id).await.expect("builds")
+    }
+}
+
+/// The twin's own `POST /api/update` of `bytes` as `filename`.
+async fn twin_update(twin: &Twin, filename: &str, bytes: &[u8]) -> reqwest::Response {
+    let (body, content_type) =
+        heaplab::sim::multipart::encode_file("file", filename, "application/octet-stream", bytes);
+    reqwest::Client::new()
+        .post(format!("{}/api/update", twin.base_url()))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("POST /api/update")
 }
 
 /// A twin on a pty and a database that knows it as `desk`.
@@ -128,17 +154,12 @@ async fn flash_good_image_reboots_twin_and_records_the_build_and_elf() {
     // checked by the twin's own OTA tests. Here: what it answers now.
     assert_eq!(info_version(&b.twin).await, "2.1.0");
 
-    let store = Store::open(&b.db).await.expect("store");
-    let device = store
-        .device_by_name("desk")
-        .await
-        .expect("q")
-        .expect("desk");
-    let builds = store.firmware_builds(device.id).await.expect("builds");
+    let builds = b.desk_builds().await;
     assert_eq!(builds.len(), 1);
     assert_eq!(builds[0].version, "2.1.0");
     assert_eq!(builds[0].elf_sha256, expected_elf);
     assert!(builds[0].elf_attached);
+    let store = Store::open(&b.db).await.expect("store");
     assert_eq!(
         store.firmware_elf("v2.1.0").await.expect("q").as_deref(),
         Some(ELF),
@@ -248,38 +269,14 @@ async fn flash_refuses_bad_images_and_wrong_elves_and_records_nothing() {
     );
 
     // The twin itself refuses a bad image with the device's message.
-    let (body, content_type) = heaplab::sim::multipart::encode_file(
-        "file",
-        "firmware.bin",
-        "application/octet-stream",
-        &corrupt,
-    );
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/update", b.twin.base_url()))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("POST /api/update");
+    let r = twin_update(&b.twin, "firmware.bin", &corrupt).await;
     assert_eq!(r.status(), 500);
     let reply: serde_json::Value = r.json().await.expect("JSON");
     assert_eq!(
         reply,
         serde_json::json!({"success": false, "message": "Update failed"})
     );
-    let (body, content_type) = heaplab::sim::multipart::encode_file(
-        "file",
-        "firmware.hex",
-        "application/octet-stream",
-        &image,
-    );
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/update", b.twin.base_url()))
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("POST /api/update");
+    let r = twin_update(&b.twin, "firmware.hex", &image).await;
     assert_eq!(r.status(), 400);
     assert_eq!(
         r.json::<serde_json::Value>().await.expect("JSON")["message"],
@@ -291,17 +288,8 @@ async fn flash_refuses_bad_images_and_wrong_elves_and_records_nothing() {
         "1.5.1-tuned",
         "still the old firmware"
     );
+    assert!(b.desk_builds().await.is_empty());
     let store = Store::open(&b.db).await.expect("store");
-    let device = store
-        .device_by_name("desk")
-        .await
-        .expect("q")
-        .expect("desk");
-    assert!(store
-        .firmware_builds(device.id)
-        .await
-        .expect("builds")
-        .is_empty());
     assert!(store.firmware_elves().await.expect("elves").is_empty());
     b.twin.shutdown().await;
 }

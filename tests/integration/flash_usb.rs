@@ -86,13 +86,7 @@ async fn usb_flash_writes_through_the_rom_loader_and_the_twin_boots_it() {
     assert_eq!(status, 200);
     assert_eq!(body["version"], "2.2.0");
 
-    let store = Store::open(&b.db).await.expect("store");
-    let device = store
-        .device_by_name("desk")
-        .await
-        .expect("q")
-        .expect("desk");
-    let builds = store.firmware_builds(device.id).await.expect("builds");
+    let builds = b.desk_builds().await;
     assert_eq!(builds.len(), 1);
     assert_eq!(builds[0].version, "2.2.0");
     let expected_elf = AppImage::parse(&image("2.2.0"))
@@ -101,6 +95,7 @@ async fn usb_flash_writes_through_the_rom_loader_and_the_twin_boots_it() {
         .elf_sha256_hex();
     assert_eq!(builds[0].elf_sha256, expected_elf);
     assert!(builds[0].elf_attached);
+    let store = Store::open(&b.db).await.expect("store");
     assert_eq!(
         store.firmware_elf("v2.2.0").await.expect("q").as_deref(),
         Some(ELF)
@@ -121,8 +116,7 @@ async fn usb_flash_writes_through_the_rom_loader_and_the_twin_boots_it() {
     );
     assert!(stdout.contains("recorded for desk"), "{stdout}");
     assert_eq!(info(&b.twin).await.1["version"], "2.2.1");
-    let builds = store.firmware_builds(device.id).await.expect("builds");
-    assert_eq!(builds.len(), 2);
+    assert_eq!(b.desk_builds().await.len(), 2);
     b.twin.shutdown().await;
 }
 
@@ -157,17 +151,7 @@ async fn usb_flash_refuses_bad_images_before_touching_the_port() {
         assert_eq!(status, 200, "{name}: the twin stayed out of download mode");
         assert_eq!(body["version"], before);
     }
-    let store = Store::open(&b.db).await.expect("store");
-    let device = store
-        .device_by_name("desk")
-        .await
-        .expect("q")
-        .expect("desk");
-    assert!(store
-        .firmware_builds(device.id)
-        .await
-        .expect("builds")
-        .is_empty());
+    assert!(b.desk_builds().await.is_empty());
     b.twin.shutdown().await;
 }
 
