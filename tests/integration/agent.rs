@@ -289,19 +289,14 @@ impl Lab {
         self.dir.path().join("spool.db")
     }
 
-    /// The central server behind a proxy the test can cut, and the agent
-    /// sending to it through the proxy.
-    async fn wire(&self) -> Wired {
+    /// The central server behind a proxy the test can cut, the agent
+    /// sending to it through the proxy, and the server's store.
+    async fn wire(&self) -> (Child, Proxy, Child, Store) {
         let (server, addr) = spawn_server(&self.db).await;
         let proxy = Proxy::start(addr).await;
         let agent = spawn_agent(&self.spool(), &proxy.url(), &self.token, &self.board);
         let store = Store::open(&self.db).await.expect("open");
-        Wired {
-            server,
-            proxy,
-            agent,
-            store,
-        }
+        (server, proxy, agent, store)
     }
 
     /// The board printing numbered markers, once `at_least` of them are
@@ -316,22 +311,10 @@ impl Lab {
     }
 }
 
-struct Wired {
-    server: Child,
-    proxy: Proxy,
-    agent: Child,
-    store: Store,
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_stream_loses_and_doubles_nothing() {
     let lab = Lab::new(Duration::from_millis(50)).await;
-    let Wired {
-        mut server,
-        proxy,
-        mut agent,
-        store,
-    } = lab.wire().await;
+    let (mut server, proxy, mut agent, store) = lab.wire().await;
     let markers = lab.markers_flowing(&store, 30).await;
 
     kill_9(&mut server).await;
@@ -365,12 +348,7 @@ async fn a_server_killed_mid_stream_loses_and_doubles_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_network_drop_is_bridged_by_the_spool_in_order() {
     let lab = Lab::new(Duration::from_millis(50)).await;
-    let Wired {
-        mut server,
-        proxy,
-        mut agent,
-        store,
-    } = lab.wire().await;
+    let (mut server, proxy, mut agent, store) = lab.wire().await;
     let markers = lab.markers_flowing(&store, 20).await;
 
     // Cut mid-stream: in-flight requests die with their connections.
@@ -412,12 +390,7 @@ async fn an_agent_killed_with_a_full_spool_sends_it_once_after_restart() {
     // Markers only: a line in flight at the kill would be lost on a real
     // host too, and would make the test depend on timing.
     let lab = Lab::new(Duration::from_secs(3600)).await;
-    let Wired {
-        mut server,
-        proxy,
-        mut agent,
-        store,
-    } = lab.wire().await;
+    let (mut server, proxy, mut agent, store) = lab.wire().await;
     let mut sent = 0;
     let mut inject = |n: u32| {
         let board = lab.board.clone();
