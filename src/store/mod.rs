@@ -247,8 +247,9 @@ impl Store {
             // of a busy server stay near 128 MB (64 MB each was 500 MB).
             .pragma("cache_size", "-16384")
             // 4 KiB pages. 16 KiB pages made a week's import about 10 %
-            // faster, but the chart of a week-long run read half as fast
-            // again and ten viewers peaked 30 MB higher (`bench soak`).
+            // faster, but the chart of a week-long run then missed its
+            // 600 k ÷ 60 k target in both `bench soak` runs (1.72, 1.55;
+            // 1.25 with 4 KiB pages).
             .pragma("temp_store", "memory");
         if let Some(bytes) = max_bytes {
             let page = Self::page_size_of(&options).await?;
