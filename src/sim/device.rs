@@ -458,32 +458,42 @@ impl Device {
     }
 }
 
+/// What the device's unit tests (here and in its submodules) start from.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::protocol::{parse_line, LineKind};
-
-    fn device(profile: Profile) -> Device {
+impl Device {
+    /// A powered-on device without MQTT, its boot log still unread.
+    pub(crate) fn powered_for_test(profile: Profile, leak_bytes: u32, hostname: &str) -> Device {
         let mut d = Device::new(DeviceSettings {
             profile,
             seed: 1,
-            leak_bytes: 256,
+            leak_bytes,
             mqtt: None,
-            hostname: "twin".into(),
+            hostname: hostname.into(),
             ip: "127.0.0.1".into(),
         });
         d.power_on();
         d
     }
 
-    fn lines(d: &mut Device) -> Vec<String> {
-        d.take_output()
+    /// The text lines printed since the last take.
+    pub(crate) fn take_lines(&mut self) -> Vec<String> {
+        self.take_output()
             .into_iter()
             .filter_map(|o| match o {
                 SerialOut::Line(l) => Some(l),
                 SerialOut::Raw(_) | SerialOut::Frame(_) => None,
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{parse_line, LineKind};
+
+    fn device(profile: Profile) -> Device {
+        Device::powered_for_test(profile, 256, "twin")
     }
 
     fn snapshots(lines: &[String]) -> Vec<crate::protocol::MemSnapshot> {
@@ -508,7 +518,7 @@ mod tests {
         for _ in 0..3 {
             d.heartbeat();
         }
-        lines(&mut d)
+        d.take_lines()
     }
 
     #[test]

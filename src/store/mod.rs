@@ -233,7 +233,10 @@ impl Store {
     /// Opens (creating if needed) a SQLite file. WAL lets the dashboard
     /// read while the recorder writes; `synchronous=NORMAL` is the WAL
     /// setting that stays durable across an application crash at a
-    /// fraction of FULL's fsyncs.
+    /// fraction of FULL's fsyncs. Pages stay SQLite's 4 KiB: 16 KiB made a
+    /// week's import about 10 % faster, but the chart of a week-long run
+    /// then missed its 600 k ÷ 60 k target in both `bench soak` runs (1.72
+    /// and 1.55; 1.25 with 4 KiB pages).
     async fn open_sqlite(path: &Path, max_bytes: Option<u64>) -> Result<Self> {
         let mut options = SqliteConnectOptions::from_str("sqlite:")?
             .filename(path)
@@ -246,10 +249,6 @@ impl Store {
             // B-trees stays in memory until commit, and eight connections
             // of a busy server stay near 128 MB (64 MB each was 500 MB).
             .pragma("cache_size", "-16384")
-            // 4 KiB pages. 16 KiB pages made a week's import about 10 %
-            // faster, but the chart of a week-long run then missed its
-            // 600 k ÷ 60 k target in both `bench soak` runs (1.72, 1.55;
-            // 1.25 with 4 KiB pages).
             .pragma("temp_store", "memory");
         if let Some(bytes) = max_bytes {
             let page = Self::page_size_of(&options).await?;
@@ -410,13 +409,8 @@ impl Store {
 mod tests {
     use super::*;
 
-    async fn pragma(store: &Store, name: &'static str) -> i64 {
-        let sql = match name {
-            "page_size" => "PRAGMA page_size",
-            "max_page_count" => "PRAGMA max_page_count",
-            other => panic!("no test reads PRAGMA {other}"),
-        };
-        sqlx::query_scalar(sql)
+    async fn pragma(store: &Store, name: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("PRAGMA {name}")))
             .fetch_one(store.sqlite_pool())
             .await
             .expect(name)

@@ -204,6 +204,15 @@ impl Markers {
         self.sent.load(Ordering::SeqCst)
     }
 
+    /// Waits until the board has printed `more` markers past this moment.
+    async fn wait_for_more(&self, what: &str, more: u32) {
+        let before = self.sent();
+        eventually(what, WAIT, || async {
+            (self.sent() >= before + more).then_some(())
+        })
+        .await;
+    }
+
     async fn stop(self) -> u32 {
         self.stop.store(true, Ordering::SeqCst);
         let sent = self.sent.clone();
@@ -319,18 +328,12 @@ async fn a_server_killed_mid_stream_loses_and_doubles_nothing() {
 
     kill_9(&mut server).await;
     // The board goes on while the server is away.
-    let before = markers.sent();
-    eventually("markers while the server is down", WAIT, || async {
-        (markers.sent() >= before + 50).then_some(())
-    })
-    .await;
+    markers
+        .wait_for_more("markers while the server is down", 50)
+        .await;
     let (mut server, addr) = spawn_server(&lab.db).await;
     proxy.retarget(addr);
-    let before = markers.sent();
-    eventually("markers after the restart", WAIT, || async {
-        (markers.sent() >= before + 30).then_some(())
-    })
-    .await;
+    markers.wait_for_more("markers after the restart", 30).await;
     let n = markers.stop().await;
     assert_exactly_once(&store, n).await;
     assert_eq!(lab.board.lines_dropped(), 0, "the agent read every line");
@@ -360,11 +363,9 @@ async fn a_network_drop_is_bridged_by_the_spool_in_order() {
     });
     during.await;
     proxy.restore();
-    let before = markers.sent();
-    eventually("markers after the network is back", WAIT, || async {
-        (markers.sent() >= before + 30).then_some(())
-    })
-    .await;
+    markers
+        .wait_for_more("markers after the network is back", 30)
+        .await;
     let n = markers.stop().await;
     assert_exactly_once(&store, n).await;
     assert_eq!(lab.board.lines_dropped(), 0, "the agent read every line");
@@ -648,11 +649,7 @@ async fn an_agent_uploads_over_https_only_when_it_trusts_the_servers_ca() {
         .arg(&ca_file)
         .spawn()
         .expect("spawn heaplab agent");
-    let before = markers.sent();
-    eventually("markers over HTTPS", WAIT, || async {
-        (markers.sent() >= before + 30).then_some(())
-    })
-    .await;
+    markers.wait_for_more("markers over HTTPS", 30).await;
     let n = markers.stop().await;
     assert_exactly_once(&store, n).await;
     kill_9(&mut trusting).await;

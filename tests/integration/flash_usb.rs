@@ -162,19 +162,9 @@ async fn usb_flash_on_a_port_where_nothing_answers_says_to_enter_download_mode()
     let pty = nix::pty::openpty(None, None).expect("pty");
     let slave = nix::unistd::ttyname(&pty.slave).expect("ttyname");
     let bin = write(dir.path(), "firmware.bin", &image("2.3.0"));
-    let out = heaplab(
-        &dir.path().join("silent.db"),
-        &[
-            "flash",
-            "--port",
-            slave.to_str().expect("utf-8"),
-            "--bin",
-            &bin,
-        ],
-    )
-    .await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let db = dir.path().join("silent.db");
+    let port = slave.to_str().expect("utf-8");
+    let stderr = flash_refused(&db, &["--port", port, "--bin", &bin]).await;
     assert!(
         stderr.contains("nothing answered the ROM loader's SYNC"),
         "{stderr}"
@@ -183,43 +173,29 @@ async fn usb_flash_on_a_port_where_nothing_answers_says_to_enter_download_mode()
     assert!(stderr.contains("nothing was written"), "{stderr}");
 
     // Asked to reset the chip through DTR/RTS, which a pty does not have.
-    let out = heaplab(
-        &dir.path().join("silent.db"),
-        &[
-            "flash",
-            "--port",
-            slave.to_str().expect("utf-8"),
-            "--bin",
-            &bin,
-            "--before",
-            "default-reset",
-        ],
-    )
-    .await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{stderr}");
+    let reset = ["--port", port, "--bin", &bin, "--before", "default-reset"];
+    let stderr = flash_refused(&db, &reset).await;
     assert!(stderr.contains("has no DTR/RTS lines"), "{stderr}");
     assert!(stderr.contains("--before no-reset"), "{stderr}");
     drop(pty);
 
     // A port that does not exist is named as such.
-    let out = heaplab(
-        &dir.path().join("silent.db"),
-        &[
-            "flash",
-            "--port",
-            "/dev/heaplab-no-such-port",
-            "--bin",
-            &bin,
-        ],
-    )
-    .await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let missing = "/dev/heaplab-no-such-port";
+    let stderr = flash_refused(&db, &["--port", missing, "--bin", &bin]).await;
     assert!(
         stderr.contains("cannot open /dev/heaplab-no-such-port"),
         "{stderr}"
     );
+}
+
+/// `heaplab flash ARGS` on `db`, which must fail; its stderr.
+async fn flash_refused(db: &Path, args: &[&str]) -> String {
+    let mut all = vec!["flash"];
+    all.extend(args);
+    let out = heaplab(db, &all).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{stderr}");
+    stderr
 }
 
 /// heaplab never writes a bad image, so espflash is driven directly: the

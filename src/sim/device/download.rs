@@ -150,20 +150,11 @@ fn bootloader_errors(e: &ImageError) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::protocol::app_image::ImageBuilder;
-    use crate::sim::device::DeviceSettings;
     use crate::sim::rom_loader::{op, SlipReader, SYNC_PAYLOAD};
     use crate::sim::Profile;
 
     fn device() -> Device {
-        let mut d = Device::new(DeviceSettings {
-            profile: Profile::Tuned,
-            seed: 1,
-            leak_bytes: 0,
-            mqtt: None,
-            hostname: "usb".into(),
-            ip: "127.0.0.1".into(),
-        });
-        d.power_on();
+        let mut d = Device::powered_for_test(Profile::Tuned, 0, "usb");
         d.take_output();
         d
     }
@@ -178,16 +169,6 @@ mod tests {
 
     fn le(words: &[u32]) -> Vec<u8> {
         words.iter().flat_map(|w| w.to_le_bytes()).collect()
-    }
-
-    fn lines(d: &mut Device) -> Vec<String> {
-        d.take_output()
-            .into_iter()
-            .filter_map(|o| match o {
-                SerialOut::Line(l) => Some(l),
-                SerialOut::Raw(_) | SerialOut::Frame(_) => None,
-            })
-            .collect()
     }
 
     /// Writes `image` at 0x10000 the way a ROM-only client does, then
@@ -212,7 +193,7 @@ mod tests {
     fn enter(d: &mut Device) {
         d.serial_input(&frame(op::SYNC, &SYNC_PAYLOAD, 0));
         assert!(d.in_download_mode());
-        let out = lines(d);
+        let out = d.take_lines();
         assert_eq!(out.last().map(String::as_str), Some("waiting for download"));
         // The next SYNC is answered (eight frames).
         d.serial_input(&frame(op::SYNC, &SYNC_PAYLOAD, 0));
@@ -245,7 +226,7 @@ mod tests {
         flash(&mut d, &ImageBuilder::new("3.0.0").elf(b"usb elf").build());
         assert!(d.app_running());
         assert_eq!(d.firmware_version(), "3.0.0");
-        let out = lines(&mut d);
+        let out = d.take_lines();
         assert!(out.contains(&"  Firmware: v3.0.0".to_owned()), "{out:#?}");
     }
 
@@ -257,7 +238,7 @@ mod tests {
         bad[100] ^= 0xFF;
         flash(&mut d, &bad);
         assert!(!d.app_running());
-        let out = lines(&mut d);
+        let out = d.take_lines();
         assert!(
             out.iter().any(|l| l.contains("esp_image: Checksum failed")),
             "{out:#?}"
@@ -267,7 +248,7 @@ mod tests {
         ));
         // Every heartbeat tick is another boot attempt, no telemetry.
         d.heartbeat();
-        let again = lines(&mut d);
+        let again = d.take_lines();
         assert!(again.iter().any(|l| l.starts_with("rst:0xc")));
         assert!(!again.iter().any(|l| l.contains("[Mem]")));
         // A download fixes it.

@@ -343,19 +343,11 @@ impl Device {
 mod tests {
     use super::*;
     use crate::protocol::{parse_line, LineKind, MemSnapshot};
-    use crate::sim::device::{DeviceSettings, SerialOut};
+    use crate::sim::device::SerialOut;
     use crate::sim::profile::Profile;
 
     fn device(profile: Profile) -> Device {
-        let mut d = Device::new(DeviceSettings {
-            profile,
-            seed: 1,
-            leak_bytes: 0,
-            mqtt: None,
-            hostname: "twin".into(),
-            ip: "127.0.0.1".into(),
-        });
-        d.power_on();
+        let mut d = Device::powered_for_test(profile, 0, "twin");
         let _ = d.take_output();
         d
     }

@@ -118,31 +118,12 @@ impl Device {
 mod tests {
     use super::*;
     use crate::protocol::app_image::ImageBuilder;
-    use crate::sim::device::{DeviceSettings, SerialOut};
     use crate::sim::Profile;
 
     fn device() -> Device {
-        let mut d = Device::new(DeviceSettings {
-            profile: Profile::Tuned,
-            seed: 1,
-            leak_bytes: 0,
-            mqtt: None,
-            hostname: "ota".into(),
-            ip: "127.0.0.1".into(),
-        });
-        d.power_on();
+        let mut d = Device::powered_for_test(Profile::Tuned, 0, "ota");
         d.take_output();
         d
-    }
-
-    fn text(d: &mut Device) -> Vec<String> {
-        d.take_output()
-            .into_iter()
-            .filter_map(|o| match o {
-                SerialOut::Line(l) => Some(l),
-                SerialOut::Raw(_) | SerialOut::Frame(_) => None,
-            })
-            .collect()
     }
 
     #[test]
@@ -151,7 +132,7 @@ mod tests {
         let image = ImageBuilder::new("2.0.0").elf(b"elf").build();
         let app = d.ota_update("firmware.bin", &image).expect("accepted");
         assert_eq!(app.version, "2.0.0");
-        let lines = text(&mut d);
+        let lines = d.take_lines();
         assert_eq!(lines[0], "[OTA Update] Starting...");
         assert!(lines.contains(&"  Progress: 100%".to_owned()), "{lines:#?}");
         assert_eq!(
@@ -172,7 +153,7 @@ mod tests {
         );
         d.restart();
         assert_eq!(d.firmware_version(), "2.0.0");
-        assert!(text(&mut d).contains(&"  Firmware: v2.0.0".to_owned()));
+        assert!(d.take_lines().contains(&"  Firmware: v2.0.0".to_owned()));
     }
 
     #[test]
@@ -191,7 +172,8 @@ mod tests {
         image[100] ^= 0xFF;
         let err = d.ota_update("fw.bin", &image).expect_err("corrupt");
         assert_eq!(err.to_string(), "Update failed");
-        assert!(text(&mut d)
+        assert!(d
+            .take_lines()
             .iter()
             .any(|l| l.starts_with("  Error: Update failed: checksum mismatch")));
         d.restart();
