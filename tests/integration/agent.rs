@@ -221,6 +221,33 @@ impl Markers {
     }
 }
 
+/// Prints numbered markers on demand, continuing from the last number, so
+/// a test can kill the agent between reads: a line the agent has read but
+/// not yet spooled when it is killed cannot be saved by anyone.
+struct PrintedMarkers {
+    board: Arc<Twin>,
+    printed: u32,
+}
+
+impl PrintedMarkers {
+    fn new(board: Arc<Twin>) -> PrintedMarkers {
+        PrintedMarkers { board, printed: 0 }
+    }
+
+    async fn print(&mut self, n: u32) {
+        for i in self.printed + 1..=self.printed + n {
+            self.board
+                .inject(format!("[Test] marker n={i:06}\r\n").as_bytes())
+                .await;
+        }
+        self.printed += n;
+    }
+
+    fn printed(&self) -> u32 {
+        self.printed
+    }
+}
+
 fn marker_numbers(lines: &[(i64, String)]) -> Vec<u32> {
     lines
         .iter()
@@ -392,24 +419,12 @@ async fn an_agent_killed_with_a_full_spool_sends_it_once_after_restart() {
     // host too, and would make the test depend on timing.
     let lab = Lab::new(Duration::from_secs(3600)).await;
     let (mut server, proxy, mut agent, store) = lab.wire().await;
-    let mut sent = 0;
-    let mut inject = |n: u32| {
-        let board = lab.board.clone();
-        let first = sent + 1;
-        sent += n;
-        async move {
-            for i in first..first + n {
-                board
-                    .inject(format!("[Test] marker n={i:06}\r\n").as_bytes())
-                    .await;
-            }
-        }
-    };
-    inject(20).await;
+    let mut markers = PrintedMarkers::new(lab.board.clone());
+    markers.print(20).await;
     assert_exactly_once(&store, 20).await;
 
     proxy.cut();
-    inject(30).await;
+    markers.print(30).await;
     let spool = Spool::open(&lab.spool(), u64::MAX).await.expect("spool");
     eventually("30 markers spooled", WAIT, || async {
         (spooled_markers(&spool).await >= 30).then_some(())
@@ -418,11 +433,11 @@ async fn an_agent_killed_with_a_full_spool_sends_it_once_after_restart() {
     spool.close().await;
     kill_9(&mut agent).await;
     // Written while no agent reads: the pty keeps them.
-    inject(15).await;
+    markers.print(15).await;
     proxy.restore();
     let mut agent = spawn_agent(&lab.spool(), &proxy.url(), &lab.token, &lab.board);
-    inject(15).await;
-    assert_exactly_once(&store, 80).await;
+    markers.print(15).await;
+    assert_exactly_once(&store, markers.printed()).await;
     assert_eq!(lab.board.lines_dropped(), 0);
     kill_9(&mut agent).await;
     kill_9(&mut server).await;
@@ -619,39 +634,42 @@ async fn a_bad_upload_is_refused_clearly_and_stores_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_uploads_over_https_only_when_it_trusts_the_servers_ca() {
-    let lab = Lab::new(Duration::from_millis(50)).await;
+    // Markers only, printed on demand: the untrusting agent is killed
+    // between reads, so no line is lost in flight (see PrintedMarkers).
+    let lab = Lab::new(Duration::from_secs(3600)).await;
     let (mut server, addr) = spawn_server(&lab.db).await;
     let ca = crate::webhook_receiver::make_ca();
     let ca_file = lab.dir.path().join("team-ca.pem");
     std::fs::write(&ca_file, &ca.ca_pem).expect("write CA");
     let https = crate::webhook_receiver::tls_terminator(&ca, addr).await;
     let store = Store::open(&lab.db).await.expect("open");
-    let markers = Markers::start(lab.board.clone());
+    let mut markers = PrintedMarkers::new(lab.board.clone());
 
     // Without the CA the server's certificate is refused: everything waits
     // in the spool and nothing reaches the server.
     let mut untrusting = spawn_agent(&lab.spool(), &https, &lab.token, &lab.board);
+    markers.print(50).await;
     let spool = Spool::open(&lab.spool(), u64::MAX).await.expect("spool");
-    eventually("batches kept in the spool", WAIT, || async {
-        let spooled = spool.oldest(1000).await.expect("read spool");
-        (spooled.iter().map(|b| b.events).sum::<i64>() >= 50).then_some(())
+    eventually("50 markers kept in the spool", WAIT, || async {
+        (spooled_markers(&spool).await >= 50).then_some(())
     })
     .await;
+    spool.close().await;
     assert!(
         marker_numbers(&stored_lines(&store, "board").await).is_empty(),
         "nothing crosses an untrusted TLS connection"
     );
     kill_9(&mut untrusting).await;
 
-    // With --ca-file the same spool drains over HTTPS, each line once.
+    // With --ca-file the same spool drains over HTTPS, each line once,
+    // followed by what the board printed since.
     let mut trusting = agent_command(&lab.spool(), &https, &lab.token, &lab.board)
         .arg("--ca-file")
         .arg(&ca_file)
         .spawn()
         .expect("spawn heaplab agent");
-    markers.wait_for_more("markers over HTTPS", 30).await;
-    let n = markers.stop().await;
-    assert_exactly_once(&store, n).await;
+    markers.print(30).await;
+    assert_exactly_once(&store, markers.printed()).await;
     kill_9(&mut trusting).await;
     kill_9(&mut server).await;
 }
