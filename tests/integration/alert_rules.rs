@@ -248,7 +248,7 @@ async fn drain_alerts(received: &Received, drain_id: i64) -> (Post, Post, Post) 
 
 /// The quiet twin: a reboot (to `ops` only), then silence.
 async fn quiet_alerts(received: &Received, base: &str, quiet: &Twin, quiet_id: i64) {
-    eventually("quiet online", Duration::from_secs(20), || async {
+    eventually("quiet online", Duration::from_secs(60), || async {
         let s = get_json(&format!("{base}/api/v1/devices/{quiet_id}/status")).await;
         s["live"]["last_snapshot"].is_object().then_some(())
     })
@@ -307,7 +307,7 @@ async fn assert_many_rows_one_alert(
         assert_eq!(list[0]["id"], post.body["alert_id"]);
         assert_eq!(list[0]["text"], post.body["text"]);
         // Both webhooks answered on the first attempt, each noted once.
-        let delivered = eventually("both delivered", Duration::from_secs(10), || async {
+        let delivered = eventually("both delivered", Duration::from_secs(60), || async {
             let a = recorded(base, name).await;
             let detail = a[0]["detail"].as_str().unwrap_or_default().to_owned();
             (detail.contains("team: delivered") && detail.contains("ops: delivered")).then_some(a)

@@ -12,7 +12,7 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::*;
 
-const WAIT: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(60);
 
 /// A `heaplab serve` process on a free loopback port.
 async fn serve(db: &Path, config: &Path, device: Option<String>) -> (Child, String) {

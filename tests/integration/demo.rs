@@ -86,7 +86,7 @@ async fn the_demo_tells_the_whole_story_over_http() {
     // The banner: the URL, what to look at, how to stop.
     let first = eventually(
         "the banner",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         printed("heaplab demo: open"),
     )
     .await;
@@ -199,7 +199,7 @@ async fn the_demo_tells_the_whole_story_over_http() {
     // functions, files and lines of firmware/src.
     let crash_runs = scenario_runs(&base, crash, "s6").await;
     let crash_run = crash_runs.first().expect("a crash S6 run")["id"].clone();
-    let decoded = eventually("decoded frames", Duration::from_secs(10), || {
+    let decoded = eventually("decoded frames", Duration::from_secs(60), || {
         let url = format!("{base}/api/v1/runs/{crash_run}/crashes");
         async move {
             let c = json(&url).await;

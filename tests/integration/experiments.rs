@@ -124,7 +124,7 @@ fn plan_tables_round_trip_through_import_and_export() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 3"));
 }
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(60);
 
 /// Drives one boot of a twin through the portal's first page load and
 /// returns the id of the live run that recorded it.

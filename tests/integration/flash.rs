@@ -424,7 +424,7 @@ async fn flashed_elf_decodes_the_next_crash_without_an_upload() {
         .expect("q")
         .expect("desk")
         .id;
-    let run_id = eventually("a run of v2.3.0", Duration::from_secs(15), || {
+    let run_id = eventually("a run of v2.3.0", Duration::from_secs(60), || {
         let url = format!("{base}/api/v1/runs?device={device_id}");
         async move {
             let runs = get_json(&url).await;
@@ -445,7 +445,7 @@ async fn flashed_elf_decodes_the_next_crash_without_an_upload() {
             .join(" ")
     );
     twin.inject(backtrace.as_bytes()).await;
-    let crashes = eventually("the decoded crash", Duration::from_secs(15), || {
+    let crashes = eventually("the decoded crash", Duration::from_secs(60), || {
         let url = format!("{base}/api/v1/runs/{run_id}/crashes");
         let recorder = server.recorder.clone();
         async move {

@@ -17,7 +17,7 @@ use tokio_serial::{SerialPortBuilderExt, SerialStream};
 const AUTH: (&str, &str) = ("harness", "secret");
 /// The harness sleeps 2 s between the two samples; shorter here.
 const SETTLE: Duration = Duration::from_millis(400);
-const SERIAL_WAIT: Duration = Duration::from_secs(10);
+const SERIAL_WAIT: Duration = Duration::from_secs(30);
 
 /// The keys of the s6 config POST, in the harness's order.
 const CONFIG_KEYS: [&str; 23] = [

@@ -12,7 +12,7 @@ use crate::mosquitto::{Broker, Subscriber};
 use crate::serial_lines::{open, Lines};
 
 const NAME: &str = "mqtt-twin";
-const MQTT_WAIT: Duration = Duration::from_secs(15);
+const MQTT_WAIT: Duration = Duration::from_secs(45);
 
 async fn twin(broker: &Broker, dir: &std::path::Path) -> Twin {
     let mut config = TwinConfig::new(NAME, Profile::Tuned);

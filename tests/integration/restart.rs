@@ -10,7 +10,7 @@ use heaplab::store::{EventKind, RunStatus, Store};
 
 use crate::helpers::*;
 
-const WAIT: Duration = Duration::from_secs(20);
+const WAIT: Duration = Duration::from_secs(60);
 
 async fn snapshots(store: &Store, run: i64) -> i64 {
     store.snapshot_count(run).await.expect("count")

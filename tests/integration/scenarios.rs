@@ -510,7 +510,7 @@ async fn scenario_api_lists_builtins_and_runs_on_a_device() {
         .expect("db")
         .expect("device");
     // Let the serial source read the power-on boot log first.
-    eventually("serial online", Duration::from_secs(10), || async {
+    eventually("serial online", Duration::from_secs(60), || async {
         server
             .recorder
             .hub()
@@ -529,7 +529,7 @@ async fn scenario_api_lists_builtins_and_runs_on_a_device() {
     assert_eq!(response.status(), 202);
     let body: serde_json::Value = response.json().await.expect("json");
     let run_id = body["run_id"].as_i64().expect("run id");
-    let run = eventually("scenario run ends", Duration::from_secs(15), || {
+    let run = eventually("scenario run ends", Duration::from_secs(60), || {
         let url = format!("{base}/api/v1/runs/{run_id}");
         async move {
             let run = get_json(&url).await;

@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
 /// How long [`Lines::until`] waits by default.
-pub const WAIT: Duration = Duration::from_secs(5);
+pub const WAIT: Duration = Duration::from_secs(30);
 
 pub fn open(path: &Path) -> SerialStream {
     tokio_serial::new(path.to_string_lossy(), 115_200)

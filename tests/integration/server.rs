@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const WAIT: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(60);
 
 async fn device_id(base: &str, name: &str) -> i64 {
     let devices = get_json(&format!("{base}/api/v1/devices")).await;

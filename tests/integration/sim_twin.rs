@@ -13,7 +13,7 @@ use crate::helpers::{document, import, store};
 use crate::serial_lines::Lines;
 
 const HB: Duration = Duration::from_millis(50);
-const WAIT: Duration = Duration::from_secs(5);
+const WAIT: Duration = Duration::from_secs(30);
 
 fn config(profile: Profile) -> TwinConfig {
     let mut c = TwinConfig::new("twin-test", profile);

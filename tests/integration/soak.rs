@@ -241,7 +241,7 @@ async fn compressed_time_soak_leak_reboots_crash_and_alerts() {
     let mut soak_runs = Vec::new();
     for name in twins.iter().map(|t| t.0.as_str()).chain(["tuned"]) {
         let id = device_id(&base, name).await;
-        eventually("device online", Duration::from_secs(20), || async {
+        eventually("device online", Duration::from_secs(60), || async {
             let s = get_json(&format!("{base}/api/v1/devices/{id}/status")).await;
             (s["live"]["last_snapshot"].is_object()).then_some(())
         })
