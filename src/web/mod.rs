@@ -10,6 +10,7 @@ pub mod ops;
 pub mod pages;
 pub mod relay;
 pub mod state;
+pub mod unread_body;
 
 use axum::middleware;
 use axum::Router;
@@ -30,6 +31,8 @@ pub fn build_router(state: AppState) -> Router {
             state.clone(),
             access::enforce,
         ))
+        // Outside the policy, so its refusals get the same treatment.
+        .layer(middleware::from_fn(unread_body::read_to_end))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -268,52 +268,69 @@ async fn a_network_bind_needs_a_token_and_stays_closed_when_all_are_revoked() {
     );
 }
 
-/// A refused upload is read to its end before the refusal is sent: a
+/// A refused upload is read to its end before the answer goes out: a
 /// client still writing a firmware image (as `heaplab flash --server` does
-/// with a read token) gets the 401/403 to show its user, not a broken pipe.
-/// The body follows the headers after a pause long enough for the server to
-/// have answered and hung up if it did not wait for it.
+/// with a read token) gets the 401/403 to show its user, not a broken pipe;
+/// an import over the body limit gets its 413.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_upload_is_answered_after_its_body_not_with_a_reset() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
     let dir = tempfile::tempdir().unwrap();
-    let server = start_server(server_config(dir.path(), vec![])).await;
+    let config = server_config(dir.path(), vec![]);
+    let over_limit = config.body_limit_bytes + 8 * 1024 * 1024;
+    let server = start_server(config).await;
+    // Open (no token yet): the import limit is the only refusal.
+    let status = slow_upload(server.addr, "/api/v1/import", "", over_limit).await;
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+
     let (_, read) = server
         .store
         .create_token("r", TokenScope::Read)
         .await
         .unwrap();
-    let body = vec![b'x'; 4 * 1024 * 1024];
-    for (bearer, want) in [(None, "401"), (Some(read.as_str()), "403")] {
-        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-        let auth = bearer
-            .map(|t| format!("authorization: Bearer {t}\r\n"))
-            .unwrap_or_default();
-        let head = format!(
-            "POST /api/v1/devices/1/flash HTTP/1.1\r\nhost: lab\r\n{auth}\
-             content-type: multipart/form-data; boundary=b\r\ncontent-length: {}\r\n\r\n",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        for chunk in body.chunks(256 * 1024) {
-            stream
-                .write_all(chunk)
-                .await
-                .unwrap_or_else(|e| panic!("{want}: the server hung up mid-body: {e}"));
-        }
-        let mut answer = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = stream.read(&mut buf).await.expect("answer");
-            assert!(n > 0, "{want}: closed without an answer");
-            answer.extend_from_slice(&buf[..n]);
-        }
-        let status_line = String::from_utf8_lossy(&answer);
-        assert!(
-            status_line.starts_with(&format!("HTTP/1.1 {want}")),
-            "{status_line}"
-        );
+    for (auth, want) in [
+        (String::new(), "401"),
+        (format!("authorization: Bearer {read}\r\n"), "403"),
+    ] {
+        let status = slow_upload(
+            server.addr,
+            "/api/v1/devices/1/flash",
+            &auth,
+            4 * 1024 * 1024,
+        )
+        .await;
+        assert!(status.starts_with(&format!("HTTP/1.1 {want}")), "{status}");
     }
+}
+
+/// POSTs `len` bytes to `path` the way a slow uploader does: the headers,
+/// a pause long enough for the server to have answered and hung up if it
+/// did not wait for the body, then the body. Returns the answer's head.
+async fn slow_upload(addr: std::net::SocketAddr, path: &str, auth: &str, len: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: lab\r\n{auth}\
+         content-type: multipart/form-data; boundary=b\r\ncontent-length: {len}\r\n\r\n"
+    );
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("send the head");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let body = vec![b'x'; len];
+    for chunk in body.chunks(256 * 1024) {
+        stream
+            .write_all(chunk)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: the server hung up mid-body: {e}"));
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).await.expect("answer");
+        assert!(n > 0, "{path}: closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&answer).into_owned()
 }

@@ -48,41 +48,9 @@ pub async fn enforce(State(state): State<AppState>, request: Request, next: Next
         }
         Refusal::Error(e) => e.into_response(),
     };
-    drain_body(request).await;
+    // The upload a refused client may still be sending is read to its end
+    // by `unread_body`, outside this middleware.
     response
-}
-
-/// The most of a refused request's body read before answering.
-const DRAIN_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
-/// How long a refused upload may take to finish arriving.
-const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Reads and discards what is left of a refused request's body, so a client
-/// still sending a firmware image reads the 401/403 instead of a broken pipe
-/// (hyper closes a connection whose request body was never read). Bounded in
-/// size and time: a body declared larger than [`DRAIN_LIMIT_BYTES`] or one
-/// that trickles is cut off as before.
-async fn drain_body(request: Request) {
-    use futures_util::StreamExt;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n == 0 || n > DRAIN_LIMIT_BYTES) {
-        return;
-    }
-    let mut chunks = request.into_body().into_data_stream();
-    let drain = async {
-        let mut read = 0u64;
-        while let Some(Ok(chunk)) = chunks.next().await {
-            read += chunk.len() as u64;
-            if read > DRAIN_LIMIT_BYTES {
-                break;
-            }
-        }
-    };
-    let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
 }
 
 enum Refusal {
