@@ -14,6 +14,13 @@ pub struct RunSpan {
     pub ended_us: Option<i64>,
 }
 
+/// How much earlier than its `rst:` line's stamp a boot may have begun by
+/// a health sample's reckoning (stamp − uptime): the serial line reaches
+/// the host a little after the boot, a health answer a little after it was
+/// sent. A sample that puts the boot earlier still belongs to the boot
+/// before.
+const BOOT_STAMP_SLACK_US: i64 = 2_000_000;
+
 /// `run_id IN (…)` with every id bound.
 fn push_in_runs<DB: Database>(q: &mut QueryBuilder<DB>, runs: &[i64])
 where
@@ -170,7 +177,11 @@ impl Store {
         })
     }
 
-    /// The first `reset_reason` `/api/health` reported in `[from_us, to_us)`.
+    /// The first `reset_reason` `/api/health` reported in `[from_us, to_us)`
+    /// by the boot that began at `from_us`. A poll answered by the firmware
+    /// just before it rebooted can be stamped after the new boot's `rst:`
+    /// line; its uptime (how long before its stamp the device booted) gives
+    /// it away as the previous boot's, and it is skipped.
     #[tracing::instrument(skip(self))]
     pub async fn first_health_reset_reason(
         &self,
@@ -190,10 +201,74 @@ impl Store {
                 QueryBuilder::<Db>::new(format!("SELECT {reason} FROM health_samples WHERE"));
             push_in_runs(&mut q, runs);
             push_window(&mut q, from_us, to_us);
+            q.push(" AND (uptime_seconds IS NULL OR ts_us - uptime_seconds * 1000000 >= ")
+                .push_bind(from_us.saturating_sub(BOOT_STAMP_SLACK_US))
+                .push(")");
             q.push(format!(
                 " AND {valid} AND {reason} IS NOT NULL ORDER BY ts_us LIMIT 1"
             ));
             q.build_query_scalar().fetch_optional(pool).await
         })?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Batch, HealthRow, NewRun};
+    use super::*;
+    use crate::protocol::HealthSample;
+
+    fn health(seq: i64, ts_us: i64, body: &str) -> HealthRow {
+        HealthRow {
+            seq,
+            ts_us,
+            http_status: Some(200),
+            latency_ms: Some(5),
+            sample: HealthSample::from_json(body.as_bytes()).ok(),
+            raw: Some(body.to_owned()),
+            error: None,
+        }
+    }
+
+    /// The old firmware answers a poll, then reboots; the answer is stamped
+    /// after the new boot's `rst:` line. The boot's reason is the next
+    /// answer's, from the new firmware.
+    #[tokio::test]
+    async fn a_poll_answered_before_the_reboot_does_not_name_the_new_boot() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Store::open(&dir.path().join("boots.db"))
+            .await
+            .expect("open");
+        let run = store.create_run(&NewRun::default()).await.expect("run");
+        let boot_us = 1_000_000_000_000;
+        let mut batch = Batch::new(run);
+        batch.health = vec![
+            health(
+                0,
+                boot_us + 200_000,
+                r#"{"uptime_seconds": 20, "reset_reason": "POWERON"}"#,
+            ),
+            health(
+                1,
+                boot_us + 1_200_000,
+                r#"{"uptime_seconds": 1, "reset_reason": "SW"}"#,
+            ),
+        ];
+        store.write_batches(&[batch]).await.expect("write");
+        let reason = store
+            .first_health_reset_reason(&[run], boot_us, i64::MAX)
+            .await
+            .expect("read");
+        assert_eq!(reason.as_deref(), Some("SW"));
+
+        // A sample without an uptime cannot be told apart: it counts.
+        let mut batch = Batch::new(run);
+        batch.health = vec![health(2, boot_us + 100_000, r#"{"reset_reason": "PANIC"}"#)];
+        store.write_batches(&[batch]).await.expect("write");
+        let reason = store
+            .first_health_reset_reason(&[run], boot_us, i64::MAX)
+            .await
+            .expect("read");
+        assert_eq!(reason.as_deref(), Some("PANIC"));
     }
 }
