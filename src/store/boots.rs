@@ -230,6 +230,13 @@ mod tests {
         }
     }
 
+    async fn reason_after(store: &Store, run: i64, boot_us: i64) -> Option<String> {
+        store
+            .first_health_reset_reason(&[run], boot_us, i64::MAX)
+            .await
+            .expect("read")
+    }
+
     /// The old firmware answers a poll, then reboots; the answer is stamped
     /// after the new boot's `rst:` line. The boot's reason is the next
     /// answer's, from the new firmware.
@@ -255,20 +262,18 @@ mod tests {
             ),
         ];
         store.write_batches(&[batch]).await.expect("write");
-        let reason = store
-            .first_health_reset_reason(&[run], boot_us, i64::MAX)
-            .await
-            .expect("read");
-        assert_eq!(reason.as_deref(), Some("SW"));
+        assert_eq!(
+            reason_after(&store, run, boot_us).await.as_deref(),
+            Some("SW")
+        );
 
         // A sample without an uptime cannot be told apart: it counts.
         let mut batch = Batch::new(run);
         batch.health = vec![health(2, boot_us + 100_000, r#"{"reset_reason": "PANIC"}"#)];
         store.write_batches(&[batch]).await.expect("write");
-        let reason = store
-            .first_health_reset_reason(&[run], boot_us, i64::MAX)
-            .await
-            .expect("read");
-        assert_eq!(reason.as_deref(), Some("PANIC"));
+        assert_eq!(
+            reason_after(&store, run, boot_us).await.as_deref(),
+            Some("PANIC")
+        );
     }
 }
