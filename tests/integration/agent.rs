@@ -190,9 +190,7 @@ impl Markers {
         let task = tokio::spawn(async move {
             while !stop2.load(Ordering::SeqCst) {
                 let n = sent2.load(Ordering::SeqCst) + 1;
-                board
-                    .inject(format!("[Test] marker n={n:06}\r\n").as_bytes())
-                    .await;
+                board.inject(marker_line(n).as_bytes()).await;
                 sent2.store(n, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -236,9 +234,7 @@ impl PrintedMarkers {
 
     async fn print(&mut self, n: u32) {
         for i in self.printed + 1..=self.printed + n {
-            self.board
-                .inject(format!("[Test] marker n={i:06}\r\n").as_bytes())
-                .await;
+            self.board.inject(marker_line(i).as_bytes()).await;
         }
         self.printed += n;
     }
@@ -246,6 +242,11 @@ impl PrintedMarkers {
     fn printed(&self) -> u32 {
         self.printed
     }
+}
+
+/// The line a board prints for marker `n`; [`marker_numbers`] reads it back.
+fn marker_line(n: u32) -> String {
+    format!("[Test] marker n={n:06}\r\n")
 }
 
 fn marker_numbers(lines: &[(i64, String)]) -> Vec<u32> {
