@@ -176,20 +176,36 @@ if (liveRoot && window.EventSource) {
   let lastChart = 0;
   // Re-request the (server-rendered) charts as snapshots arrive, at most
   // every 1.5 s, unless the user zoomed in.
-  const refreshChart = () => {
+  const refreshChart = (force) => {
     const now = Date.now();
-    if (now - lastChart < 1500) return;
+    if (!force && now - lastChart < 1500) return;
     lastChart = now;
     for (const chart of charts) {
       const fig = chart.closest("figure");
       if (fig && fig.dataset.zoomed) continue;
       const u = new URL(chart.src, location.href);
+      if (fig && fig.dataset.run) u.pathname = u.pathname.replace(/\/charts\/runs\/\d+\.svg$/, "/charts/runs/" + fig.dataset.run + ".svg");
       u.searchParams.set("t", String(now));
       chart.src = u.pathname + u.search;
     }
   };
+  // A scenario or a reboot ends the run the page opened with: the charts
+  // follow the device to its new run, and a zoom into the old one resets.
+  const followRun = (run) => {
+    let moved = false;
+    for (const chart of charts) {
+      const fig = chart.closest("figure");
+      if (!fig || fig.dataset.run === String(run)) continue;
+      fig.dataset.run = String(run);
+      const reset = $("[data-zoom-reset]", fig);
+      if (fig.dataset.zoomed && reset) reset.click();
+      moved = true;
+    }
+    if (moved) refreshChart(true);
+  };
   es.addEventListener("snapshot", (ev) => {
     const s = JSON.parse(ev.data).data;
+    if (s.run_id != null) followRun(s.run_id);
     setField(liveRoot, "hi", fmt.bytes(s.hi));
     setField(liveRoot, "hin", fmt.bytes(s.hin));
     setField(liveRoot, "frag", fmt.pct(s.frag));

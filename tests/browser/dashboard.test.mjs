@@ -182,6 +182,13 @@ test("the devices overview shows every device with units and a status word", asy
   await p.close();
 });
 
+/** The run a live chart's image shows, and its number of hover points. */
+async function chartRunPoints(src) {
+  const run = Number(/\/charts\/runs\/(\d+)\.svg/.exec(src)[1]);
+  const hover = await (await fetch(base + src.replace(/\.svg/, ".json"))).json();
+  return { run, points: hover.points.length };
+}
+
 test("the live chart grows as snapshots arrive", async () => {
   const devices = await api("/api/v1/devices");
   const d = devices.find((x) => x.name === "demo-tuned");
@@ -189,16 +196,47 @@ test("the live chart grows as snapshots arrive", async () => {
   await p.goto(base + "/devices/" + d.id);
   const chart = p.locator("[data-live-chart] img").first();
   const firstSrc = await chart.getAttribute("src");
-  const hoverUrl = (src) => base + src.replace(/\.svg/, ".json");
-  const before = (await (await fetch(hoverUrl(firstSrc))).json()).points.length;
+  // The schedule's scenarios start new runs on this board; growth counts
+  // within whichever run the chart shows.
+  const first = new Map();
+  const seen = await chartRunPoints(firstSrc);
+  first.set(seen.run, seen.points);
   await waitFor("two live snapshots over SSE", async () => Number(await p.locator("[data-live-device]").getAttribute("data-snapshots") || 0) >= 2);
   await waitFor("the chart image to be re-requested", async () => (await chart.getAttribute("src")) !== firstSrc);
   await waitFor("more points in the chart", async () => {
-    const src = await chart.getAttribute("src");
-    return (await (await fetch(hoverUrl(src))).json()).points.length > before;
+    const now = await chartRunPoints(await chart.getAttribute("src"));
+    if (!first.has(now.run)) { first.set(now.run, now.points); return false; }
+    return now.points > first.get(now.run);
   });
   assert.notEqual(await p.locator('[data-field="hi"]').first().innerText(), "–");
   await p.screenshot({ path: join(shots, "live-device.png"), fullPage: true });
+  await p.close();
+});
+
+test("the live chart follows the device into its next run", async () => {
+  const devices = await api("/api/v1/devices");
+  const d = devices.find((x) => x.name === "demo-flaky");
+  const p = await page();
+  await p.goto(base + "/devices/" + d.id);
+  const charts = p.locator("[data-live-chart] img");
+  const opened = (await chartRunPoints(await charts.first().getAttribute("src"))).run;
+  // A reboot ends a live run and the next line opens another. This board's
+  // HTTP sometimes answers 503 by design, so ask until it reboots.
+  const next = await waitFor("demo-flaky to reboot into a new run", async () => {
+    const active = (await api("/api/v1/devices/" + d.id)).live?.active_run;
+    if (active != null && active !== opened) return active;
+    await fetch(base + "/api/v1/devices/" + d.id + "/reboot", { method: "POST" });
+    await new Promise((r) => setTimeout(r, 3000));
+    return null;
+  }, 60000);
+  for (const img of await charts.all()) {
+    await waitFor("the chart to show run " + next, async () => {
+      const now = await chartRunPoints(await img.getAttribute("src"));
+      return now.run === next && now.points > 0;
+    });
+  }
+  assert.equal(await p.locator("figure[data-live-chart]").first().getAttribute("data-run"), String(next));
+  assert.deepEqual(p.errors ?? [], []);
   await p.close();
 });
 
