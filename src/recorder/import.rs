@@ -15,12 +15,15 @@ use crate::harness::{
 };
 use crate::protocol::{parse_line, LineKind, MemSnapshot, TaskStack, Tripwire};
 use crate::store::{
-    Batch, BlockPacker, EventKind, NewRun, Packing, RunKind, RunStatus, SerialLineRow, Store,
-    StoreError, BLOCK_LINES,
+    Batch, BlockPacker, EventKind, NewRun, Packing, RunKind, RunStatus, Store, StoreError,
 };
 
 /// Rows buffered before a write; big batches keep SQLite's commits rare.
 const IMPORT_BATCH_ROWS: usize = 40_000;
+/// The first batch's size. Batches double from here up to
+/// [`IMPORT_BATCH_ROWS`], so the writer starts after a few milliseconds of
+/// parsing instead of waiting for a whole big batch.
+const FIRST_BATCH_ROWS: usize = 2_500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -192,7 +195,8 @@ async fn produce(
     let mut out = Producer {
         tracker: RunTracker::new(run_id),
         batch: Batch::new(run_id),
-        unpacked: Vec::new(),
+        lines_in_batch: 0,
+        batch_rows: FIRST_BATCH_ROWS,
         packer: BlockPacker::new(Packing::Fast),
         tx,
         outcome,
@@ -217,11 +221,16 @@ async fn produce(
 struct Producer<'a> {
     tracker: RunTracker,
     batch: Batch,
-    /// Serial lines waiting to fill a block. An imported run's lines are
-    /// all there is to it already, so they are stored packed, as retention
-    /// stores old lines: one row per 2,000 lines to write, a quarter of
-    /// the disk, read back the same.
-    unpacked: Vec<SerialLineRow>,
+    /// Serial lines packed since the last flush: they count towards a
+    /// batch's size as the rows they would have been.
+    lines_in_batch: usize,
+    /// The size at which the batch is handed over.
+    batch_rows: usize,
+    /// An imported run's lines are all there is to it already, so they are
+    /// stored packed, as retention stores old lines: one row per 2,000
+    /// lines to write, a quarter of the disk, read back the same. Each
+    /// line's text goes from the read buffer into its block, never into a
+    /// row of its own.
     packer: BlockPacker,
     tx: &'a tokio::sync::mpsc::Sender<Batch>,
     outcome: &'a mut ImportOutcome,
@@ -265,9 +274,15 @@ impl Producer<'_> {
                     now = ts;
                 }
             }
-            self.tracker.record_line(&mut self.batch, now, &line, 0);
-            if self.batch.len() >= IMPORT_BATCH_ROWS {
-                self.flush(Flush::WholeBlocks).await?;
+            let line_no = self
+                .tracker
+                .record_line_meaning(&mut self.batch, now, &line);
+            if let Some(block) = self.packer.push(line_no, now, 0, &line.text)? {
+                self.batch.blocks.push(block);
+            }
+            self.lines_in_batch += 1;
+            if self.batch.len() + self.lines_in_batch >= self.batch_rows {
+                self.flush(Flush::More).await?;
                 if let Some(progress) = options.progress {
                     progress(done.min(total), total);
                 }
@@ -330,33 +345,24 @@ impl Producer<'_> {
         Ok(())
     }
 
-    /// Counts the batch into the outcome, packs its lines and hands it to
-    /// the writer.
+    /// Counts the batch into the outcome and hands it to the writer; the
+    /// last one takes the lines of the block left open.
     async fn flush(&mut self, flush: Flush) -> Result<(), ImportError> {
         let outcome = &mut *self.outcome;
         let batch = &mut self.batch;
-        outcome.lines += batch.lines.len() as i64;
-        self.unpacked.append(&mut batch.lines);
-        let packed = match flush {
-            Flush::WholeBlocks => self.unpacked.len() / BLOCK_LINES as usize * BLOCK_LINES as usize,
-            Flush::Last => self.unpacked.len(),
-        };
-        for lines in self.unpacked[..packed].chunks(BLOCK_LINES as usize) {
-            batch.blocks.extend(self.packer.pack(lines)?);
+        if let Flush::Last = flush {
+            batch.blocks.extend(self.packer.finish()?);
         }
-        self.unpacked.drain(..packed);
+        outcome.lines += self.lines_in_batch as i64;
+        self.lines_in_batch = 0;
+        self.batch_rows = (self.batch_rows * 2).min(IMPORT_BATCH_ROWS);
         outcome.snapshots += batch.snapshots.len() as i64;
         outcome.events += batch.events.len() as i64;
         outcome.health_samples += batch.health.len() as i64;
         // The next batch will be about as big: start it at this one's size
         // rather than growing it again by doubling (each step a copy).
-        let (lines, snapshots, events) = (
-            std::mem::take(&mut batch.lines),
-            batch.snapshots.len(),
-            batch.events.len(),
-        );
+        let (snapshots, events) = (batch.snapshots.len(), batch.events.len());
         let full = self.tracker.take_batch(batch);
-        batch.lines = lines;
         batch.snapshots.reserve(snapshots);
         batch.events.reserve(events);
         // A closed channel means the writer failed; the caller reports its
@@ -371,11 +377,10 @@ impl Producer<'_> {
     }
 }
 
-/// What a flush packs: whole blocks while lines keep coming, everything
-/// at the end.
+/// Whether more lines follow the flushed batch, or the import ends there.
 #[derive(Clone, Copy)]
 enum Flush {
-    WholeBlocks,
+    More,
     Last,
 }
 

@@ -139,14 +139,26 @@ impl RunTracker {
         line: &DeviceLine<'_>,
         flags: i64,
     ) {
-        let line_no = self.next_line;
-        self.next_line += 1;
+        let line_no = self.record_line_meaning(batch, ts_us, line);
         batch.lines.push(SerialLineRow {
             line_no,
             ts_us,
             text: line.text.clone().into_owned(),
             flags,
         });
+    }
+
+    /// [`RunTracker::record_line`] without the line's row: for a caller
+    /// that stores the text itself (an import packs it straight into
+    /// serial blocks). Returns the line's number.
+    pub fn record_line_meaning(
+        &mut self,
+        batch: &mut Batch,
+        ts_us: i64,
+        line: &DeviceLine<'_>,
+    ) -> i64 {
+        let line_no = self.next_line;
+        self.next_line += 1;
         self.record_kind(
             batch,
             Some(line_no),
@@ -155,6 +167,7 @@ impl RunTracker {
             &line.kind,
             line.text.trim(),
         );
+        line_no
     }
 
     /// Records a meaning without a serial line (artifact rows imported from

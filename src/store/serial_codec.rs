@@ -34,16 +34,35 @@ impl Encoder {
     /// Per line: line_no, ts_us and flags as little-endian i64, the text's
     /// length as a little-endian u32, then the text.
     pub(super) fn encode(&mut self, lines: &[SerialLineRow]) -> std::io::Result<Vec<u8>> {
-        let raw = &mut self.raw;
-        raw.clear();
+        self.raw.clear();
         for l in lines {
-            raw.extend_from_slice(&l.line_no.to_le_bytes());
-            raw.extend_from_slice(&l.ts_us.to_le_bytes());
-            raw.extend_from_slice(&l.flags.to_le_bytes());
-            let len = u32::try_from(l.text.len()).map_err(std::io::Error::other)?;
-            raw.extend_from_slice(&len.to_le_bytes());
-            raw.extend_from_slice(l.text.as_bytes());
+            self.push(l.line_no, l.ts_us, l.flags, &l.text)?;
         }
+        self.finish()
+    }
+
+    /// Appends one line to the block being built, in [`Encoder::encode`]'s
+    /// layout: an import packs its text here straight from the read buffer.
+    pub(super) fn push(
+        &mut self,
+        line_no: i64,
+        ts_us: i64,
+        flags: i64,
+        text: &str,
+    ) -> std::io::Result<()> {
+        let raw = &mut self.raw;
+        raw.extend_from_slice(&line_no.to_le_bytes());
+        raw.extend_from_slice(&ts_us.to_le_bytes());
+        raw.extend_from_slice(&flags.to_le_bytes());
+        let len = u32::try_from(text.len()).map_err(std::io::Error::other)?;
+        raw.extend_from_slice(&len.to_le_bytes());
+        raw.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+
+    /// Deflates the lines pushed since the last block and starts the next.
+    pub(super) fn finish(&mut self) -> std::io::Result<Vec<u8>> {
+        let raw = &self.raw;
         self.deflate.reset();
         let mut out = Vec::with_capacity(raw.len() / 4 + 64);
         loop {
@@ -57,6 +76,7 @@ impl Encoder {
                 .compress_vec(&raw[read..], &mut out, FlushCompress::Finish)
                 .map_err(std::io::Error::other)?;
             if status == Status::StreamEnd {
+                self.raw.clear();
                 return Ok(out);
             }
         }

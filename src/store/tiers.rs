@@ -15,6 +15,16 @@ use crate::protocol::{MemSnapshot, HEARTBEAT_TAG};
 
 /// Bucket widths in seconds, finest first.
 pub const TIERS_S: [i64; 7] = [10, 30, 60, 300, 600, 1800, 3600];
+
+// `batch_buckets` builds each tier from the one before: every width must
+// divide the next.
+const _: () = {
+    let mut i = 1;
+    while i < TIERS_S.len() {
+        assert!(TIERS_S[i] % TIERS_S[i - 1] == 0);
+        i += 1;
+    }
+};
 pub(super) const US_PER_S: i64 = 1_000_000;
 /// `hi, hin, hl, pf, frag`: the metrics a run chart draws.
 pub(super) const METRICS: usize = 5;
@@ -46,17 +56,6 @@ impl TierBucket {
             max: m,
         }
     }
-
-    fn add(&mut self, row: &SnapshotRow) {
-        self.n += 1;
-        self.first_ts = self.first_ts.min(row.ts_us);
-        self.last_ts = self.last_ts.max(row.ts_us);
-        self.boot = self.boot.max(row.boot);
-        for (i, v) in metrics(&row.snapshot).into_iter().enumerate() {
-            self.min[i] = merge(self.min[i], v, i64::min);
-            self.max[i] = merge(self.max[i], v, i64::max);
-        }
-    }
 }
 
 fn merge(a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64) -> Option<i64> {
@@ -80,20 +79,54 @@ pub fn tier_for(window_us: i64, columns: u32) -> Option<i64> {
 
 /// A batch's snapshots merged into buckets, per tier: `(tier, bucket, aggregates)`.
 /// Merging in Rust first makes a batch cost one upsert per touched bucket,
-/// not one per snapshot.
+/// not one per snapshot. Only the finest tier reads the snapshots; each
+/// coarser one merges the buckets of the tier before it (every width
+/// divides the next), so the fold costs about one pass over the batch, not
+/// one per tier.
 pub(super) fn batch_buckets(rows: &[SnapshotRow]) -> Vec<(i64, i64, TierBucket)> {
-    let mut out = Vec::new();
-    for tier in TIERS_S {
-        let mut buckets: BTreeMap<i64, TierBucket> = BTreeMap::new();
-        for row in rows.iter().filter(|r| r.ts_us >= 0) {
-            buckets
-                .entry(row.ts_us / (tier * US_PER_S))
-                .and_modify(|b| b.add(row))
-                .or_insert_with(|| TierBucket::of(row));
-        }
-        out.extend(buckets.into_iter().map(|(bucket, b)| (tier, bucket, b)));
+    let finest = TIERS_S[0];
+    let mut tier = fold_sorted(
+        rows.iter()
+            .filter(|r| r.ts_us >= 0)
+            .map(|r| (r.ts_us / (finest * US_PER_S), TierBucket::of(r))),
+    );
+    let mut out: Vec<(i64, i64, TierBucket)> =
+        tier.iter().map(|&(bucket, b)| (finest, bucket, b)).collect();
+    for pair in TIERS_S.windows(2) {
+        let (finer, coarser) = (pair[0], pair[1]);
+        let per = coarser / finer;
+        tier = fold_sorted(tier.into_iter().map(|(bucket, b)| (bucket / per, b)));
+        out.extend(tier.iter().map(|&(bucket, b)| (coarser, bucket, b)));
     }
     out
+}
+
+/// Merges `(bucket, aggregates)` items by bucket, in bucket order. Items
+/// come mostly in order (snapshots are time-stamped as they arrive), so a
+/// run of equal buckets is merged in place and only a break reaches the map.
+fn fold_sorted(items: impl Iterator<Item = (i64, TierBucket)>) -> Vec<(i64, TierBucket)> {
+    let mut merged: BTreeMap<i64, TierBucket> = BTreeMap::new();
+    let mut current: Option<(i64, TierBucket)> = None;
+    let mut settle = |(bucket, b): (i64, TierBucket)| {
+        merged
+            .entry(bucket)
+            .and_modify(|m| m.merge(&b))
+            .or_insert(b);
+    };
+    for (bucket, b) in items {
+        match &mut current {
+            Some((at, acc)) if *at == bucket => acc.merge(&b),
+            _ => {
+                if let Some(done) = current.replace((bucket, b)) {
+                    settle(done);
+                }
+            }
+        }
+    }
+    if let Some(done) = current {
+        settle(done);
+    }
+    merged.into_iter().collect()
 }
 
 impl TierBucket {
@@ -270,5 +303,76 @@ mod tests {
         assert_eq!(tier_for(6 * 3600 * US_PER_S, 1200), Some(10));
         assert_eq!(tier_for(3600 * US_PER_S, 1200), None);
         assert_eq!(tier_for(0, 0), None);
+    }
+
+    /// Each tier folded straight from the snapshots: what `batch_buckets`
+    /// must equal, however it gets there.
+    fn per_tier_from_rows(rows: &[SnapshotRow]) -> Vec<(i64, i64, TierBucket)> {
+        let mut out = Vec::new();
+        for tier in TIERS_S {
+            let mut buckets: BTreeMap<i64, TierBucket> = BTreeMap::new();
+            for row in rows.iter().filter(|r| r.ts_us >= 0) {
+                let b = TierBucket::of(row);
+                buckets
+                    .entry(row.ts_us / (tier * US_PER_S))
+                    .and_modify(|m| m.merge(&b))
+                    .or_insert(b);
+            }
+            out.extend(buckets.into_iter().map(|(bucket, b)| (tier, bucket, b)));
+        }
+        out
+    }
+
+    /// Rows a few seconds apart over hours, with late stamps, stamps before
+    /// 1970 (skipped), missing metrics and reboots.
+    fn rows(seed: u64, n: usize) -> Vec<SnapshotRow> {
+        let mut x = seed;
+        let mut next = move |m: u64| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 33) % m
+        };
+        let mut ts = 1_700_000_000 * US_PER_S;
+        let mut boot = 0;
+        (0..n)
+            .map(|seq| {
+                ts += next(20_000_000) as i64;
+                let stamp = match next(50) {
+                    0 => ts - next(4_000_000_000) as i64,
+                    1 => -(next(1_000) as i64),
+                    _ => ts,
+                };
+                if next(200) == 0 {
+                    boot += 1;
+                }
+                let value = |next: &mut dyn FnMut(u64) -> u64| {
+                    (next(10) != 0).then(|| next(200_000) as i64)
+                };
+                SnapshotRow {
+                    seq: seq as i64,
+                    line_no: None,
+                    ts_us: stamp,
+                    elapsed_ms: None,
+                    boot,
+                    snapshot: MemSnapshot {
+                        tag: "hb".into(),
+                        hi: value(&mut next),
+                        hin: value(&mut next),
+                        hl: value(&mut next),
+                        pf: value(&mut next),
+                        frag: value(&mut next),
+                        ..Default::default()
+                    },
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn coarser_tiers_built_from_finer_ones_equal_tiers_built_from_rows() {
+        for seed in 1..=20 {
+            let rows = rows(seed, 1 + seed as usize * 150);
+            assert_eq!(batch_buckets(&rows), per_tier_from_rows(&rows), "seed {seed}");
+        }
+        assert!(batch_buckets(&[]).is_empty());
     }
 }
