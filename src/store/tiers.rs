@@ -90,8 +90,10 @@ pub(super) fn batch_buckets(rows: &[SnapshotRow]) -> Vec<(i64, i64, TierBucket)>
             .filter(|r| r.ts_us >= 0)
             .map(|r| (r.ts_us / (finest * US_PER_S), TierBucket::of(r))),
     );
-    let mut out: Vec<(i64, i64, TierBucket)> =
-        tier.iter().map(|&(bucket, b)| (finest, bucket, b)).collect();
+    let mut out: Vec<(i64, i64, TierBucket)> = tier
+        .iter()
+        .map(|&(bucket, b)| (finest, bucket, b))
+        .collect();
     for pair in TIERS_S.windows(2) {
         let (finer, coarser) = (pair[0], pair[1]);
         let per = coarser / finer;
@@ -328,7 +330,9 @@ mod tests {
     fn rows(seed: u64, n: usize) -> Vec<SnapshotRow> {
         let mut x = seed;
         let mut next = move |m: u64| {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (x >> 33) % m
         };
         let mut ts = 1_700_000_000 * US_PER_S;
@@ -371,7 +375,11 @@ mod tests {
     fn coarser_tiers_built_from_finer_ones_equal_tiers_built_from_rows() {
         for seed in 1..=20 {
             let rows = rows(seed, 1 + seed as usize * 150);
-            assert_eq!(batch_buckets(&rows), per_tier_from_rows(&rows), "seed {seed}");
+            assert_eq!(
+                batch_buckets(&rows),
+                per_tier_from_rows(&rows),
+                "seed {seed}"
+            );
         }
         assert!(batch_buckets(&[]).is_empty());
     }
