@@ -87,21 +87,7 @@ impl BlockPacker {
         flags: i64,
         text: &str,
     ) -> Result<Option<SerialBlock>> {
-        self.encoder
-            .push(line_no, ts_us, flags, text)
-            .map_err(|e| StoreError::Conflict(e.to_string()))?;
-        let open = self.open.get_or_insert(OpenBlock {
-            first_line: line_no,
-            last_line: line_no,
-            first_ts: ts_us,
-            last_ts: ts_us,
-            lines: 0,
-        });
-        open.last_line = line_no;
-        open.first_ts = open.first_ts.min(ts_us);
-        open.last_ts = open.last_ts.max(ts_us);
-        open.lines += 1;
-        if open.lines < BLOCK_LINES {
+        if self.append(line_no, ts_us, flags, text)? < BLOCK_LINES {
             return Ok(None);
         }
         self.finish()
@@ -134,21 +120,29 @@ impl BlockPacker {
                 "a block is being pushed line by line; finish it first".into(),
             ));
         }
-        let (Some(first), Some(last)) = (lines.first(), lines.last()) else {
-            return Ok(None);
-        };
-        let data = self
-            .encoder
-            .encode(lines)
+        for l in lines {
+            self.append(l.line_no, l.ts_us, l.flags, &l.text)?;
+        }
+        self.finish()
+    }
+
+    /// One line into the open block; returns how many it holds now.
+    fn append(&mut self, line_no: i64, ts_us: i64, flags: i64, text: &str) -> Result<i64> {
+        self.encoder
+            .push(line_no, ts_us, flags, text)
             .map_err(|e| StoreError::Conflict(e.to_string()))?;
-        Ok(Some(SerialBlock {
-            first_line: first.line_no,
-            last_line: last.line_no,
-            first_ts: lines.iter().map(|l| l.ts_us).min().unwrap_or(first.ts_us),
-            last_ts: lines.iter().map(|l| l.ts_us).max().unwrap_or(last.ts_us),
-            lines: lines.len() as i64,
-            data,
-        }))
+        let open = self.open.get_or_insert(OpenBlock {
+            first_line: line_no,
+            last_line: line_no,
+            first_ts: ts_us,
+            last_ts: ts_us,
+            lines: 0,
+        });
+        open.last_line = line_no;
+        open.first_ts = open.first_ts.min(ts_us);
+        open.last_ts = open.last_ts.max(ts_us);
+        open.lines += 1;
+        Ok(open.lines)
     }
 }
 

@@ -31,18 +31,9 @@ impl Encoder {
         }
     }
 
-    /// Per line: line_no, ts_us and flags as little-endian i64, the text's
-    /// length as a little-endian u32, then the text.
-    pub(super) fn encode(&mut self, lines: &[SerialLineRow]) -> std::io::Result<Vec<u8>> {
-        self.raw.clear();
-        for l in lines {
-            self.push(l.line_no, l.ts_us, l.flags, &l.text)?;
-        }
-        self.finish()
-    }
-
-    /// Appends one line to the block being built, in [`Encoder::encode`]'s
-    /// layout: an import packs its text here straight from the read buffer.
+    /// Appends one line to the block being built. Per line: line_no, ts_us
+    /// and flags as little-endian i64, the text's length as a little-endian
+    /// u32, then the text.
     pub(super) fn push(
         &mut self,
         line_no: i64,
@@ -143,6 +134,14 @@ mod tests {
 
     use super::*;
 
+    /// One block of `lines`.
+    fn encode(encoder: &mut Encoder, lines: &[SerialLineRow]) -> std::io::Result<Vec<u8>> {
+        for l in lines {
+            encoder.push(l.line_no, l.ts_us, l.flags, &l.text)?;
+        }
+        encoder.finish()
+    }
+
     fn line(n: i64, text: &str) -> SerialLineRow {
         SerialLineRow {
             line_no: n,
@@ -159,7 +158,7 @@ mod tests {
             line(2, "\"q\"\n\\ é 🙂"),
             line(3, ""),
         ];
-        let data = Encoder::new(Compression::fast()).encode(&lines).unwrap();
+        let data = encode(&mut Encoder::new(Compression::fast()), &lines).unwrap();
         assert_eq!(decode(CODEC, &data).unwrap(), lines);
     }
 
@@ -172,7 +171,7 @@ mod tests {
             .map(|n| line(n, &format!("[Mem] hb hf={} hin={}", n * 7919 % 100_003, n)))
             .collect();
         for lines in [&big[..1], &big[..], &big[10..12], &big[..2000]] {
-            let data = encoder.encode(lines).unwrap();
+            let data = encode(&mut encoder, lines).unwrap();
             assert_eq!(decode(CODEC, &data).unwrap(), lines);
         }
     }
@@ -188,9 +187,11 @@ mod tests {
 
     #[test]
     fn a_cut_block_is_an_error_not_a_panic() {
-        let data = Encoder::new(Compression::fast())
-            .encode(&[line(1, "hello world")])
-            .unwrap();
+        let data = encode(
+            &mut Encoder::new(Compression::fast()),
+            &[line(1, "hello world")],
+        )
+        .unwrap();
         let mut raw = Vec::new();
         DeflateDecoder::new(data.as_slice())
             .read_to_end(&mut raw)
