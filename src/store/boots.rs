@@ -80,12 +80,14 @@ impl Store {
     /// The time of the run's last snapshot.
     #[tracing::instrument(skip(self))]
     pub async fn last_snapshot_ts(&self, run_id: i64) -> Result<Option<i64>> {
-        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+        let row: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
             "SELECT MAX(ts_us) FROM snapshots WHERE run_id = $1"
         )
         .bind(run_id)
         .fetch_one(pool)
-        .await)?)
+        .await)?;
+        let packed = self.packed_extent(run_id).await?.span.map(|(_, last)| last);
+        Ok(row.max(packed))
     }
 
     /// Reset markers and crash events in `runs` within `[from_us, to_us]`,
@@ -159,7 +161,8 @@ impl Store {
         from_us: i64,
         to_us: i64,
     ) -> Result<Option<i64>> {
-        with_pool!(self, |pool| {
+        let packed = self.packed_last_in(runs, from_us, to_us).await?;
+        let rows = with_pool!(self, |pool| {
             let mut q = QueryBuilder::<Db>::new("SELECT MAX(ts_us) FROM snapshots WHERE");
             push_in_runs(&mut q, runs);
             push_window(&mut q, from_us, to_us);
@@ -173,8 +176,9 @@ impl Store {
                 .push_bind(EventKind::Status)
                 .push(")");
             let event: Option<i64> = q.build_query_scalar().fetch_one(pool).await?;
-            Ok(snapshot.max(event))
-        })
+            Ok::<_, super::StoreError>(snapshot.max(event))
+        })?;
+        Ok(rows.max(packed))
     }
 
     /// The first `reset_reason` `/api/health` reported in `[from_us, to_us)`

@@ -5,6 +5,7 @@
 
 use sqlx::QueryBuilder;
 
+use super::snapshot_blocks::merge_by_seq;
 use super::{EventKind, EventRow, HealthRow, Result, SnapshotRow, Store};
 
 /// Which rows of a run, from where, and how many.
@@ -27,9 +28,16 @@ const HEALTH_COLUMNS: &str =
     "SELECT seq, ts_us, http_status, latency_ms, raw, error FROM health_samples WHERE run_id = $1";
 
 impl Store {
-    /// Snapshots with `seq > after`, in order.
+    /// Snapshots with `seq > after`, in order, rows and packed blocks
+    /// alike.
     #[tracing::instrument(skip(self))]
     pub async fn snapshots_page(&self, run_id: i64, page: PageRequest) -> Result<Vec<SnapshotRow>> {
+        let rows = self.snapshot_rows_page(run_id, page).await?;
+        let packed = self.packed_page(run_id, page.after, page.limit).await?;
+        Ok(merge_by_seq(rows, packed, page.limit, |r| r.seq))
+    }
+
+    async fn snapshot_rows_page(&self, run_id: i64, page: PageRequest) -> Result<Vec<SnapshotRow>> {
         Ok(with_pool!(self, |pool| sqlx::query_as(
             "SELECT seq, line_no, ts_us, elapsed_ms, boot, tag, hf, hm, hl, hi, hin, frag, pf, \
              pm, pl, extras FROM snapshots WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",

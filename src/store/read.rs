@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, QueryBuilder};
 
+use super::snapshot_blocks::merge_by_seq;
 use super::{
     Dialect, EventKind, EventRow, HealthRow, PageRequest, Result, SerialLineRow, SnapshotRow, Store,
 };
@@ -254,17 +255,20 @@ impl Store {
         from_us: Option<i64>,
         to_us: Option<i64>,
     ) -> Result<Vec<SnapshotRow>> {
-        Ok(with_pool!(self, |pool| {
+        let (from_us, to_us) = (from_us.unwrap_or(i64::MIN), to_us.unwrap_or(i64::MAX));
+        let rows: Vec<SnapshotRow> = with_pool!(self, |pool| {
             sqlx::query_as(
             "SELECT seq, line_no, ts_us, elapsed_ms, boot, tag, hf, hm, hl, hi, hin, frag, pf, \
              pm, pl, extras FROM snapshots WHERE run_id = $1 AND ts_us >= $2 AND ts_us <= $3 ORDER BY seq",
         )
         .bind(run_id)
-        .bind(from_us.unwrap_or(i64::MIN))
-        .bind(to_us.unwrap_or(i64::MAX))
+        .bind(from_us)
+        .bind(to_us)
         .fetch_all(pool)
         .await
-        })?)
+        })?;
+        let packed = self.packed_between(run_id, from_us, to_us).await?;
+        Ok(merge_by_seq(rows, packed, i64::MAX, |r| r.seq))
     }
 }
 
@@ -277,17 +281,30 @@ pub struct HeapPoint {
     pub pf: Option<i64>,
 }
 
+/// A heartbeat sample and its `seq`: what rows and packed blocks are
+/// merged by.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub(super) struct NumberedPoint {
+    pub seq: i64,
+    #[sqlx(flatten)]
+    pub point: HeapPoint,
+}
+
 impl Store {
     /// A run's heartbeat samples in order, read without whole snapshots.
     #[tracing::instrument(skip(self))]
     pub async fn heartbeat_points(&self, run_id: i64) -> Result<Vec<HeapPoint>> {
-        Ok(with_pool!(self, |pool| sqlx::query_as(
-            "SELECT ts_us, boot, hi, pf FROM snapshots WHERE run_id = $1 AND tag = $2 ORDER BY seq",
+        let rows: Vec<NumberedPoint> = with_pool!(self, |pool| sqlx::query_as(
+            "SELECT seq, ts_us, boot, hi, pf FROM snapshots WHERE run_id = $1 AND tag = $2 \
+             ORDER BY seq",
         )
         .bind(run_id)
         .bind(HEARTBEAT_TAG)
         .fetch_all(pool)
-        .await)?)
+        .await)?;
+        let packed = self.packed_heartbeats(run_id).await?;
+        let merged = merge_by_seq(rows, packed, i64::MAX, |p| p.seq);
+        Ok(merged.into_iter().map(|p| p.point).collect())
     }
 
     /// The threshold of the run's first tripwire, if one fired.
@@ -326,14 +343,16 @@ impl Store {
 }
 
 impl Store {
-    /// Snapshots stored for a run (a count over the run's key range).
+    /// Snapshots stored for a run (a count over the run's key range, and
+    /// the packed blocks' counts).
     #[tracing::instrument(skip(self))]
     pub async fn snapshot_count(&self, run_id: i64) -> Result<i64> {
-        Ok(with_pool!(self, |pool| sqlx::query_scalar(
+        let rows: i64 = with_pool!(self, |pool| sqlx::query_scalar(
             "SELECT COUNT(*) FROM snapshots WHERE run_id = $1"
         )
         .bind(run_id)
         .fetch_one(pool)
-        .await)?)
+        .await)?;
+        Ok(rows + self.packed_extent(run_id).await?.count)
     }
 }

@@ -64,6 +64,11 @@ impl Store {
                 .await?;
         let snapshot_boot =
             last("SELECT boot FROM snapshots WHERE run_id = $1 ORDER BY seq DESC LIMIT 1").await?;
+        // A packed snapshot after the last row is the run's last.
+        let (snapshot, snapshot_boot) = match self.packed_extent(run_id).await?.last {
+            Some((seq, boot)) if seq > snapshot => (seq, boot),
+            _ => (snapshot, snapshot_boot),
+        };
         let event_boot =
             last("SELECT boot FROM events WHERE run_id = $1 ORDER BY seq DESC LIMIT 1").await?;
         Ok(Some(ResumePoint {

@@ -249,6 +249,13 @@ pub struct Batch {
     /// one row to write instead of 2,000).
     pub blocks: Vec<super::SerialBlock>,
     pub snapshots: Vec<SnapshotRow>,
+    /// Snapshots already packed ([`Batch::pack_snapshots`]).
+    pub snapshot_blocks: Vec<super::SnapshotBlock>,
+    /// The pyramid buckets of the snapshots packed into this batch, folded
+    /// in as the `snapshots` rows' are. (A block can be completed in a
+    /// later batch than some of its snapshots; the buckets go with the
+    /// batch that packed them.)
+    pub packed_buckets: Vec<(i64, i64, super::TierBucket)>,
     pub events: Vec<EventRow>,
     pub health: Vec<HealthRow>,
     /// The run's summary after these rows, written in the same transaction
@@ -268,11 +275,33 @@ impl Batch {
         self.lines.len()
             + self.blocks.len()
             + self.snapshots.len()
+            + self.snapshot_blocks.len()
             + self.events.len()
             + self.health.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Moves the batch's snapshots into `packer`: the blocks they complete
+    /// go out as `snapshot_blocks`, their pyramid buckets as
+    /// `packed_buckets`. For a run whose snapshots are all known at once
+    /// (an import): 2,000 snapshots become one row to write.
+    pub fn pack_snapshots(&mut self, packer: &mut super::SnapshotPacker) -> super::Result<()> {
+        self.packed_buckets
+            .extend(super::tiers::batch_buckets(&self.snapshots));
+        for row in self.snapshots.drain(..) {
+            self.snapshot_blocks.extend(packer.push(&row)?);
+        }
+        Ok(())
+    }
+
+    /// Every pyramid bucket the batch adds to: its rows' and its packed
+    /// snapshots'.
+    pub(super) fn tier_buckets(&self) -> Vec<(i64, i64, super::TierBucket)> {
+        let mut buckets = super::tiers::batch_buckets(&self.snapshots);
+        buckets.extend_from_slice(&self.packed_buckets);
+        buckets
     }
 }

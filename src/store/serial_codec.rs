@@ -3,11 +3,9 @@
 //! cost an import more than its compression did. `deflate-json-v1` (blocks
 //! compacted by earlier versions) is still read.
 
-use std::io::Read;
+use flate2::Compression;
 
-use flate2::read::DeflateDecoder;
-use flate2::{Compress, Compression, FlushCompress, Status};
-
+use super::deflater::{inflate, Deflater};
 use super::{Result, SerialLineRow, StoreError};
 
 /// What new blocks are written in.
@@ -15,19 +13,17 @@ pub const CODEC: &str = "deflate-rows-v2";
 const CODEC_V1: &str = "deflate-json-v1";
 
 /// Encodes blocks one after another with one buffer and one deflate
-/// state: a fresh state is a few hundred KB allocated and zeroed per block,
-/// which an import of a week's log paid 500 times over.
+/// state.
 pub(super) struct Encoder {
     raw: Vec<u8>,
-    deflate: Compress,
+    deflater: Deflater,
 }
 
 impl Encoder {
     pub(super) fn new(level: Compression) -> Self {
         Encoder {
             raw: Vec::new(),
-            // Raw deflate, no zlib header: what `DeflateDecoder` reads.
-            deflate: Compress::new(level, false),
+            deflater: Deflater::new(level),
         }
     }
 
@@ -53,38 +49,20 @@ impl Encoder {
 
     /// Deflates the lines pushed since the last block and starts the next.
     pub(super) fn finish(&mut self) -> std::io::Result<Vec<u8>> {
-        let raw = &self.raw;
-        self.deflate.reset();
-        let mut out = Vec::with_capacity(raw.len() / 4 + 64);
-        loop {
-            let read = usize::try_from(self.deflate.total_in()).map_err(std::io::Error::other)?;
-            // `compress_vec` writes only into spare capacity.
-            if out.len() == out.capacity() {
-                out.reserve(out.capacity().max(4096));
-            }
-            let status = self
-                .deflate
-                .compress_vec(&raw[read..], &mut out, FlushCompress::Finish)
-                .map_err(std::io::Error::other)?;
-            if status == Status::StreamEnd {
-                self.raw.clear();
-                return Ok(out);
-            }
-        }
+        let data = self.deflater.deflate(&self.raw)?;
+        self.raw.clear();
+        Ok(data)
     }
 }
 
 pub(super) fn decode(codec: &str, data: &[u8]) -> Result<Vec<SerialLineRow>> {
     let corrupt = |why: &str| StoreError::Conflict(format!("corrupt serial block: {why}"));
-    let mut raw = Vec::new();
     if codec != CODEC && codec != CODEC_V1 {
         return Err(StoreError::Conflict(format!(
             "unknown serial block codec {codec:?}"
         )));
     }
-    DeflateDecoder::new(data)
-        .read_to_end(&mut raw)
-        .map_err(|e| corrupt(&e.to_string()))?;
+    let raw = inflate(data).map_err(|e| corrupt(&e.to_string()))?;
     if codec == CODEC_V1 {
         let rows: Vec<(i64, i64, i64, String)> = serde_json::from_slice(&raw)?;
         return Ok(rows
@@ -128,8 +106,9 @@ pub(super) fn decode(codec: &str, data: &[u8]) -> Result<Vec<SerialLineRow>> {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
+    use std::io::{Read, Write};
 
+    use flate2::read::DeflateDecoder;
     use flate2::write::DeflateEncoder;
 
     use super::*;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::prepared::{LockedDb, RowInsert};
 
-use super::{Result, SnapshotRow, Store};
+use super::{Batch, Result, SnapshotRow, Store};
 use crate::protocol::{MemSnapshot, HEARTBEAT_TAG};
 
 /// Bucket widths in seconds, finest first.
@@ -147,13 +147,14 @@ impl TierBucket {
 
 /// Folds a batch's snapshots into every tier on SQLite (called inside the
 /// batch's transaction).
-pub(super) fn fold_batch(db: &LockedDb<'_>, run_id: i64, rows: &[SnapshotRow]) -> Result<()> {
-    if rows.is_empty() {
+pub(super) fn fold_batch(db: &LockedDb<'_>, run_id: i64, batch: &Batch) -> Result<()> {
+    let buckets = batch.tier_buckets();
+    if buckets.is_empty() {
         return Ok(());
     }
     let (head, tail) = upsert_sql();
     let mut upsert = RowInsert::new(db, head, 17, &tail)?;
-    upsert.insert_all(&batch_buckets(rows), |stmt, at, (tier, bucket, b)| {
+    upsert.insert_all(&buckets, |stmt, at, (tier, bucket, b)| {
         let fixed = [run_id, *tier, *bucket, b.n, b.first_ts, b.last_ts, b.boot];
         for (i, v) in (at..).zip(fixed) {
             stmt.int(i, v)?;
@@ -275,7 +276,11 @@ impl Store {
         .bind(run_id)
         .fetch_optional(pool)
         .await)?;
-        Ok(first.zip(last))
+        let rows = first.zip(last);
+        Ok(match (rows, self.packed_extent(run_id).await?.span) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (rows, packed) => rows.or(packed),
+        })
     }
 
     /// Buckets stored for a run at one tier (for tests and the docs).

@@ -10,7 +10,11 @@ use sqlx::SqliteConnection;
 
 use super::prepared::{LockedDb, Prepared, RowInsert};
 use super::serial_codec::CODEC;
-use super::{Batch, EventRow, HealthRow, Result, SerialBlock, SerialLineRow, SnapshotRow, Store};
+use super::snapshot_codec::SNAPSHOT_CODEC;
+use super::{
+    Batch, EventRow, HealthRow, Result, SerialBlock, SerialLineRow, SnapshotBlock, SnapshotRow,
+    Store,
+};
 
 impl Store {
     /// Writes every batch in one transaction: all of it lands, or none.
@@ -108,6 +112,13 @@ fn write_rows(db: &LockedDb<'_>, batches: &[Batch]) -> Result<()> {
         8,
         "",
     )?;
+    let mut snapshot_blocks = RowInsert::new(
+        db,
+        "INSERT OR REPLACE INTO snapshot_blocks (run_id, first_seq, last_seq, min_ts, max_ts, \
+         last_boot, snapshots, codec, data)",
+        9,
+        "",
+    )?;
     for batch in batches {
         let run = batch.run_id;
         lines.insert_all(&batch.lines, |s, at, r| bind_line(s, at, run, r))?;
@@ -115,7 +126,10 @@ fn write_rows(db: &LockedDb<'_>, batches: &[Batch]) -> Result<()> {
         snapshots.insert_all(&batch.snapshots, |s, at, r| bind_snapshot(s, at, run, r))?;
         events.insert_all(&batch.events, |s, at, r| bind_event(s, at, run, r))?;
         health.insert_all(&batch.health, |s, at, r| bind_health(s, at, run, r))?;
-        super::tiers::fold_batch(db, run, &batch.snapshots)?;
+        snapshot_blocks.insert_all(&batch.snapshot_blocks, |s, at, b| {
+            bind_snapshot_block(s, at, run, b)
+        })?;
+        super::tiers::fold_batch(db, run, batch)?;
     }
     Ok(())
 }
@@ -141,6 +155,27 @@ fn bind_block(stmt: &mut Prepared<'_>, at: c_int, run: i64, b: &SerialBlock) -> 
     }
     stmt.text(at + 6, CODEC)?;
     stmt.blob(at + 7, &b.data)
+}
+
+fn bind_snapshot_block(
+    stmt: &mut Prepared<'_>,
+    at: c_int,
+    run: i64,
+    b: &SnapshotBlock,
+) -> Result<()> {
+    for (i, v) in (at..).zip([
+        run,
+        b.first_seq,
+        b.last_seq,
+        b.min_ts,
+        b.max_ts,
+        b.last_boot,
+        b.snapshots,
+    ]) {
+        stmt.int(i, v)?;
+    }
+    stmt.text(at + 7, SNAPSHOT_CODEC)?;
+    stmt.blob(at + 8, &b.data)
 }
 
 /// The extras map is stored as JSON, or NULL when empty.

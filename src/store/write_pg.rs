@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::serial_codec::CODEC;
-use super::tiers::{batch_buckets, TierBucket, METRICS};
+use super::snapshot_codec::SNAPSHOT_CODEC;
+use super::tiers::{TierBucket, METRICS};
 use super::{Batch, Result};
 
 /// Writes every batch in one transaction: all of it lands, or none.
@@ -24,6 +25,7 @@ pub(super) async fn write_batches(
     insert_lines(&mut tx, batches).await?;
     insert_blocks(&mut tx, batches).await?;
     insert_snapshots(&mut tx, batches).await?;
+    insert_snapshot_blocks(&mut tx, batches).await?;
     insert_events(&mut tx, batches).await?;
     insert_health(&mut tx, batches).await?;
     upsert_tiers(&mut tx, batches).await?;
@@ -151,6 +153,59 @@ async fn insert_blocks(tx: &mut Transaction<'_, Postgres>, batches: &[Batch]) ->
     .bind(&data)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Packed snapshots; as serial blocks, one with the same first `seq`
+/// is replaced and the last one of a call wins.
+async fn insert_snapshot_blocks(
+    tx: &mut Transaction<'_, Postgres>,
+    batches: &[Batch],
+) -> Result<()> {
+    let mut blocks = BTreeMap::new();
+    for batch in batches {
+        for b in &batch.snapshot_blocks {
+            blocks.insert((batch.run_id, b.first_seq), b);
+        }
+    }
+    if blocks.is_empty() {
+        return Ok(());
+    }
+    let mut cols: [Vec<i64>; 7] = Default::default();
+    let mut data: Vec<&[u8]> = Vec::with_capacity(blocks.len());
+    for ((run, _), b) in &blocks {
+        let values = [
+            *run,
+            b.first_seq,
+            b.last_seq,
+            b.min_ts,
+            b.max_ts,
+            b.last_boot,
+            b.snapshots,
+        ];
+        for (col, v) in cols.iter_mut().zip(values) {
+            col.push(v);
+        }
+        data.push(&b.data);
+    }
+    let mut q = sqlx::query(
+        "INSERT INTO snapshot_blocks (run_id, first_seq, last_seq, min_ts, max_ts, last_boot, \
+         snapshots, codec, data) \
+         SELECT run_id, first_seq, last_seq, min_ts, max_ts, last_boot, snapshots, $8, data \
+         FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[], \
+         $6::BIGINT[], $7::BIGINT[], $9::BYTEA[]) \
+         AS b(run_id, first_seq, last_seq, min_ts, max_ts, last_boot, snapshots, data) \
+         ON CONFLICT (run_id, first_seq) DO UPDATE SET last_seq = excluded.last_seq, \
+         min_ts = excluded.min_ts, max_ts = excluded.max_ts, last_boot = excluded.last_boot, \
+         snapshots = excluded.snapshots, codec = excluded.codec, data = excluded.data",
+    );
+    for col in &cols {
+        q = q.bind(col);
+    }
+    q.bind(SNAPSHOT_CODEC)
+        .bind(&data)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -304,7 +359,7 @@ async fn insert_health(tx: &mut Transaction<'_, Postgres>, batches: &[Batch]) ->
 async fn upsert_tiers(tx: &mut Transaction<'_, Postgres>, batches: &[Batch]) -> Result<()> {
     let mut merged: BTreeMap<(i64, i64, i64), TierBucket> = BTreeMap::new();
     for batch in batches {
-        for (tier, bucket, b) in batch_buckets(&batch.snapshots) {
+        for (tier, bucket, b) in batch.tier_buckets() {
             merged
                 .entry((batch.run_id, tier, bucket))
                 .and_modify(|m| m.merge(&b))

@@ -40,6 +40,7 @@ mod import_log;
 mod layers;
 mod mqtt;
 mod packaging;
+mod packed_snapshots;
 mod paging;
 mod protocol_props;
 mod pyramid_props;
