@@ -98,6 +98,29 @@ impl MemSnapshot {
             self.hf, self.hm, self.hl, self.hi, self.hin, self.frag, self.pf, self.pm, self.pl,
         ]
     }
+
+    /// The snapshot whose [`MemSnapshot::values`] are `values`: how a
+    /// store that keeps the values as one array reads them back.
+    pub fn from_values(
+        tag: String,
+        values: [Option<i64>; 9],
+        extras: Vec<(String, String)>,
+    ) -> Self {
+        let [hf, hm, hl, hi, hin, frag, pf, pm, pl] = values;
+        MemSnapshot {
+            tag,
+            hf,
+            hm,
+            hl,
+            hi,
+            hin,
+            frag,
+            pf,
+            pm,
+            pl,
+            extras,
+        }
+    }
 }
 
 /// Writes the line the firmware would print (without the `(Nms)` suffix).

@@ -36,6 +36,21 @@ pub struct SnapshotBlock {
     pub data: Vec<u8>,
 }
 
+impl SnapshotBlock {
+    /// `first_seq, last_seq, min_ts, max_ts, last_boot, snapshots`: the
+    /// header columns, in the order both writers bind them.
+    pub(super) fn headers(&self) -> [i64; 6] {
+        [
+            self.first_seq,
+            self.last_seq,
+            self.min_ts,
+            self.max_ts,
+            self.last_boot,
+            self.snapshots,
+        ]
+    }
+}
+
 /// Packs snapshots, in `seq` order, block after block with one reused
 /// encoder and deflate state.
 pub struct SnapshotPacker {

@@ -150,26 +150,13 @@ impl Reader<'_> {
                 extras.push((self.text()?, self.text()?));
             }
         }
-        let [hf, hm, hl, hi, hin, frag, pf, pm, pl] = values;
         Ok(SnapshotRow {
             seq,
             line_no,
             ts_us,
             elapsed_ms,
             boot,
-            snapshot: MemSnapshot {
-                tag,
-                hf,
-                hm,
-                hl,
-                hi,
-                hin,
-                frag,
-                pf,
-                pm,
-                pl,
-                extras,
-            },
+            snapshot: MemSnapshot::from_values(tag, values, extras),
         })
     }
 
@@ -267,7 +254,7 @@ mod tests {
                 0i64..5,
                 "[a-z_é🙂]{0,8}",
             ),
-            proptest::collection::vec(value(), 9),
+            proptest::array::uniform9(value()),
             proptest::collection::vec(("[a-z]{1,4}", ".{0,6}"), 0..3),
         )
             .prop_map(
@@ -277,19 +264,7 @@ mod tests {
                     ts_us,
                     elapsed_ms,
                     boot,
-                    snapshot: MemSnapshot {
-                        tag,
-                        hf: v[0],
-                        hm: v[1],
-                        hl: v[2],
-                        hi: v[3],
-                        hin: v[4],
-                        frag: v[5],
-                        pf: v[6],
-                        pm: v[7],
-                        pl: v[8],
-                        extras,
-                    },
+                    snapshot: MemSnapshot::from_values(tag, v, extras),
                 },
             )
     }

@@ -163,15 +163,8 @@ fn bind_snapshot_block(
     run: i64,
     b: &SnapshotBlock,
 ) -> Result<()> {
-    for (i, v) in (at..).zip([
-        run,
-        b.first_seq,
-        b.last_seq,
-        b.min_ts,
-        b.max_ts,
-        b.last_boot,
-        b.snapshots,
-    ]) {
+    stmt.int(at, run)?;
+    for (i, v) in (at + 1..).zip(b.headers()) {
         stmt.int(i, v)?;
     }
     stmt.text(at + 7, SNAPSHOT_CODEC)?;

@@ -174,15 +174,7 @@ async fn insert_snapshot_blocks(
     let mut cols: [Vec<i64>; 7] = Default::default();
     let mut data: Vec<&[u8]> = Vec::with_capacity(blocks.len());
     for ((run, _), b) in &blocks {
-        let values = [
-            *run,
-            b.first_seq,
-            b.last_seq,
-            b.min_ts,
-            b.max_ts,
-            b.last_boot,
-            b.snapshots,
-        ];
+        let values = std::iter::once(*run).chain(b.headers());
         for (col, v) in cols.iter_mut().zip(values) {
             col.push(v);
         }
