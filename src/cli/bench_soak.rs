@@ -12,6 +12,7 @@
 //! printed, the exit code is 0 either way.
 
 mod child;
+mod device;
 mod log;
 mod report;
 mod timing;
@@ -24,9 +25,10 @@ use serde::{Deserialize, Serialize};
 
 use super::CliError;
 pub use child::{ImportRun, Rss};
+pub use device::DeviceFigures;
 pub use log::SoakLog;
 pub use report::Row;
-pub use timing::{DeviceFigures, Measurement, Viewers};
+pub use timing::{Measurement, Viewers};
 
 #[derive(Debug, Clone, Args)]
 pub struct SoakBenchArgs {
@@ -43,13 +45,16 @@ pub struct SoakBenchArgs {
     /// they were made for the same sizes.
     #[arg(long)]
     pub reuse: bool,
-    /// Timed runs per request after one warm-up (the median is reported).
-    /// Nine, not five: a request of a few milliseconds swings by 2× on a
-    /// busy 2-core machine (which of the server's pooled connections
-    /// answers, and how warm its page cache is), and a median of five let
-    /// one swing flip a 600 k ÷ 60 k ratio.
+    /// Fewest timed runs per request after one warm-up (the median is
+    /// reported).
     #[arg(long, default_value_t = 9)]
     pub repeat: usize,
+    /// Past --repeat runs, a request keeps being timed this long: one of a
+    /// few milliseconds swings by 2× on a busy 2-core machine (which of the
+    /// server's pooled connections answers, how warm its page cache is),
+    /// and a median of nine let one swing flip a 600 k ÷ 60 k ratio.
+    #[arg(long, default_value = "2s", value_parser = crate::units::duration::secs_arg)]
+    pub sample_s: u64,
     /// Seconds of timed runs per request before fewer than --repeat are
     /// accepted (keeps slow requests from taking the benchmark's whole hour).
     /// `20s`, `1m` (a bare number is seconds).
@@ -183,40 +188,35 @@ pub async fn soak(args: &SoakBenchArgs, exe: &Path) -> Result<SoakReport, CliErr
         .timeout(Duration::from_secs(600))
         .build()?;
     let budget = Duration::from_secs(args.budget_s);
-    let big = measure_size(
+    let [big, small] = measure_sizes(
         exe,
         &client,
-        &prepared.big_data,
-        prepared.snapshots,
-        args.repeat,
-        budget,
+        [
+            (&prepared.big_data, prepared.snapshots),
+            (&prepared.small_data, prepared.small),
+        ],
+        timing::Sampling {
+            repeat: args.repeat,
+            min: Duration::from_secs(args.sample_s),
+            budget,
+        },
     )
     .await?;
-    let small = measure_size(
+    eprintln!("device page and live events while twins record onto both soaks, taking turns…");
+    let (device, device_error) = match device::device_pair(
         exe,
+        [(&prepared.big_data, "big"), (&prepared.small_data, "small")],
+        &dir,
         &client,
-        &prepared.small_data,
-        prepared.small,
-        args.repeat,
-        budget,
+        args.device_samples,
     )
-    .await?;
-    let mut device = Vec::new();
-    let mut device_error = None;
-    for (name, data) in [("big", &prepared.big_data), ("small", &prepared.small_data)] {
-        eprintln!("device page and live events while a twin records onto the {name} soak…");
-        match timing::device(exe, data, name, &dir, &client, args.device_samples).await {
-            Ok(d) => device.push(d),
-            Err(e) => {
-                eprintln!("warning: device figures left out: {e}");
-                device_error = Some(e.to_string());
-                break;
-            }
+    .await
+    {
+        Ok([big, small]) => (Some(DeviceSizes { big, small }), None),
+        Err(e) => {
+            eprintln!("warning: device figures left out: {e}");
+            (None, Some(e.to_string()))
         }
-    }
-    let device = match <[DeviceFigures; 2]>::try_from(device) {
-        Ok([big, small]) => Some(DeviceSizes { big, small }),
-        Err(_) => None,
     };
     let mut report = SoakReport {
         dir,
@@ -319,15 +319,9 @@ async fn build_size(
     Ok(SizeData { db, logs, imports })
 }
 
-/// Serves one size's database and times every request against it.
-async fn measure_size(
-    exe: &Path,
-    client: &reqwest::Client,
-    data: &SizeData,
-    snapshots: u64,
-    repeat: usize,
-    budget: Duration,
-) -> Result<SizeReport, CliError> {
+/// The requests timed against one size's database, by key: the chart
+/// zoomed to the hour from the middle of its first run.
+fn request_paths(data: &SizeData) -> Result<Vec<(&'static str, String)>, CliError> {
     let runs = data.runs();
     let (Some(&a), Some(&b)) = (runs.first(), runs.get(1)) else {
         return Err(CliError::Failed("a size needs two runs".into()));
@@ -338,10 +332,7 @@ async fn measure_size(
         .ok_or_else(|| CliError::Failed("no log".into()))?;
     let from = log.first_us + (log.last_us - log.first_us) / 2;
     let to = (from + ZOOM_US).min(log.last_us.max(from + 1));
-    let serve_log = data.db.with_file_name(SERVE_LOG);
-    let server = child::Server::start(exe, &data.db, &[], &serve_log).await?;
-    let base = server.base.clone();
-    let paths = [
+    Ok(vec![
         ("run_page", format!("/runs/{a}")),
         ("run_json", format!("/api/v1/runs/{a}")),
         ("chart", format!("/charts/runs/{a}.svg")),
@@ -354,37 +345,89 @@ async fn measure_size(
             format!("/api/v1/runs/{a}/snapshots?limit=1000"),
         ),
         ("compare", format!("/compare?a={a}&b={b}")),
-    ];
-    let measured = async {
-        let mut requests = Vec::new();
-        for (key, path) in paths {
-            let url = format!("{base}{path}");
-            eprintln!("{} snapshots: GET {path}…", report::count(snapshots));
-            let measurement = timing::measure(client, &url, repeat, budget).await?;
-            requests.push(Request {
-                key: key.to_owned(),
-                url,
-                measurement,
-            });
+    ])
+}
+
+/// Serves both sizes' databases at once and times every request against
+/// both, taking turns ([`timing::measure_interleaved`]); then each
+/// server's memory, and its ten viewers.
+async fn measure_sizes(
+    exe: &Path,
+    client: &reqwest::Client,
+    sizes: [(&SizeData, u64); 2],
+    sampling: timing::Sampling,
+) -> Result<[SizeReport; 2], CliError> {
+    let [(big, big_n), (small, small_n)] = sizes;
+    let (big_paths, small_paths) = (request_paths(big)?, request_paths(small)?);
+    let big_server =
+        child::Server::start(exe, &big.db, &[], &big.db.with_file_name(SERVE_LOG)).await?;
+    let small_server = match child::Server::start(
+        exe,
+        &small.db,
+        &[],
+        &small.db.with_file_name(SERVE_LOG),
+    )
+    .await
+    {
+        Ok(server) => server,
+        Err(e) => {
+            big_server.stop().await;
+            return Err(e);
         }
-        let rss_after = server.rss();
-        eprintln!(
-            "{} snapshots: {VIEWERS} viewers at once…",
-            report::count(snapshots)
-        );
-        let viewers = timing::viewers(client, &server, &runs, VIEWERS).await?;
+    };
+    let servers = [&big_server, &small_server];
+    let measured = async {
+        let mut requests = [Vec::new(), Vec::new()];
+        for ((key, big_path), (_, small_path)) in big_paths.iter().zip(&small_paths) {
+            eprintln!(
+                "GET {big_path} at {} and {small_path} at {}, taking turns…",
+                report::count(big_n),
+                report::count(small_n)
+            );
+            let urls = [
+                format!("{}{big_path}", big_server.base),
+                format!("{}{small_path}", small_server.base),
+            ];
+            let measured =
+                timing::measure_interleaved(client, [&urls[0], &urls[1]], sampling).await?;
+            for ((list, url), measurement) in requests.iter_mut().zip(urls).zip(measured) {
+                list.push(Request {
+                    key: (*key).to_owned(),
+                    url,
+                    measurement,
+                });
+            }
+        }
+        let rss_after = servers.map(child::Server::rss);
+        let mut viewers = Vec::new();
+        for ((server, data), n) in servers.iter().zip([big, small]).zip([big_n, small_n]) {
+            eprintln!("{} snapshots: {VIEWERS} viewers at once…", report::count(n));
+            viewers.push(timing::viewers(client, server, &data.runs(), VIEWERS).await?);
+        }
         Ok::<_, CliError>((requests, rss_after, viewers))
     }
     .await;
-    server.stop().await;
-    let (requests, rss_after, viewers) = measured?;
-    Ok(SizeReport {
-        snapshots,
-        data: data.clone(),
-        requests,
-        rss_after,
-        viewers,
-    })
+    big_server.stop().await;
+    small_server.stop().await;
+    let ([big_requests, small_requests], [big_rss, small_rss], viewers) = measured?;
+    let [big_viewers, small_viewers] = <[Viewers; 2]>::try_from(viewers)
+        .map_err(|_| CliError::Failed("viewers at both sizes".into()))?;
+    Ok([
+        SizeReport {
+            snapshots: big_n,
+            data: big.clone(),
+            requests: big_requests,
+            rss_after: big_rss,
+            viewers: big_viewers,
+        },
+        SizeReport {
+            snapshots: small_n,
+            data: small.clone(),
+            requests: small_requests,
+            rss_after: small_rss,
+            viewers: small_viewers,
+        },
+    ])
 }
 
 /// The table, in the issue's order.
@@ -586,12 +629,14 @@ fn print(r: &SoakReport, args: &SoakBenchArgs) {
     let small_lines = r.small.data.logs.first().map_or(0, |l| l.lines);
     println!(
         "soak benchmark: two week-long runs per size ({} snapshots, {} lines; {} snapshots, {} lines) \
-         served by heaplab serve on loopback; median of up to {} after a warm-up{}",
+         served by heaplab serve on loopback, both sizes at once, taking turns; median of at least {} \
+         runs (more within {} s) after a warm-up{}",
         r.big.snapshots,
         big_lines,
         r.small.snapshots,
         small_lines,
         args.repeat,
+        args.sample_s,
         if r.reused { " (logs and databases reused)" } else { "" }
     );
     println!("data in {} (server stderr in {SERVE_LOG})", r.dir.display());

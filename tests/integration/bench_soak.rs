@@ -13,6 +13,7 @@ async fn soak_bench_reports_every_figure_and_ratio() {
         dir: Some(dir.path().to_owned()),
         reuse: false,
         repeat: 1,
+        sample_s: 1,
         budget_s: 5,
         device_samples: 20,
         json: false,
@@ -38,6 +39,16 @@ async fn soak_bench_reports_every_figure_and_ratio() {
         assert!(size.rss_after.rss_kb > 0 && size.rss_after.hwm_kb > 0);
         assert!(size.viewers.statuses_ok && size.viewers.peak_rss_kb > 0);
         assert_eq!(size.data.imports.len(), 2, "two runs to compare");
+    }
+    // Both sizes were served at once and timed in turns: as many runs each.
+    for (big, small) in report.big.requests.iter().zip(&report.small.requests) {
+        assert_eq!(big.key, small.key);
+        assert_eq!(
+            big.measurement.samples, small.measurement.samples,
+            "{}: timed in turns",
+            big.key
+        );
+        assert_ne!(big.url, small.url, "each size's own server");
     }
     // The big runs span their snapshots at 1 Hz (the chart's time axis).
     let log = &report.big.data.logs[0];

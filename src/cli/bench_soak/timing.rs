@@ -1,7 +1,7 @@
-//! Timing requests over real HTTP: one warm-up, then the median of up to
-//! `repeat` runs, fewer when a request is slow (a budget per request keeps
-//! the whole benchmark within minutes even where the code is slow — which
-//! is what it is meant to show).
+//! Timing requests over real HTTP: one warm-up, then the median of at
+//! least `repeat` runs taken in turns across sizes, fewer when a request is
+//! slow (a budget per request keeps the whole benchmark within minutes even
+//! where the code is slow — which is what it is meant to show).
 
 use std::time::{Duration, Instant};
 
@@ -9,8 +9,6 @@ use serde::Serialize;
 
 use super::child::Server;
 use crate::cli::CliError;
-use crate::sim::{Profile, Twin, TwinConfig};
-use crate::store::{DeviceSpec, Store};
 
 /// One request's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -25,39 +23,81 @@ pub struct Measurement {
     pub samples: usize,
 }
 
-/// Times `GET url`: warm up once, then repeat until `repeat` runs or
-/// `budget` is spent (at least one timed run).
-pub async fn measure(
+/// How long a request is timed.
+#[derive(Debug, Clone, Copy)]
+pub struct Sampling {
+    /// Fewest timed runs.
+    pub repeat: usize,
+    /// Past `repeat` runs, a request keeps being timed this long, so one of
+    /// a few milliseconds gets a median over a hundred runs rather than
+    /// nine (nine of them swung a 600 k ÷ 60 k ratio from 0.9 to 2.1
+    /// between runs of the benchmark).
+    pub min: Duration,
+    /// Past this, a slow request gets fewer than `repeat` runs.
+    pub budget: Duration,
+}
+
+/// No request is timed more often than this.
+const MAX_SAMPLES: usize = 400;
+
+/// Times the same request against each of `urls` (one per size), taking
+/// turns, with the order flipped every round: whatever else the machine
+/// does while it samples weighs on every size alike, which is what makes
+/// their ratio mean something. Each URL is warmed up once, then timed until
+/// each has `repeat` runs and `min` has passed, or until `budget` is spent
+/// (at least one timed run each).
+pub async fn measure_interleaved<const N: usize>(
     client: &reqwest::Client,
-    url: &str,
-    repeat: usize,
-    budget: Duration,
-) -> Result<Measurement, CliError> {
-    let (cold, _, _) = get(client, url).await?;
-    let mut times = Vec::with_capacity(repeat);
-    let mut bytes = 0;
-    let mut status = 0;
+    urls: [&str; N],
+    Sampling {
+        repeat,
+        min,
+        budget,
+    }: Sampling,
+) -> Result<[Measurement; N], CliError> {
+    let mut cold = [0.0; N];
+    for (i, url) in urls.iter().enumerate() {
+        cold[i] = get(client, url).await?.0;
+    }
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(repeat));
+    let mut last = [(0u64, 0u16); N];
     let started = Instant::now();
-    while times.len() < repeat.max(1) && (times.is_empty() || started.elapsed() < budget) {
-        let (t, b, s) = get(client, url).await?;
-        times.push(t);
-        bytes = b;
-        status = s;
+    let mut round = 0usize;
+    loop {
+        let elapsed = started.elapsed();
+        let wanted = round < repeat.max(1) || elapsed < min;
+        let allowed = round == 0 || (elapsed < budget && round < MAX_SAMPLES);
+        if !(wanted && allowed) {
+            break;
+        }
+        for k in 0..N {
+            let i = if round % 2 == 0 { k } else { N - 1 - k };
+            let (t, bytes, status) = get(client, urls[i]).await?;
+            times[i].push(t);
+            last[i] = (bytes, status);
+        }
+        round += 1;
     }
-    if status != 200 {
-        eprintln!("warning: GET {url} answered {status}");
+    let mut out = Vec::with_capacity(N);
+    for (i, url) in urls.iter().enumerate() {
+        let (bytes, status) = last[i];
+        if status != 200 {
+            eprintln!("warning: GET {url} answered {status}");
+        }
+        out.push(Measurement {
+            ms: median(&mut times[i]),
+            cold_ms: cold[i],
+            bytes,
+            status,
+            samples: times[i].len(),
+        });
     }
-    Ok(Measurement {
-        ms: median(&mut times),
-        cold_ms: cold,
-        bytes,
-        status,
-        samples: times.len(),
-    })
+    out.try_into()
+        .map_err(|_| CliError::Failed("one measurement per url".into()))
 }
 
 /// One GET: (milliseconds to the last body byte, body bytes, status).
-async fn get(client: &reqwest::Client, url: &str) -> Result<(f64, u64, u16), CliError> {
+pub(super) async fn get(client: &reqwest::Client, url: &str) -> Result<(f64, u64, u16), CliError> {
     let t0 = Instant::now();
     let response = client.get(url).send().await?;
     let status = response.status().as_u16();
@@ -134,180 +174,6 @@ pub async fn viewers(
         slowest_ms: slowest,
         peak_rss_kb: peak.max(server.rss().rss_kb),
         statuses_ok: ok,
-    })
-}
-
-/// The device page and live events while a device twin records onto a
-/// soak run that already holds one size's week.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeviceFigures {
-    /// The soak the twin records onto (the size's second run).
-    pub run_id: i64,
-    /// `GET /devices/{id}`, median over the samples.
-    pub page: Measurement,
-    pub page_p99_ms: f64,
-    /// Serial line written to the twin's pty → its SSE event at a client,
-    /// milliseconds.
-    pub sse_median_ms: f64,
-    pub sse_p99_ms: f64,
-    /// Lines that reached the client (of `samples` sent).
-    pub sse_samples: usize,
-}
-
-/// Copies `data`'s database, hands its second run to a twin's device as an
-/// interrupted soak, and starts a `heaplab serve` child that continues that
-/// soak from the twin; then times `GET /devices/{id}` and the
-/// serial-line-to-SSE latency, `samples` of each.
-pub async fn device(
-    exe: &std::path::Path,
-    data: &super::SizeData,
-    name: &str,
-    dir: &std::path::Path,
-    client: &reqwest::Client,
-    samples: usize,
-) -> Result<DeviceFigures, CliError> {
-    let run_id = *data
-        .runs()
-        .last()
-        .ok_or_else(|| CliError::Failed("no run to record onto".into()))?;
-    let twin_name = format!("soak-bench-twin-{name}");
-    let mut config = TwinConfig::new(&twin_name, Profile::Tuned);
-    config.hb_interval = Duration::from_secs(1);
-    config.link = Some(dir.join(format!("{twin_name}.tty")));
-    let twin = Twin::spawn(config).await?;
-    let spec = DeviceSpec {
-        name: twin_name.clone(),
-        serial: Some(twin.serial_path().display().to_string()),
-        url: Some(twin.base_url()),
-        baud: 115_200,
-        health_interval_s: 5,
-        ..DeviceSpec::default()
-    };
-    let result = async {
-        let db = dir.join(format!("device-{name}.db"));
-        copy_db(&data.db, &db)?;
-        let store = Store::open(&db).await?;
-        let device = store.upsert_device(&spec).await?;
-        store
-            .adopt_as_interrupted_soak(run_id, device.id, crate::store::now_us())
-            .await?;
-        store.close().await;
-        let arg = format!(
-            "name={twin_name},serial={},url={},health_interval_s=5",
-            twin.serial_path().display(),
-            twin.base_url()
-        );
-        let server = Server::start(exe, &db, &[arg], &dir.join(super::SERVE_LOG)).await?;
-        let figures = device_figures(&server, client, &twin, (device.id, run_id), samples).await;
-        server.stop().await;
-        super::remove_db(&db);
-        figures
-    }
-    .await;
-    twin.shutdown().await;
-    result
-}
-
-/// A copy of a database no server has open (its WAL too, if one is left).
-fn copy_db(from: &std::path::Path, to: &std::path::Path) -> Result<(), CliError> {
-    super::remove_db(to);
-    for suffix in ["", "-wal"] {
-        let mut src = from.as_os_str().to_owned();
-        src.push(suffix);
-        let mut dst = to.as_os_str().to_owned();
-        dst.push(suffix);
-        let src = std::path::PathBuf::from(src);
-        if suffix.is_empty() || src.exists() {
-            std::fs::copy(&src, std::path::PathBuf::from(dst))?;
-        }
-    }
-    Ok(())
-}
-
-async fn device_figures(
-    server: &Server,
-    client: &reqwest::Client,
-    twin: &Twin,
-    (device_id, run_id): (i64, i64),
-    samples: usize,
-) -> Result<DeviceFigures, CliError> {
-    let samples = samples.max(1);
-    let base = &server.base;
-    // Wait until the server has resumed the soak and heartbeats arrive.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let device: serde_json::Value = client
-            .get(format!("{base}/api/v1/devices/{device_id}"))
-            .send()
-            .await?
-            .json()
-            .await?;
-        if device["live"]["active_run"].as_i64() == Some(run_id) {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(CliError::Failed(format!(
-                "the twin's device never continued run {run_id}: {device}"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let url = format!("{base}/devices/{device_id}");
-    let (cold, _, _) = get(client, &url).await?;
-    let mut page_times = Vec::with_capacity(samples);
-    let (mut bytes, mut status) = (0, 0);
-    for _ in 0..samples {
-        let (t, b, s) = get(client, &url).await?;
-        page_times.push(t);
-        (bytes, status) = (b, s);
-    }
-    if status != 200 {
-        eprintln!("warning: GET {url} answered {status}");
-    }
-
-    let mut live = client
-        .get(format!("{base}/api/v1/devices/{device_id}/live"))
-        .send()
-        .await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut latencies = Vec::with_capacity(samples);
-    let mut buf = String::new();
-    for k in 0..samples {
-        let marker = format!("[Bench] soak k={k};");
-        let t0 = Instant::now();
-        twin.inject(format!("{marker}\r\n").as_bytes()).await;
-        let seen = tokio::time::timeout(Duration::from_secs(10), async {
-            while !buf.contains(&marker) {
-                match live.chunk().await? {
-                    Some(chunk) => buf.push_str(&String::from_utf8_lossy(&chunk)),
-                    None => return Ok::<_, CliError>(false),
-                }
-            }
-            Ok(true)
-        })
-        .await;
-        match seen {
-            Ok(Ok(true)) => latencies.push(t0.elapsed().as_secs_f64() * 1000.0),
-            Ok(Ok(false)) => return Err(CliError::Failed("the live stream ended".into())),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => eprintln!("warning: line {k} never arrived on the live stream"),
-        }
-        buf.clear();
-    }
-    Ok(DeviceFigures {
-        run_id,
-        page_p99_ms: percentile(&mut page_times, 0.99),
-        page: Measurement {
-            ms: median(&mut page_times),
-            cold_ms: cold,
-            bytes,
-            status,
-            samples: page_times.len(),
-        },
-        sse_p99_ms: percentile(&mut latencies, 0.99),
-        sse_median_ms: median(&mut latencies),
-        sse_samples: latencies.len(),
     })
 }
 
