@@ -70,12 +70,15 @@ pub async fn run(
         super::print::json(&report);
     } else {
         println!(
-            "retention ({:?}, older than {} days): {} lines compacted into {} blocks, {} lines dropped",
+            "retention ({:?}, older than {} days): {} lines compacted into {} blocks, {} lines dropped, \
+             {} snapshots packed into {} blocks",
             policy.mode,
             policy.raw_serial_days,
             report.lines_compacted,
             report.blocks_written,
-            report.lines_dropped
+            report.lines_dropped,
+            report.snapshots_packed,
+            report.snapshot_blocks_written
         );
     }
     Ok(ExitCode::SUCCESS)

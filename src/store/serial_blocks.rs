@@ -19,6 +19,9 @@ pub struct CompactionReport {
     pub lines_compacted: u64,
     pub blocks_written: u64,
     pub lines_dropped: u64,
+    /// Recorded snapshot rows moved into `snapshot_blocks` (lossless).
+    pub snapshots_packed: u64,
+    pub snapshot_blocks_written: u64,
 }
 
 /// Consecutive serial lines of one run, deflated together.
@@ -245,7 +248,7 @@ impl Store {
     /// Runs that began before `cutoff_us`: only they can hold lines older
     /// than it (the runs table is small; the lines table is not, and an
     /// index on line times would cost every insert).
-    async fn runs_started_before(&self, cutoff_us: i64) -> Result<Vec<i64>> {
+    pub(super) async fn runs_started_before(&self, cutoff_us: i64) -> Result<Vec<i64>> {
         Ok(with_pool!(self, |pool| sqlx::query_scalar(
             "SELECT id FROM runs WHERE started_us < $1 ORDER BY id"
         )

@@ -237,3 +237,76 @@ async fn packed_snapshots_read_as_rows_do() {
         .expect("page")
         .is_empty());
 }
+
+/// Snapshots a run still holds as rows (not packed).
+async fn rows_left(db: &std::path::Path, run: i64) -> i64 {
+    crate::helpers::db_scalar(db, "SELECT COUNT(*) FROM snapshots WHERE run_id = $1", run).await
+}
+
+#[tokio::test]
+async fn retention_packs_recorded_snapshots_and_readers_see_no_change() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = crate::helpers::test_db(dir.path(), "retention.db");
+    let store = Store::open(&db).await.expect("open");
+    let rows = snapshots();
+    // Two recorded runs: every reading is taken before any packing.
+    let (a, b) = (new_run(&store, "a").await, new_run(&store, "b").await);
+    write(&store, a, &rows, 0).await;
+    write(&store, b, &rows, 0).await;
+    let want = readings(&store, a).await;
+    let check = |what: &'static str| {
+        let store = &store;
+        let want = &want;
+        async move {
+            for run in [a, b] {
+                compare(want, &readings(store, run).await, what);
+            }
+        }
+    };
+
+    // Seq 2,991 is stamped 5 s late, before seq 2,988–2,990: the cutoff
+    // falls between them, and only a prefix in `seq` order is packed.
+    let cutoff = START_US + 2_988 * 1_000_000;
+    // Open runs: only whole blocks.
+    let report = store.pack_snapshots_before(cutoff).await.expect("pack");
+    assert_eq!(
+        (report.snapshots_packed, report.snapshot_blocks_written),
+        (2 * SNAPSHOT_BLOCK_ROWS as u64, 2)
+    );
+    assert_eq!(rows_left(&db, a).await, N - SNAPSHOT_BLOCK_ROWS);
+    check("open runs, one block each").await;
+    assert_eq!(
+        store.snapshots(a).await.expect("all"),
+        rows,
+        "every snapshot, in order"
+    );
+
+    // Ended: the tail before the cutoff too, stopping at the first row
+    // stamped after it (seq 2,988); late row 2,991 stays a row.
+    for run in [a, b] {
+        store
+            .finish_run(run, RunStatus::Completed, START_US + N * 1_000_000)
+            .await
+            .expect("end");
+    }
+    let report = store.pack_snapshots_before(cutoff).await.expect("pack");
+    assert_eq!(
+        (report.snapshots_packed, report.snapshot_blocks_written),
+        (2 * 987, 2)
+    );
+    assert_eq!(rows_left(&db, a).await, N - 2_987);
+    check("ended runs, tail packed").await;
+    let again = store.pack_snapshots_before(cutoff).await.expect("again");
+    assert_eq!(again.snapshots_packed, 0, "a second pass finds nothing");
+
+    // Everything.
+    let report = store
+        .pack_snapshots_before(i64::MAX)
+        .await
+        .expect("pack all");
+    assert_eq!(report.snapshots_packed, 2 * (N as u64 - 2_987));
+    assert_eq!(rows_left(&db, a).await, 0);
+    assert_eq!(rows_left(&db, b).await, 0);
+    check("all packed").await;
+    assert_eq!(store.snapshots(b).await.expect("all"), rows);
+}
