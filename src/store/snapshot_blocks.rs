@@ -164,7 +164,11 @@ impl Store {
                         full = Some(block);
                     }
                 }
-                let Some(block) = full.map_or_else(|| packer.finish(), |b| Ok(Some(b)))? else {
+                let block = match full {
+                    Some(block) => Some(block),
+                    None => packer.finish()?,
+                };
+                let Some(block) = block else {
                     break;
                 };
                 self.replace_rows_with_block(run, &block).await?;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::child::Server;
-use super::timing::{get, median, percentile, Measurement};
+use super::timing::{get, median, percentile, turns, Measurement};
 use super::SizeData;
 use crate::cli::CliError;
 use crate::sim::{Profile, Twin, TwinConfig};
@@ -250,15 +250,6 @@ async fn sample(
     figures
         .try_into()
         .map_err(|_| CliError::Failed("device figures for both sizes".into()))
-}
-
-/// The order of round `k`: forwards on even rounds, backwards on odd ones.
-fn turns(k: usize, n: usize) -> Vec<usize> {
-    if k % 2 == 0 {
-        (0..n).collect()
-    } else {
-        (0..n).rev().collect()
-    }
 }
 
 /// Writes a marker line to the twin's serial port and waits for it on the

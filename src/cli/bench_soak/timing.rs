@@ -70,30 +70,32 @@ pub async fn measure_interleaved<const N: usize>(
         if !(wanted && allowed) {
             break;
         }
-        for k in 0..N {
-            let i = if round % 2 == 0 { k } else { N - 1 - k };
+        for i in turns(round, N) {
             let (t, bytes, status) = get(client, urls[i]).await?;
             times[i].push(t);
             last[i] = (bytes, status);
         }
         round += 1;
     }
-    let mut out = Vec::with_capacity(N);
-    for (i, url) in urls.iter().enumerate() {
+    Ok(std::array::from_fn(|i| {
         let (bytes, status) = last[i];
         if status != 200 {
-            eprintln!("warning: GET {url} answered {status}");
+            eprintln!("warning: GET {} answered {status}", urls[i]);
         }
-        out.push(Measurement {
+        Measurement {
             ms: median(&mut times[i]),
             cold_ms: cold[i],
             bytes,
             status,
             samples: times[i].len(),
-        });
-    }
-    out.try_into()
-        .map_err(|_| CliError::Failed("one measurement per url".into()))
+        }
+    }))
+}
+
+/// The order of round `round` over `n` sizes: forwards on even rounds,
+/// backwards on odd ones, so no size is always timed first.
+pub(super) fn turns(round: usize, n: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |k| if round % 2 == 0 { k } else { n - 1 - k })
 }
 
 /// One GET: (milliseconds to the last body byte, body bytes, status).
@@ -190,6 +192,14 @@ pub fn percentile(values: &mut [f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn turns_flip_the_order_every_round() {
+        assert_eq!(turns(0, 2).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(turns(1, 2).collect::<Vec<_>>(), [1, 0]);
+        assert_eq!(turns(4, 3).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(turns(7, 3).collect::<Vec<_>>(), [2, 1, 0]);
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {
