@@ -475,9 +475,12 @@ test("the compare picker finds a run as you type and copies its link", async () 
   await p.locator("[data-picker-search]").fill("");
   await waitFor("the full list again", async () =>
     (await p.locator('form[data-picker] input[type="radio"][name="b"]').count()) > 2);
-  // B: the newest run listed other than A (the demo's schedule keeps adding
-  // runs, so any given older run may be on a later page).
-  const bRadio = p.locator(`form[data-picker] input[type="radio"][name="b"]:not([value="${hostile.run}"])`).first();
+  // The demo boards' runs are still recording, and the picker says so:
+  // their tags (the per-tag rows) keep growing between two page loads.
+  assert.ok((await p.locator("form[data-picker] tr[data-active]").count()) > 0, "recording runs are marked");
+  // B: the newest finished run listed other than A (the demo's schedule
+  // keeps adding runs, so any given older run may be on a later page).
+  const bRadio = p.locator(`form[data-picker] tr:not([data-active]) input[type="radio"][name="b"]:not([value="${hostile.run}"])`).first();
   const b = await bRadio.getAttribute("value");
   await bRadio.check();
   await p.getByRole("button", { name: "Compare A → B" }).click();

@@ -1,6 +1,7 @@
 //! The compare page's picker over real HTTP: runs and groups found by
 //! text, device, scenario and date, paged by keyset, choices kept across
-//! filters, labels or "unlabelled", and a link that reproduces the page.
+//! filters, labels or "unlabelled", runs still recording marked, and a
+//! link that reproduces the page.
 
 use heaplab::store::{NewRun, RunKind, RunStatus, Store};
 use reqwest::StatusCode;
@@ -152,4 +153,24 @@ async fn the_picker_finds_pages_and_keeps_choices() {
     assert!(html.contains(&format!("href=\"/groups/{group}\"")));
     assert!(checked(&html, "b", &format!("g{group}")));
     assert!(html.contains("within noise") || html.contains("no data"));
+
+    // A run still recording is marked: its per-tag rows keep changing.
+    let live = store
+        .create_run(&NewRun {
+            kind: Some(RunKind::Live),
+            label: Some("still going".into()),
+            started_us: DAY + 26 * HOUR,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (_, html) = page(&format!("{base}/compare?q=going")).await;
+    assert_eq!(choices(&html, "a"), [live.to_string()]);
+    assert!(html.contains("<tr data-active>"), "{html}");
+    assert!(html.contains("recording</span>"));
+    let (_, html) = page(&format!("{base}/compare?q=psram")).await;
+    assert!(
+        !html.contains("data-active"),
+        "finished runs are not marked"
+    );
 }

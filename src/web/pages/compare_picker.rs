@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 
-use crate::store::{GroupFilter, GroupListing, RunFilter, RunRecord, Store, StoreError};
+use crate::store::{GroupFilter, GroupListing, RunFilter, RunRecord, RunStatus, Store, StoreError};
 use crate::units::time_short;
 use crate::web::error::WebError;
 
@@ -43,6 +43,9 @@ pub struct PickRun {
     pub device: String,
     pub scenario: String,
     pub started: String,
+    /// Still recording: its numbers (and the tags it has reached) change
+    /// between two loads of the same comparison.
+    pub active: bool,
     pub a: bool,
     pub b: bool,
 }
@@ -109,6 +112,7 @@ fn pick_run(run: RunRecord, a: &[i64], b: &[i64]) -> PickRun {
         device: run.device_name.unwrap_or_else(|| "–".into()),
         scenario: run.scenario.unwrap_or_else(|| "–".into()),
         started: time_short(run.started_us),
+        active: run.status == RunStatus::Active,
         a: a.contains(&run.id),
         b: b.contains(&run.id),
     }
