@@ -134,12 +134,7 @@ impl Store {
         };
         let mut packer = SnapshotPacker::default();
         for run in self.runs_started_before(cutoff_us).await? {
-            let ended: Option<i64> = with_pool!(self, |pool| sqlx::query_scalar(
-                "SELECT ended_us FROM runs WHERE id = $1"
-            )
-            .bind(run)
-            .fetch_one(pool)
-            .await)?;
+            let ended = self.run(run).await?.ended_us;
             loop {
                 // The run's oldest rows in `seq` order, up to the first one
                 // stamped after the cutoff: blocks stay a prefix of what is
